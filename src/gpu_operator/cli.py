@@ -1,0 +1,56 @@
+"""The ``gpu-operator`` command: one CLI, one subcommand per operand or admin tool.
+
+Every ``GpuOperatorError`` becomes one line on stderr and exit status 1; usage errors exit 2;
+no traceback reaches the user for a user error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gpu_operator import __version__
+from gpu_operator.commands import sim
+from gpu_operator.commands.gpus import gpus_command
+from gpu_operator.errors import GpuOperatorError
+from gpu_operator.gpu import HardwareSettings
+
+app = typer.Typer(
+    help="gpu-operator: NVIDIA GPUs in Kubernetes, drop-in compatible with NVIDIA's GPU Operator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    sim_spec: str | None = typer.Option(
+        None,
+        "--sim",
+        help="Simulate a node: a preset (dgx-a100, hgx-h100, h200, a30x4, t4), MODEL[xN],... or a "
+        "state file. Default: $GPU_OPERATOR_SIM, else the real NVML.",
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = HardwareSettings.from_env(sim=sim_spec)
+
+
+app.command("gpus")(gpus_command)
+app.add_typer(sim.app, name="sim")
+
+
+def main() -> None:
+    try:
+        app()
+    except GpuOperatorError as error:
+        print(f"gpu-operator: {error}", file=sys.stderr)
+        sys.exit(1)

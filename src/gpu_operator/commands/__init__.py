@@ -1,0 +1,1 @@
+"""Subcommands of the gpu-operator CLI, one module per command group."""

@@ -275,7 +275,8 @@ class Topology:
     """How two GPUs are connected, for topology-aware allocation."""
 
     common_ancestor: str
-    """``internal``, ``single``, ``multiple``, ``hostbridge``, ``node`` or ``system`` (PCIe tree)."""
+    """``internal`` (same GPU), ``single``, ``multiple``, ``hostbridge``, ``node``, ``system``
+    (PCIe tree), or ``unknown`` when the driver does not say."""
     nvlinks: int
     """Active NVLinks that join the two GPUs directly or through NVSwitches."""
     via_nvswitch: bool

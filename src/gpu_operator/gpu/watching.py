@@ -99,10 +99,13 @@ class Nvml(NvmlCounters):
         return [i for i in range(self.device_count()) if self.is_lost(i)]
 
     def topology(self, a: int, b: int) -> Topology:
-        """How GPUs ``a`` and ``b`` are connected: PCIe common ancestor and NVLinks."""
+        """How GPUs ``a`` and ``b`` are connected: PCIe common ancestor (``unknown`` where the
+        driver won't say, e.g. in some VMs) and NVLinks."""
         n = self._nvml
-        level = self._call("nvmlDeviceGetTopologyCommonAncestor", n.nvmlDeviceGetTopologyCommonAncestor,
-                           self.handle(a), self.handle(b), gpu=a)
+        # The real driver answers NOT_SUPPORTED for a GPU paired with itself (seen on an H200).
+        level = 0 if a == b else self._optional(
+            n.nvmlDeviceGetTopologyCommonAncestor, self.handle(a), self.handle(b)
+        )
         links_a = self._nvlinks(a)
         links_b = self._nvlinks(b)
         bus_b = self.gpu(b).pci_bus_id.lower()
@@ -111,7 +114,7 @@ class Nvml(NvmlCounters):
         switched_b = sum(1 for _, kind in links_b if kind == "switch")
         via_switch = a != b and switched_a > 0 and switched_b > 0
         return Topology(
-            common_ancestor=_TOPOLOGY_NAMES.get(int(level), "system"),
+            common_ancestor="unknown" if level is None else _TOPOLOGY_NAMES.get(int(level), "unknown"),
             nvlinks=direct + (min(switched_a, switched_b) if via_switch else 0),
             via_nvswitch=via_switch,
         )

@@ -96,7 +96,7 @@ class FakeNvml(FakeNvmlTelemetry):
         _, a, _ = self._full(device1)
         _, b, _ = self._full(device2)
         if a["index"] == b["index"]:
-            return pynvml.NVML_TOPOLOGY_INTERNAL
+            raise err(pynvml.NVML_ERROR_NOT_SUPPORTED)  # as the real H200 driver answers
         if a["pcieSwitch"] == b["pcieSwitch"]:
             return pynvml.NVML_TOPOLOGY_MULTIPLE
         if a.get("numaNode") == b.get("numaNode"):

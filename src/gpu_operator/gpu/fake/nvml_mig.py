@@ -44,6 +44,11 @@ def _fill(array_ref: Any, count_ref: Any, items: list[Any]) -> None:
     count.value = len(items)
 
 
+# Driver 580 knows GI profile enums 0..0x10; newer bindings also define 0x11 (3_SLICE_GFX),
+# which the real H200 answered with INVALID_ARGUMENT, like any enum past the driver's count.
+DRIVER_GI_PROFILE_COUNT = 0x11
+
+
 class FakeNvmlMig(FakeNvmlBase):
     """GPU instances, compute instances and MIG devices."""
 
@@ -81,7 +86,7 @@ class FakeNvmlMig(FakeNvmlBase):
 
     def nvmlDeviceGetGpuInstanceProfileInfo(self, device: Any, profile: int, version: int = 2) -> Any:
         _, gpu, model = self._full(device)
-        if not 0 <= profile < pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT:
+        if not 0 <= profile < DRIVER_GI_PROFILE_COUNT:
             raise err(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         spec = next((p for p in model.gi_profiles if p.nvml_profile == profile), None)
         if spec is None:

@@ -1,0 +1,105 @@
+"""The facade on real NVML: invariants, and the simulator of the same model compared with the
+card. These tests only read; they never change MIG mode, clocks, power or anything else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpu_operator.commands.gpus import inventory
+from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.gpu.fake.catalogue import MODELS
+
+UUID = re.compile(r"GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+BUS_ID = re.compile(r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-7]")
+PROFILE = re.compile(r"(\d+c\.)?\d+g\.\d+gb(\+me|\+me\.all|-me|\+gfx)?")
+
+
+def test_gpus_have_well_formed_identities(real_nvml: Nvml) -> None:
+    gpus = real_nvml.gpus()
+    assert gpus, "a machine with a driver has at least one GPU"
+    for g in gpus:
+        assert UUID.fullmatch(g.uuid), g.uuid
+        assert BUS_ID.fullmatch(g.pci_bus_id), g.pci_bus_id
+        assert g.pci_device_id & 0xFFFF == 0x10DE
+        assert g.memory_total_bytes > 1 << 30
+        assert g.compute_capability[0] >= 3
+        assert g.architecture != "undefined"
+    system = real_nvml.system()
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?", system.driver_version)
+    assert system.cuda_driver_version >= 11000
+
+
+def test_mig_profiles_are_sane(real_nvml: Nvml) -> None:
+    for g in real_nvml.gpus():
+        for p in real_nvml.gi_profiles(g.index):
+            assert PROFILE.fullmatch(p.name), p.name
+            assert p.placements, p.name
+            sizes = {pl.size for pl in p.placements}
+            assert len(sizes) == 1, f"{p.name}: one placement size per profile"
+            assert all(0 <= pl.start and pl.end <= 8 for pl in p.placements)
+            assert p.instance_count <= len(p.placements)
+            assert 0 < p.memory_mib <= g.memory_mib
+        for d in real_nvml.mig_devices(g.index):
+            assert d.uuid.startswith("MIG-")
+            assert PROFILE.fullmatch(d.profile)
+
+
+def test_telemetry_is_in_range(real_nvml: Nvml) -> None:
+    for g in real_nvml.gpus():
+        t = real_nvml.telemetry(g.index)
+        assert t.gpu_temp_c is not None and 5 <= t.gpu_temp_c <= 110
+        assert t.power_mw is not None and 0 < t.power_mw < 1_500_000
+        assert t.sm_clock_mhz is not None and 0 < t.sm_clock_mhz < 4000
+        assert t.memory_total_bytes == g.memory_total_bytes
+        assert t.memory_used_bytes is not None and t.memory_used_bytes <= g.memory_total_bytes
+        if t.gpu_util_pct is not None:
+            assert 0 <= t.gpu_util_pct <= 100
+        if t.energy_mj is not None:
+            later = real_nvml.telemetry(g.index)
+            assert later.energy_mj is not None and later.energy_mj >= t.energy_mj
+        assert not t.errors, t.errors
+
+
+def test_gpm_metrics_are_percentages_where_supported(real_nvml: Nvml) -> None:
+    for g in real_nvml.gpus():
+        if not real_nvml.gpm_supported(g.index):
+            continue
+        sample = real_nvml.gpm_sample(g.index, [1, 2, 5, 10], interval_s=0.05)
+        assert set(sample.values) == {1, 2, 5, 10}
+        assert all(0.0 <= v <= 100.0 for v in sample.values.values())
+
+
+def test_an_xid_watch_can_be_registered_and_times_out_quietly(real_nvml: Nvml) -> None:
+    with real_nvml.watch_events() as watcher:
+        event = watcher.wait(10)
+    assert event is None or event.gpu_uuid
+
+
+def _masked(data: dict[str, Any]) -> dict[str, Any]:
+    """What may differ between a card and its simulation: identities, placement in the box, and
+    the exact driver build (the simulator answers as 580.159.04)."""
+    for key in ("driverVersion", "nvmlVersion"):
+        data.pop(key)
+    for g in data["gpus"]:
+        for key in ("uuid", "serial", "pciBusId", "minorNumber", "numaNode", "pciSubsystemId", "index"):
+            g.pop(key, None)
+    return data
+
+
+def test_the_simulator_of_this_model_matches_the_card(real_nvml: Nvml, tmp_path: Path) -> None:
+    real = real_nvml.gpus()[0]
+    model = next((m for m in MODELS.values() if m.pci_device_id == real.pci_device_id), None)
+    if model is None:
+        pytest.skip(f"{real.name} ({real.pci_device_id_hex}) is not in the catalogue")
+    if real.mig_mode is not None and real.mig_mode.enabled:
+        pytest.skip("MIG is enabled on the card; the comparison needs the factory state")
+    with Nvml.open(HardwareSettings(sim=model.key, sim_root=tmp_path)) as sim:
+        simulated = inventory(sim)
+    observed = inventory(real_nvml)
+    observed["gpus"] = observed["gpus"][:1]
+    print("real subsystem id", real.pci_subsystem_id_hex, "numa", real.numa_node)
+    assert _masked(observed) == _masked(simulated)

@@ -56,7 +56,9 @@ def main() -> None:
                 if spec == "dgx-a100":
                     sim.set_mig_mode(0, True)
                     # Ampere applies a MIG mode change at the next GPU reset (nvidia-smi -r).
-                    reset_gpu(StateStore(HardwareSettings(sim=spec, sim_root=Path(root)).state_path()), 0)
+                    reset_gpu(
+                        StateStore(HardwareSettings(sim=spec, sim_root=Path(root)).state_path()), 0
+                    )
                     for profile_id, start in ((9, 4), (14, 2), (19, 0), (19, 1)):
                         gi = sim.create_gpu_instance(0, profile_id, start)
                         sim.create_compute_instance(0, gi.id)

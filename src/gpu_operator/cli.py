@@ -39,7 +39,9 @@ def root(
         help="Simulate a node: a preset (dgx-a100, hgx-h100, h200, a30x4, t4), MODEL[xN],... or a "
         "state file. Default: $GPU_OPERATOR_SIM, else the real NVML.",
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     ctx.obj = HardwareSettings.from_env(sim=sim_spec)
 

@@ -40,7 +40,7 @@ def test_mig_profiles_are_sane(real_nvml: Nvml) -> None:
             assert p.placements, p.name
             sizes = {pl.size for pl in p.placements}
             assert len(sizes) == 1, f"{p.name}: one placement size per profile"
-            assert all(0 <= pl.start and pl.end <= 8 for pl in p.placements)
+            assert all(pl.start >= 0 and pl.end <= 8 for pl in p.placements)
             assert p.instance_count <= len(p.placements)
             assert 0 < p.memory_mib <= g.memory_mib
         for d in real_nvml.mig_devices(g.index):
@@ -51,16 +51,21 @@ def test_mig_profiles_are_sane(real_nvml: Nvml) -> None:
 def test_telemetry_is_in_range(real_nvml: Nvml) -> None:
     for g in real_nvml.gpus():
         t = real_nvml.telemetry(g.index)
-        assert t.gpu_temp_c is not None and 5 <= t.gpu_temp_c <= 110
-        assert t.power_mw is not None and 0 < t.power_mw < 1_500_000
-        assert t.sm_clock_mhz is not None and 0 < t.sm_clock_mhz < 4000
+        assert t.gpu_temp_c is not None
+        assert 5 <= t.gpu_temp_c <= 110
+        assert t.power_mw is not None
+        assert 0 < t.power_mw < 1_500_000
+        assert t.sm_clock_mhz is not None
+        assert 0 < t.sm_clock_mhz < 4000
         assert t.memory_total_bytes == g.memory_total_bytes
-        assert t.memory_used_bytes is not None and t.memory_used_bytes <= g.memory_total_bytes
+        assert t.memory_used_bytes is not None
+        assert t.memory_used_bytes <= g.memory_total_bytes
         if t.gpu_util_pct is not None:
             assert 0 <= t.gpu_util_pct <= 100
         if t.energy_mj is not None:
             later = real_nvml.telemetry(g.index)
-            assert later.energy_mj is not None and later.energy_mj >= t.energy_mj
+            assert later.energy_mj is not None
+            assert later.energy_mj >= t.energy_mj
         assert not t.errors, t.errors
 
 
@@ -85,7 +90,15 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
     for key in ("driverVersion", "nvmlVersion"):
         data.pop(key)
     for g in data["gpus"]:
-        for key in ("uuid", "serial", "pciBusId", "minorNumber", "numaNode", "pciSubsystemId", "index"):
+        for key in (
+            "uuid",
+            "serial",
+            "pciBusId",
+            "minorNumber",
+            "numaNode",
+            "pciSubsystemId",
+            "index",
+        ):
             g.pop(key, None)
     return data
 

@@ -50,7 +50,9 @@ def mig_device_json(d: MigDevice) -> dict[str, Any]:
     }
 
 
-def gpu_json(g: GpuInfo, profiles: list[GpuInstanceProfile], devices: list[MigDevice]) -> dict[str, Any]:
+def gpu_json(
+    g: GpuInfo, profiles: list[GpuInstanceProfile], devices: list[MigDevice]
+) -> dict[str, Any]:
     major, minor = g.compute_capability
     return {
         "index": g.index,
@@ -68,7 +70,9 @@ def gpu_json(g: GpuInfo, profiles: list[GpuInstanceProfile], devices: list[MigDe
         "vbiosVersion": g.vbios_version,
         "numaNode": g.numa_node,
         "migCapable": g.mig_capable,
-        "migMode": None if g.mig_mode is None else {
+        "migMode": None
+        if g.mig_mode is None
+        else {
             "current": g.mig_mode.current.value,
             "pending": g.mig_mode.pending.value,
         },
@@ -109,35 +113,78 @@ def _render(data: dict[str, Any], console: Console, show_profiles: bool) -> None
             table.add_row(str(g["index"]), "[red]lost[/red]", g["error"], "", "", "", "")
             continue
         mig = g["migMode"]
-        mig_text = "n/a" if mig is None else mig["current"] + (
-            f" (pending {mig['pending']})" if mig["pending"] != mig["current"] else ""
+        mig_text = (
+            "n/a"
+            if mig is None
+            else mig["current"]
+            + (f" (pending {mig['pending']})" if mig["pending"] != mig["current"] else "")
         )
-        table.add_row(str(g["index"]), g["name"], g["uuid"], g["pciBusId"], f"{g['memoryMiB']} MiB",
-                      g["computeCapability"], mig_text)
+        table.add_row(
+            str(g["index"]),
+            g["name"],
+            g["uuid"],
+            g["pciBusId"],
+            f"{g['memoryMiB']} MiB",
+            g["computeCapability"],
+            mig_text,
+        )
     console.print(table)
     devices = [(g["index"], d) for g in data["gpus"] if not g.get("lost") for d in g["migDevices"]]
     if devices:
-        mig_table = Table("GPU", "Slot", "Profile", "GI", "CI", "Placement", "Memory", "UUID",
-                          title="MIG devices", header_style="bold")
+        mig_table = Table(
+            "GPU",
+            "Slot",
+            "Profile",
+            "GI",
+            "CI",
+            "Placement",
+            "Memory",
+            "UUID",
+            title="MIG devices",
+            header_style="bold",
+        )
         for index, d in devices:
             pl = d["placement"]
-            mig_table.add_row(str(index), str(d["index"]), d["profile"], str(d["gpuInstanceId"]),
-                              str(d["computeInstanceId"]), f"{pl['start']}:{pl['size']}",
-                              f"{d['memoryMiB']} MiB", d["uuid"])
+            mig_table.add_row(
+                str(index),
+                str(d["index"]),
+                d["profile"],
+                str(d["gpuInstanceId"]),
+                str(d["computeInstanceId"]),
+                f"{pl['start']}:{pl['size']}",
+                f"{d['memoryMiB']} MiB",
+                d["uuid"],
+            )
         console.print(mig_table)
     if show_profiles:
         for g in data["gpus"]:
             if g.get("lost") or not g["migProfiles"]:
                 continue
-            profiles = Table("Profile", "ID", "Instances", "Memory", "SMs", "CE", "DEC/ENC/JPG/OFA",
-                             "Placements", title=f"GPU {g['index']} MIG profiles", header_style="bold")
+            profiles = Table(
+                "Profile",
+                "ID",
+                "Instances",
+                "Memory",
+                "SMs",
+                "CE",
+                "DEC/ENC/JPG/OFA",
+                "Placements",
+                title=f"GPU {g['index']} MIG profiles",
+                header_style="bold",
+            )
             for p in g["migProfiles"]:
                 starts = ",".join(str(pl["start"]) for pl in p["placements"])
                 size = p["placements"][0]["size"] if p["placements"] else 0
-                profiles.add_row(p["name"], str(p["id"]), str(p["instances"]), f"{p['memoryMiB']} MiB",
-                                 str(p["multiprocessors"]), str(p["copyEngines"]),
-                                 f"{p['decoders']}/{p['encoders']}/{p['jpegs']}/{p['ofas']}",
-                                 f"{{{starts}}}:{size}")
+                profiles.add_row(
+                    p["name"],
+                    str(p["id"]),
+                    str(p["instances"]),
+                    f"{p['memoryMiB']} MiB",
+                    str(p["multiprocessors"]),
+                    str(p["copyEngines"]),
+                    f"{p['decoders']}/{p['encoders']}/{p['jpegs']}/{p['ofas']}",
+                    f"{{{starts}}}:{size}",
+                )
             console.print(profiles)
 
 

@@ -15,14 +15,18 @@ from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
 
-app = typer.Typer(help="Inject faults into a simulated node (needs --sim or GPU_OPERATOR_SIM).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Inject faults into a simulated node (needs --sim or GPU_OPERATOR_SIM).",
+    no_args_is_help=True,
+)
 
 
 def _store(ctx: typer.Context) -> StateStore:
     settings: HardwareSettings = ctx.obj
     if not settings.simulated:
-        raise ConfigError("'gpu-operator sim' works on a simulated node: set GPU_OPERATOR_SIM or pass --sim")
+        raise ConfigError(
+            "'gpu-operator sim' works on a simulated node: set GPU_OPERATOR_SIM or pass --sim"
+        )
     # Opening NVML creates the node's state on first use, exactly as an agent would.
     Nvml.open(settings).close()
     return StateStore(settings.state_path())
@@ -32,8 +36,12 @@ def _store(ctx: typer.Context) -> StateStore:
 def xid(
     ctx: typer.Context,
     gpu: int = typer.Argument(..., help="GPU index."),
-    code: int = typer.Option(..., "--code", help="XID code, e.g. 79 (fallen off the bus), 48 (DBE), 13."),
-    gi: int | None = typer.Option(None, "--gi", help="GPU instance id, for an XID on a MIG device."),
+    code: int = typer.Option(
+        ..., "--code", help="XID code, e.g. 79 (fallen off the bus), 48 (DBE), 13."
+    ),
+    gi: int | None = typer.Option(
+        None, "--gi", help="GPU instance id, for an XID on a MIG device."
+    ),
     ci: int | None = typer.Option(None, "--ci", help="Compute instance id within --gi."),
 ) -> None:
     """Inject an XID critical error event."""
@@ -45,7 +53,9 @@ def xid(
 def ecc(
     ctx: typer.Context,
     gpu: int = typer.Argument(..., help="GPU index."),
-    double_bit: bool = typer.Option(False, "--double-bit", help="Uncorrectable (DBE) instead of SBE."),
+    double_bit: bool = typer.Option(
+        False, "--double-bit", help="Uncorrectable (DBE) instead of SBE."
+    ),
 ) -> None:
     """Inject an ECC error (counters and event)."""
     faults.inject_ecc(_store(ctx), gpu, double_bit=double_bit)

@@ -36,7 +36,9 @@ class HardwareSettings:
     under the system temp dir, so separate shells simulating one preset share one node."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, sim: str | None = None) -> HardwareSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, sim: str | None = None
+    ) -> HardwareSettings:
         env = os.environ if env is None else env
         chosen = sim if sim is not None else env.get(SIM_ENV) or None
         root = env.get(SIM_ROOT_ENV)

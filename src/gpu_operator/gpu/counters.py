@@ -19,7 +19,9 @@ MIB = 2**20
 
 
 class NvmlCounters(NvmlMig):
-    def _counter(self, errors: dict[str, str], name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def _counter(
+        self, errors: dict[str, str], name: str, fn: Callable[..., Any], *args: Any
+    ) -> Any:
         n = self._nvml
         try:
             return fn(*args)
@@ -45,16 +47,35 @@ class NvmlCounters(NvmlMig):
         remapped = get("nvmlDeviceGetRemappedRows")
         fields = self._fields(
             h,
-            [n.NVML_FI_DEV_MEMORY_TEMP, n.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX,
-             n.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX]
+            [
+                n.NVML_FI_DEV_MEMORY_TEMP,
+                n.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX,
+                n.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX,
+            ]
             + ([n.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION] if with_energy else []),
             errors,
         )
         ecc = EccCounts(
-            volatile_corrected=get("nvmlDeviceGetTotalEccErrors", n.NVML_MEMORY_ERROR_TYPE_CORRECTED, n.NVML_VOLATILE_ECC),
-            volatile_uncorrected=get("nvmlDeviceGetTotalEccErrors", n.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, n.NVML_VOLATILE_ECC),
-            aggregate_corrected=get("nvmlDeviceGetTotalEccErrors", n.NVML_MEMORY_ERROR_TYPE_CORRECTED, n.NVML_AGGREGATE_ECC),
-            aggregate_uncorrected=get("nvmlDeviceGetTotalEccErrors", n.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, n.NVML_AGGREGATE_ECC),
+            volatile_corrected=get(
+                "nvmlDeviceGetTotalEccErrors",
+                n.NVML_MEMORY_ERROR_TYPE_CORRECTED,
+                n.NVML_VOLATILE_ECC,
+            ),
+            volatile_uncorrected=get(
+                "nvmlDeviceGetTotalEccErrors",
+                n.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                n.NVML_VOLATILE_ECC,
+            ),
+            aggregate_corrected=get(
+                "nvmlDeviceGetTotalEccErrors",
+                n.NVML_MEMORY_ERROR_TYPE_CORRECTED,
+                n.NVML_AGGREGATE_ECC,
+            ),
+            aggregate_uncorrected=get(
+                "nvmlDeviceGetTotalEccErrors",
+                n.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                n.NVML_AGGREGATE_ECC,
+            ),
         )
         return Telemetry(
             sm_clock_mhz=get("nvmlDeviceGetClockInfo", n.NVML_CLOCK_SM),
@@ -72,7 +93,9 @@ class NvmlCounters(NvmlMig):
             memory_free_bytes=None if memory is None else int(memory.free),
             memory_reserved_bytes=None if memory is None else int(memory.reserved),
             pcie_replay_count=get("nvmlDeviceGetPcieReplayCounter"),
-            remapped_rows=None if remapped is None else RemappedRows(
+            remapped_rows=None
+            if remapped is None
+            else RemappedRows(
                 int(remapped[0]), int(remapped[1]), bool(remapped[2]), bool(remapped[3])
             ),
             ecc=ecc if any(v is not None for v in vars(ecc).values()) else None,
@@ -86,10 +109,17 @@ class NvmlCounters(NvmlMig):
         """Per-MIG-device counters NVML answers on a MIG handle (memory); device-wide counters
         are the parent's, as dcgm-exporter reports them on every GPU-instance series."""
         n = self._nvml
-        mig = self._call("nvmlDeviceGetMigDeviceHandleByIndex", n.nvmlDeviceGetMigDeviceHandleByIndex,
-                         self.handle(index), mig_slot, gpu=index)
+        mig = self._call(
+            "nvmlDeviceGetMigDeviceHandleByIndex",
+            n.nvmlDeviceGetMigDeviceHandleByIndex,
+            self.handle(index),
+            mig_slot,
+            gpu=index,
+        )
         errors: dict[str, str] = {}
-        memory = self._counter(errors, "nvmlDeviceGetMemoryInfo", n.nvmlDeviceGetMemoryInfo, mig, n.nvmlMemory_v2)
+        memory = self._counter(
+            errors, "nvmlDeviceGetMemoryInfo", n.nvmlDeviceGetMemoryInfo, mig, n.nvmlMemory_v2
+        )
         return Telemetry(
             memory_total_bytes=None if memory is None else int(memory.total),
             memory_used_bytes=None if memory is None else int(memory.used),
@@ -100,7 +130,9 @@ class NvmlCounters(NvmlMig):
 
     def _fields(self, handle: Any, field_ids: list[int], errors: dict[str, str]) -> dict[int, int]:
         n = self._nvml
-        values = self._counter(errors, "nvmlDeviceGetFieldValues", n.nvmlDeviceGetFieldValues, handle, field_ids)
+        values = self._counter(
+            errors, "nvmlDeviceGetFieldValues", n.nvmlDeviceGetFieldValues, handle, field_ids
+        )
         out: dict[int, int] = {}
         for value in values or []:
             if value.nvmlReturn != n.NVML_SUCCESS:
@@ -141,12 +173,21 @@ class NvmlCounters(NvmlMig):
         try:
             take: Callable[[Any], Any]
             if gpu_instance_id is None:
+
                 def take(sample: Any) -> Any:
                     return self._call("nvmlGpmSampleGet", n.nvmlGpmSampleGet, h, sample, gpu=index)
             else:
+
                 def take(sample: Any) -> Any:
-                    return self._call("nvmlGpmMigSampleGet", n.nvmlGpmMigSampleGet, h,
-                                      gpu_instance_id, sample, gpu=index)
+                    return self._call(
+                        "nvmlGpmMigSampleGet",
+                        n.nvmlGpmMigSampleGet,
+                        h,
+                        gpu_instance_id,
+                        sample,
+                        gpu=index,
+                    )
+
             start = time.monotonic()
             take(first)
             sleep(interval_s)

@@ -37,7 +37,10 @@ class NvmlMig(NvmlSession):
     def memory_total_bytes(self, index: int) -> int:
         if index not in self._memory_total:
             info = self._call(
-                "nvmlDeviceGetMemoryInfo", self._nvml.nvmlDeviceGetMemoryInfo, self.handle(index), gpu=index
+                "nvmlDeviceGetMemoryInfo",
+                self._nvml.nvmlDeviceGetMemoryInfo,
+                self.handle(index),
+                gpu=index,
             )
             self._memory_total[index] = int(info.total)
         return self._memory_total[index]
@@ -79,7 +82,9 @@ class NvmlMig(NvmlSession):
                 GpuInstanceProfile(
                     nvml_profile=enum,
                     id=int(info.id),
-                    name=naming.gi_profile_name(enum, int(info.sliceCount), int(info.memorySizeMB), total),
+                    name=naming.gi_profile_name(
+                        enum, int(info.sliceCount), int(info.memorySizeMB), total
+                    ),
                     slice_count=int(info.sliceCount),
                     instance_count=int(info.instanceCount),
                     memory_mib=int(info.memorySizeMB),
@@ -116,7 +121,9 @@ class NvmlMig(NvmlSession):
         """Compute-instance profiles available inside an existing GPU instance."""
         n = self._nvml
         gi_handle = self._gi_handle(index, gpu_instance_id)
-        gi_info = self._call("nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index)
+        gi_info = self._call(
+            "nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index
+        )
         return self._ci_profiles(index, gi_handle, self.gi_profile(index, int(gi_info.profileId)))
 
     def _ci_profiles(
@@ -146,7 +153,9 @@ class NvmlMig(NvmlSession):
                 ComputeInstanceProfile(
                     nvml_profile=enum,
                     id=int(info.id),
-                    name=naming.ci_profile_name(int(info.sliceCount), gi_profile.slice_count, gi_profile.name),
+                    name=naming.ci_profile_name(
+                        int(info.sliceCount), gi_profile.slice_count, gi_profile.name
+                    ),
                     slice_count=int(info.sliceCount),
                     instance_count=int(info.instanceCount),
                     multiprocessors=int(info.multiprocessorCount),
@@ -167,10 +176,19 @@ class NvmlMig(NvmlSession):
         for profile in self.gi_profiles(index):
             count = ctypes.c_uint(profile.instance_count)
             array = (n.c_nvmlGpuInstance_t * profile.instance_count)()
-            self._call("nvmlDeviceGetGpuInstances", n.nvmlDeviceGetGpuInstances, h, profile.id, array,
-                       ctypes.byref(count), gpu=index)
+            self._call(
+                "nvmlDeviceGetGpuInstances",
+                n.nvmlDeviceGetGpuInstances,
+                h,
+                profile.id,
+                array,
+                ctypes.byref(count),
+                gpu=index,
+            )
             for gi_handle in array[: count.value]:
-                info = self._call("nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index)
+                info = self._call(
+                    "nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index
+                )
                 found.append(
                     GpuInstance(
                         gpu_index=index,
@@ -193,10 +211,19 @@ class NvmlMig(NvmlSession):
         for ci_profile in self._ci_profiles(index, gi_handle, gi_profile):
             count = ctypes.c_uint(ci_profile.instance_count)
             array = (n.c_nvmlComputeInstance_t * ci_profile.instance_count)()
-            self._call("nvmlGpuInstanceGetComputeInstances", n.nvmlGpuInstanceGetComputeInstances,
-                       gi_handle, ci_profile.id, array, ctypes.byref(count), gpu=index)
+            self._call(
+                "nvmlGpuInstanceGetComputeInstances",
+                n.nvmlGpuInstanceGetComputeInstances,
+                gi_handle,
+                ci_profile.id,
+                array,
+                ctypes.byref(count),
+                gpu=index,
+            )
             for ci_handle in array[: count.value]:
-                info = self._call("nvmlComputeInstanceGetInfo", n.nvmlComputeInstanceGetInfo, ci_handle, gpu=index)
+                info = self._call(
+                    "nvmlComputeInstanceGetInfo", n.nvmlComputeInstanceGetInfo, ci_handle, gpu=index
+                )
                 out.append(
                     ComputeInstance(
                         gpu_instance_id=gi_id,
@@ -217,7 +244,11 @@ class NvmlMig(NvmlSession):
             return []
         instances = {gi.id: gi for gi in self.gpu_instances(index)}
         parent_uuid = text(self._call("nvmlDeviceGetUUID", n.nvmlDeviceGetUUID, h, gpu=index))
-        max_count = int(self._call("nvmlDeviceGetMaxMigDeviceCount", n.nvmlDeviceGetMaxMigDeviceCount, h, gpu=index))
+        max_count = int(
+            self._call(
+                "nvmlDeviceGetMaxMigDeviceCount", n.nvmlDeviceGetMaxMigDeviceCount, h, gpu=index
+            )
+        )
         devices = []
         for slot in range(max_count):
             try:
@@ -225,16 +256,33 @@ class NvmlMig(NvmlSession):
             except n.NVMLError as error:
                 if error.value == n.NVML_ERROR_NOT_FOUND:
                     continue
-                raise self._wrap(error, f"nvmlDeviceGetMigDeviceHandleByIndex({slot})", index) from error
-            if not self._call("nvmlDeviceIsMigDeviceHandle", n.nvmlDeviceIsMigDeviceHandle, mig, gpu=index).value:
+                raise self._wrap(
+                    error, f"nvmlDeviceGetMigDeviceHandleByIndex({slot})", index
+                ) from error
+            if not self._call(
+                "nvmlDeviceIsMigDeviceHandle", n.nvmlDeviceIsMigDeviceHandle, mig, gpu=index
+            ).value:
                 continue
-            gi_id = int(self._call("nvmlDeviceGetGpuInstanceId", n.nvmlDeviceGetGpuInstanceId, mig, gpu=index))
-            ci_id = int(self._call("nvmlDeviceGetComputeInstanceId", n.nvmlDeviceGetComputeInstanceId, mig, gpu=index))
+            gi_id = int(
+                self._call(
+                    "nvmlDeviceGetGpuInstanceId", n.nvmlDeviceGetGpuInstanceId, mig, gpu=index
+                )
+            )
+            ci_id = int(
+                self._call(
+                    "nvmlDeviceGetComputeInstanceId",
+                    n.nvmlDeviceGetComputeInstanceId,
+                    mig,
+                    gpu=index,
+                )
+            )
             gi = instances.get(gi_id)
             ci = next((c for c in gi.compute_instances if c.id == ci_id), None) if gi else None
             if gi is None or ci is None:
                 continue  # destroyed between the two reads
-            memory = self._call("nvmlDeviceGetMemoryInfo", n.nvmlDeviceGetMemoryInfo, mig, gpu=index)
+            memory = self._call(
+                "nvmlDeviceGetMemoryInfo", n.nvmlDeviceGetMemoryInfo, mig, gpu=index
+            )
             devices.append(
                 MigDevice(
                     uuid=text(self._call("nvmlDeviceGetUUID", n.nvmlDeviceGetUUID, mig, gpu=index)),
@@ -253,9 +301,15 @@ class NvmlMig(NvmlSession):
         return devices
 
     def remaining_capacity(self, index: int, profile_id: int) -> int:
-        return int(self._call("nvmlDeviceGetGpuInstanceRemainingCapacity",
-                              self._nvml.nvmlDeviceGetGpuInstanceRemainingCapacity,
-                              self.handle(index), profile_id, gpu=index))
+        return int(
+            self._call(
+                "nvmlDeviceGetGpuInstanceRemainingCapacity",
+                self._nvml.nvmlDeviceGetGpuInstanceRemainingCapacity,
+                self.handle(index),
+                profile_id,
+                gpu=index,
+            )
+        )
 
     # --- mutations -----------------------------------------------------------------------
 
@@ -264,7 +318,9 @@ class NvmlMig(NvmlSession):
         take effect (e.g. ``NVMLError_InUse``, ``NVMLError_ResetRequired``)."""
         n = self._nvml
         wanted = n.NVML_DEVICE_MIG_ENABLE if enabled else n.NVML_DEVICE_MIG_DISABLE
-        status = self._call("nvmlDeviceSetMigMode", n.nvmlDeviceSetMigMode, self.handle(index), wanted, gpu=index)
+        status = self._call(
+            "nvmlDeviceSetMigMode", n.nvmlDeviceSetMigMode, self.handle(index), wanted, gpu=index
+        )
         # The driver may rebind the GPU after a mode change: drop what we cached about it.
         self._handles.pop(index, None)
         self._gi_profiles.pop(index, None)
@@ -273,31 +329,54 @@ class NvmlMig(NvmlSession):
         status_name = None if status == n.NVML_SUCCESS else type(n.NVMLError(status)).__name__
         return mode, status_name
 
-    def create_gpu_instance(self, index: int, profile_id: int, start: int | None = None) -> GpuInstance:
+    def create_gpu_instance(
+        self, index: int, profile_id: int, start: int | None = None
+    ) -> GpuInstance:
         """Create a GI, at ``start`` when given (always pass it: the driver's own choice
         fragments the GPU), and return it as read back from the driver."""
         n, h = self._nvml, self.handle(index)
         profile = self.gi_profile(index, profile_id)
         if start is None:
-            gi_handle = self._call(f"nvmlDeviceCreateGpuInstance({profile.name})",
-                                   n.nvmlDeviceCreateGpuInstance, h, profile_id, gpu=index)
+            gi_handle = self._call(
+                f"nvmlDeviceCreateGpuInstance({profile.name})",
+                n.nvmlDeviceCreateGpuInstance,
+                h,
+                profile_id,
+                gpu=index,
+            )
         else:
             placement = n.c_nvmlGpuInstancePlacement_t()
             placement.start, placement.size = start, profile.memory_slices
-            gi_handle = self._call(f"nvmlDeviceCreateGpuInstanceWithPlacement({profile.name}, start {start})",
-                                   n.nvmlDeviceCreateGpuInstanceWithPlacement, h, profile_id,
-                                   ctypes.byref(placement), gpu=index)
+            gi_handle = self._call(
+                f"nvmlDeviceCreateGpuInstanceWithPlacement({profile.name}, start {start})",
+                n.nvmlDeviceCreateGpuInstanceWithPlacement,
+                h,
+                profile_id,
+                ctypes.byref(placement),
+                gpu=index,
+            )
         info = self._call("nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index)
-        return GpuInstance(index, int(info.id), profile_id, profile.name,
-                           Placement(int(info.placement.start), int(info.placement.size)))
+        return GpuInstance(
+            index,
+            int(info.id),
+            profile_id,
+            profile.name,
+            Placement(int(info.placement.start), int(info.placement.size)),
+        )
 
     def create_compute_instance(
-        self, index: int, gpu_instance_id: int, ci_profile_id: int | None = None, start: int | None = None
+        self,
+        index: int,
+        gpu_instance_id: int,
+        ci_profile_id: int | None = None,
+        start: int | None = None,
     ) -> ComputeInstance:
         """Create a CI in a GI; without ``ci_profile_id``, the full CI (all the GI's slices)."""
         n = self._nvml
         gi_handle = self._gi_handle(index, gpu_instance_id)
-        gi_info = self._call("nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index)
+        gi_info = self._call(
+            "nvmlGpuInstanceGetInfo", n.nvmlGpuInstanceGetInfo, gi_handle, gpu=index
+        )
         gi_profile = self.gi_profile(index, int(gi_info.profileId))
         profiles = self._ci_profiles(index, gi_handle, gi_profile)
         if ci_profile_id is None:
@@ -305,31 +384,65 @@ class NvmlMig(NvmlSession):
         else:
             chosen = next((p for p in profiles if p.id == ci_profile_id), None)
         if chosen is None:
-            raise GpuError(f"GPU {index}: GPU instance {gpu_instance_id} ({gi_profile.name}) has no "
-                           f"compute-instance profile {ci_profile_id}")
+            raise GpuError(
+                f"GPU {index}: GPU instance {gpu_instance_id} ({gi_profile.name}) has no "
+                f"compute-instance profile {ci_profile_id}"
+            )
         if start is None:
-            ci_handle = self._call(f"nvmlGpuInstanceCreateComputeInstance({chosen.name})",
-                                   n.nvmlGpuInstanceCreateComputeInstance, gi_handle, chosen.id, gpu=index)
+            ci_handle = self._call(
+                f"nvmlGpuInstanceCreateComputeInstance({chosen.name})",
+                n.nvmlGpuInstanceCreateComputeInstance,
+                gi_handle,
+                chosen.id,
+                gpu=index,
+            )
         else:
             placement = n.c_nvmlComputeInstancePlacement_t()
             placement.start, placement.size = start, chosen.slice_count
-            ci_handle = self._call(f"nvmlGpuInstanceCreateComputeInstanceWithPlacement({chosen.name}, start {start})",
-                                   n.nvmlGpuInstanceCreateComputeInstanceWithPlacement, gi_handle, chosen.id,
-                                   ctypes.byref(placement), gpu=index)
-        info = self._call("nvmlComputeInstanceGetInfo", n.nvmlComputeInstanceGetInfo, ci_handle, gpu=index)
-        return ComputeInstance(gpu_instance_id, int(info.id), chosen.id, chosen.name,
-                               Placement(int(info.placement.start), int(info.placement.size)),
-                               chosen.multiprocessors)
+            ci_handle = self._call(
+                f"nvmlGpuInstanceCreateComputeInstanceWithPlacement({chosen.name}, start {start})",
+                n.nvmlGpuInstanceCreateComputeInstanceWithPlacement,
+                gi_handle,
+                chosen.id,
+                ctypes.byref(placement),
+                gpu=index,
+            )
+        info = self._call(
+            "nvmlComputeInstanceGetInfo", n.nvmlComputeInstanceGetInfo, ci_handle, gpu=index
+        )
+        return ComputeInstance(
+            gpu_instance_id,
+            int(info.id),
+            chosen.id,
+            chosen.name,
+            Placement(int(info.placement.start), int(info.placement.size)),
+            chosen.multiprocessors,
+        )
 
-    def destroy_compute_instance(self, index: int, gpu_instance_id: int, compute_instance_id: int) -> None:
+    def destroy_compute_instance(
+        self, index: int, gpu_instance_id: int, compute_instance_id: int
+    ) -> None:
         n = self._nvml
         gi_handle = self._gi_handle(index, gpu_instance_id)
-        ci_handle = self._call(f"nvmlGpuInstanceGetComputeInstanceById({compute_instance_id})",
-                               n.nvmlGpuInstanceGetComputeInstanceById, gi_handle, compute_instance_id, gpu=index)
-        self._call(f"nvmlComputeInstanceDestroy(GI {gpu_instance_id}, CI {compute_instance_id})",
-                   n.nvmlComputeInstanceDestroy, ci_handle, gpu=index)
+        ci_handle = self._call(
+            f"nvmlGpuInstanceGetComputeInstanceById({compute_instance_id})",
+            n.nvmlGpuInstanceGetComputeInstanceById,
+            gi_handle,
+            compute_instance_id,
+            gpu=index,
+        )
+        self._call(
+            f"nvmlComputeInstanceDestroy(GI {gpu_instance_id}, CI {compute_instance_id})",
+            n.nvmlComputeInstanceDestroy,
+            ci_handle,
+            gpu=index,
+        )
 
     def destroy_gpu_instance(self, index: int, gpu_instance_id: int) -> None:
         gi_handle = self._gi_handle(index, gpu_instance_id)
-        self._call(f"nvmlGpuInstanceDestroy(GI {gpu_instance_id})", self._nvml.nvmlGpuInstanceDestroy,
-                   gi_handle, gpu=index)
+        self._call(
+            f"nvmlGpuInstanceDestroy(GI {gpu_instance_id})",
+            self._nvml.nvmlGpuInstanceDestroy,
+            gi_handle,
+            gpu=index,
+        )

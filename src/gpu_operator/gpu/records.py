@@ -7,10 +7,10 @@ compared, hashed, logged and serialised freely.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class MigModeValue(str, Enum):
+class MigModeValue(StrEnum):
     """One side (current or pending) of a GPU's MIG mode, spelled as nvidia-smi prints it."""
 
     DISABLED = "disabled"
@@ -251,7 +251,7 @@ class GpmSample:
     interval_s: float
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     XID = "xid"
     SINGLE_BIT_ECC = "single-bit-ecc"
     DOUBLE_BIT_ECC = "double-bit-ecc"

@@ -20,21 +20,43 @@ from gpu_operator.gpu.records import GpuInfo, MigMode, MigModeValue, SystemInfo
 T = TypeVar("T")
 
 NO_DRIVER_MESSAGE = (
-    "no NVIDIA driver found: libnvidia-ml.so.1 could not be loaded; "
-    f"set {SIM_ENV} to simulate"
+    f"no NVIDIA driver found: libnvidia-ml.so.1 could not be loaded; set {SIM_ENV} to simulate"
 )
 
 _BRANDS = {
-    0: "Unknown", 1: "Quadro", 2: "Tesla", 3: "NVS", 4: "Grid", 5: "GeForce", 6: "Titan",
-    7: "NvidiaVApps", 8: "NvidiaVPC", 9: "NvidiaVCS", 10: "NvidiaVWS", 11: "NvidiaCloudGaming",
-    12: "QuadroRTX", 13: "NvidiaRTX", 14: "Nvidia", 15: "GeForceRTX", 16: "TitanRTX",
+    0: "Unknown",
+    1: "Quadro",
+    2: "Tesla",
+    3: "NVS",
+    4: "Grid",
+    5: "GeForce",
+    6: "Titan",
+    7: "NvidiaVApps",
+    8: "NvidiaVPC",
+    9: "NvidiaVCS",
+    10: "NvidiaVWS",
+    11: "NvidiaCloudGaming",
+    12: "QuadroRTX",
+    13: "NvidiaRTX",
+    14: "Nvidia",
+    15: "GeForceRTX",
+    16: "TitanRTX",
 }
 
 
 def family_from_compute_capability(major: int, minor: int) -> str:
     """The GPU family as feature discovery labels it (``nvidia.com/gpu.family``)."""
-    families = {1: "tesla", 2: "fermi", 3: "kepler", 5: "maxwell", 6: "pascal", 9: "hopper",
-                10: "blackwell", 12: "blackwell", 13: "rubin"}
+    families = {
+        1: "tesla",
+        2: "fermi",
+        3: "kepler",
+        5: "maxwell",
+        6: "pascal",
+        9: "hopper",
+        10: "blackwell",
+        12: "blackwell",
+        13: "rubin",
+    }
     if major == 7:
         return "volta" if minor < 5 else "turing"
     if major == 8:
@@ -74,7 +96,9 @@ class NvmlSession:
         except nvml.NVMLError as error:
             no_driver = (nvml.NVML_ERROR_LIBRARY_NOT_FOUND, nvml.NVML_ERROR_DRIVER_NOT_LOADED)
             if error.value in no_driver:
-                raise NoDriverError(NO_DRIVER_MESSAGE, code=error.value, nvml_name=type(error).__name__) from error
+                raise NoDriverError(
+                    NO_DRIVER_MESSAGE, code=error.value, nvml_name=type(error).__name__
+                ) from error
             raise self._wrap(error, "nvmlInit") from error
         self._open = True
 
@@ -88,7 +112,10 @@ class NvmlSession:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -105,7 +132,10 @@ class NvmlSession:
         name = type(error).__name__
         if error.value == self._nvml.NVML_ERROR_GPU_IS_LOST:
             return GpuLostError(message, code=error.value, nvml_name=name)
-        if error.value in (self._nvml.NVML_ERROR_LIBRARY_NOT_FOUND, self._nvml.NVML_ERROR_DRIVER_NOT_LOADED):
+        if error.value in (
+            self._nvml.NVML_ERROR_LIBRARY_NOT_FOUND,
+            self._nvml.NVML_ERROR_DRIVER_NOT_LOADED,
+        ):
             return NoDriverError(NO_DRIVER_MESSAGE, code=error.value, nvml_name=name)
         return GpuError(message, code=error.value, nvml_name=name)
 
@@ -143,7 +173,9 @@ class NvmlSession:
     def system(self) -> SystemInfo:
         n = self._nvml
         return SystemInfo(
-            driver_version=text(self._call("nvmlSystemGetDriverVersion", n.nvmlSystemGetDriverVersion)),
+            driver_version=text(
+                self._call("nvmlSystemGetDriverVersion", n.nvmlSystemGetDriverVersion)
+            ),
             nvml_version=text(self._call("nvmlSystemGetNVMLVersion", n.nvmlSystemGetNVMLVersion)),
             cuda_driver_version=int(
                 self._call("nvmlSystemGetCudaDriverVersion", n.nvmlSystemGetCudaDriverVersion)
@@ -156,7 +188,10 @@ class NvmlSession:
     def handle(self, index: int) -> Any:
         if index not in self._handles:
             self._handles[index] = self._call(
-                "nvmlDeviceGetHandleByIndex", self._nvml.nvmlDeviceGetHandleByIndex, index, gpu=index
+                "nvmlDeviceGetHandleByIndex",
+                self._nvml.nvmlDeviceGetHandleByIndex,
+                index,
+                gpu=index,
             )
         return self._handles[index]
 

@@ -10,7 +10,14 @@ from typing import Self
 from gpu_operator.gpu.counters import NvmlCounters
 from gpu_operator.gpu.records import EventKind, GpuEvent, Topology
 
-_TOPOLOGY_NAMES = {0: "internal", 10: "single", 20: "multiple", 30: "hostbridge", 40: "node", 50: "system"}
+_TOPOLOGY_NAMES = {
+    0: "internal",
+    10: "single",
+    20: "multiple",
+    30: "hostbridge",
+    40: "node",
+    50: "system",
+}
 
 
 class EventWatcher:
@@ -26,10 +33,20 @@ class EventWatcher:
             wanted |= n.nvmlEventTypeSingleBitEccError | n.nvmlEventTypeDoubleBitEccError
         for index in indexes:
             handle = nvml.handle(index)
-            supported = nvml._call("nvmlDeviceGetSupportedEventTypes", n.nvmlDeviceGetSupportedEventTypes,
-                                   handle, gpu=index)
-            nvml._call("nvmlDeviceRegisterEvents", n.nvmlDeviceRegisterEvents, handle, wanted & supported,
-                       self._set, gpu=index)
+            supported = nvml._call(
+                "nvmlDeviceGetSupportedEventTypes",
+                n.nvmlDeviceGetSupportedEventTypes,
+                handle,
+                gpu=index,
+            )
+            nvml._call(
+                "nvmlDeviceRegisterEvents",
+                n.nvmlDeviceRegisterEvents,
+                handle,
+                wanted & supported,
+                self._set,
+                gpu=index,
+            )
             self._uuid_by_index[index] = nvml.gpu(index).uuid
         self._index_by_uuid = {u: i for i, u in self._uuid_by_index.items()}
 
@@ -61,8 +78,12 @@ class EventWatcher:
             gpu_uuid=uuid,
             kind=kinds.get(int(data.eventType), EventKind.OTHER),
             data=int(data.eventData),
-            gpu_instance_id=None if data.gpuInstanceId == not_available else int(data.gpuInstanceId),
-            compute_instance_id=None if data.computeInstanceId == not_available else int(data.computeInstanceId),
+            gpu_instance_id=None
+            if data.gpuInstanceId == not_available
+            else int(data.gpuInstanceId),
+            compute_instance_id=None
+            if data.computeInstanceId == not_available
+            else int(data.computeInstanceId),
         )
 
     def close(self) -> None:
@@ -74,7 +95,10 @@ class EventWatcher:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -82,8 +106,12 @@ class EventWatcher:
 class Nvml(NvmlCounters):
     """The NVML facade: inventory, MIG, telemetry, events and topology over one session."""
 
-    def watch_events(self, indexes: Iterable[int] | None = None, *, ecc: bool = False) -> EventWatcher:
-        return EventWatcher(self, range(self.device_count()) if indexes is None else indexes, ecc=ecc)
+    def watch_events(
+        self, indexes: Iterable[int] | None = None, *, ecc: bool = False
+    ) -> EventWatcher:
+        return EventWatcher(
+            self, range(self.device_count()) if indexes is None else indexes, ecc=ecc
+        )
 
     def is_lost(self, index: int) -> bool:
         """Whether the GPU has fallen off the bus (every NVML call on it fails)."""
@@ -103,8 +131,12 @@ class Nvml(NvmlCounters):
         driver won't say, e.g. in some VMs) and NVLinks."""
         n = self._nvml
         # The real driver answers NOT_SUPPORTED for a GPU paired with itself (seen on an H200).
-        level = 0 if a == b else self._optional(
-            n.nvmlDeviceGetTopologyCommonAncestor, self.handle(a), self.handle(b)
+        level = (
+            0
+            if a == b
+            else self._optional(
+                n.nvmlDeviceGetTopologyCommonAncestor, self.handle(a), self.handle(b)
+            )
         )
         links_a = self._nvlinks(a)
         links_b = self._nvlinks(b)
@@ -114,7 +146,9 @@ class Nvml(NvmlCounters):
         switched_b = sum(1 for _, kind in links_b if kind == "switch")
         via_switch = a != b and switched_a > 0 and switched_b > 0
         return Topology(
-            common_ancestor="unknown" if level is None else _TOPOLOGY_NAMES.get(int(level), "unknown"),
+            common_ancestor="unknown"
+            if level is None
+            else _TOPOLOGY_NAMES.get(int(level), "unknown"),
             nvlinks=direct + (min(switched_a, switched_b) if via_switch else 0),
             via_nvswitch=via_switch,
         )
@@ -133,6 +167,7 @@ class Nvml(NvmlCounters):
             remote = self._optional(n.nvmlDeviceGetNvLinkRemotePciInfo, h, link)
             bus = remote.busId if remote is not None else b""
             bus_text = (bus.decode() if isinstance(bus, bytes) else str(bus)).lower()
-            links.append((bus_text, "switch" if kind == n.NVML_NVLINK_DEVICE_TYPE_SWITCH else "gpu"))
+            links.append(
+                (bus_text, "switch" if kind == n.NVML_NVLINK_DEVICE_TYPE_SWITCH else "gpu")
+            )
         return links
-

@@ -43,19 +43,32 @@ def test_device_facts_match_the_real_card(fake_h200: Any) -> None:
     assert n.nvmlSystemGetCudaDriverVersion() == READOUT["cudaDriverVersion"]
 
 
-@pytest.mark.parametrize("profile", READOUT["profiles"], ids=lambda p: f"enum {p['enum']} is {p['name']}")
-def test_each_profile_enum_gives_the_real_profile_info(fake_h200: Any, profile: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "profile", READOUT["profiles"], ids=lambda p: f"enum {p['enum']} is {p['name']}"
+)
+def test_each_profile_enum_gives_the_real_profile_info(
+    fake_h200: Any, profile: dict[str, Any]
+) -> None:
     n = fake_h200
     info = n.nvmlDeviceGetGpuInstanceProfileInfo(n.nvmlDeviceGetHandleByIndex(0), profile["enum"])
     got = {
-        "id": info.id, "instances": info.instanceCount, "memoryMB": info.memorySizeMB,
-        "sms": info.multiprocessorCount, "ce": info.copyEngineCount, "dec": info.decoderCount,
-        "enc": info.encoderCount, "jpg": info.jpegCount, "ofa": info.ofaCount, "slices": info.sliceCount,
+        "id": info.id,
+        "instances": info.instanceCount,
+        "memoryMB": info.memorySizeMB,
+        "sms": info.multiprocessorCount,
+        "ce": info.copyEngineCount,
+        "dec": info.decoderCount,
+        "enc": info.encoderCount,
+        "jpg": info.jpegCount,
+        "ofa": info.ofaCount,
+        "slices": info.sliceCount,
     }
     assert got == {k: profile[k] for k in got}
 
 
-@pytest.mark.parametrize("profile", READOUT["profiles"], ids=lambda p: f"placements of id {p['id']}")
+@pytest.mark.parametrize(
+    "profile", READOUT["profiles"], ids=lambda p: f"placements of id {p['id']}"
+)
 def test_placements_match_nvidia_smi_lgipp(fake_h200: Any, profile: dict[str, Any]) -> None:
     n = fake_h200
     h = n.nvmlDeviceGetHandleByIndex(0)
@@ -77,7 +90,9 @@ def test_profile_enums_the_card_lacks_fail_like_the_real_driver(fake_h200: Any) 
             n.nvmlDeviceGetGpuInstanceProfileInfo(h, enum)
 
 
-def test_the_pynvml_two_argument_placement_call_fails_as_on_the_real_binding(fake_h200: Any) -> None:
+def test_the_pynvml_two_argument_placement_call_fails_as_on_the_real_binding(
+    fake_h200: Any,
+) -> None:
     n = fake_h200
     with pytest.raises(TypeError, match="missing 2 required positional arguments"):
         n.nvmlDeviceGetGpuInstancePossiblePlacements(n.nvmlDeviceGetHandleByIndex(0), 19)
@@ -90,11 +105,17 @@ def test_gpus_json_gives_the_issue_table(open_sim: Callable[..., Nvml]) -> None:
     gpu = data["gpus"][0]
     assert (data["driverVersion"], data["cudaDriverVersion"]) == ("580.159.04", 13000)
     assert (gpu["name"], gpu["pciDeviceId"], gpu["memoryMiB"], gpu["computeCapability"]) == (
-        "NVIDIA H200", "0x233510DE", 143771, "9.0",
+        "NVIDIA H200",
+        "0x233510DE",
+        143771,
+        "9.0",
     )
     assert gpu["migMode"] == {"current": "disabled", "pending": "disabled"}
     assert gpu["migDevices"] == []
-    table = [(p["name"], p["id"], p["instances"], p["memoryMiB"], p["multiprocessors"]) for p in gpu["migProfiles"]]
+    table = [
+        (p["name"], p["id"], p["instances"], p["memoryMiB"], p["multiprocessors"])
+        for p in gpu["migProfiles"]
+    ]
     assert table == [
         ("1g.18gb", 19, 7, 16384, 16),
         ("1g.18gb+me", 20, 1, 16384, 16),

@@ -26,7 +26,7 @@ CI_PROFILE_BY_SLICES = {1: 0x0, 2: 0x1, 3: 0x2, 4: 0x3, 7: 0x4}
 
 @dataclass(frozen=True)
 class GiProfileSpec:
-    """One GPU-instance profile of a model, as ``nvmlDeviceGetGpuInstanceProfileInfo`` reports it."""
+    """One GPU-instance profile of a model, as ``nvmlDeviceGetGpuInstanceProfileInfo`` has it."""
 
     nvml_profile: int
     id: int
@@ -115,11 +115,15 @@ def _seven_way(
     j1, j1r2, j2, j3, j4, j7 = jpg
     profiles = [
         GiProfileSpec(GI_1_SLICE, 19, 1, 7, mem_1g, s1, 1, d1, j1, 0, tuple(range(7)), 1),
-        GiProfileSpec(GI_1_SLICE_REV1, 20, 1, 1, mem_1g, s1, 1, max(d1, 1), 1, 1, tuple(range(7)), 1),
+        GiProfileSpec(
+            GI_1_SLICE_REV1, 20, 1, 1, mem_1g, s1, 1, max(d1, 1), 1, 1, tuple(range(7)), 1
+        ),
     ]
     if with_1g_rev2:
         profiles.append(
-            GiProfileSpec(GI_1_SLICE_REV2, 15, 1, 4, mem_2slice, s1r2, 1, d1r2, j1r2, 0, (0, 2, 4, 6), 2)
+            GiProfileSpec(
+                GI_1_SLICE_REV2, 15, 1, 4, mem_2slice, s1r2, 1, d1r2, j1r2, 0, (0, 2, 4, 6), 2
+            )
         )
     profiles += [
         GiProfileSpec(GI_2_SLICE, 14, 2, 3, mem_2slice, s2, 2, d2, j2, 0, (0, 2, 4), 2),

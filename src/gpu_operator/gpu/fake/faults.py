@@ -29,13 +29,22 @@ def _gpu(doc: Doc, index: int) -> Doc:
 def _emit(doc: Doc, gpu: int, event_type: int, data: int, gi: int | None, ci: int | None) -> None:
     doc["eventSeq"] = int(doc["eventSeq"]) + 1
     doc["events"].append(
-        {"seq": doc["eventSeq"], "gpu": gpu, "type": event_type, "data": data, "gi": gi,
-         "ci": ci, "time": time.time()}
+        {
+            "seq": doc["eventSeq"],
+            "gpu": gpu,
+            "type": event_type,
+            "data": data,
+            "gi": gi,
+            "ci": ci,
+            "time": time.time(),
+        }
     )
     del doc["events"][:-MAX_EVENTS_KEPT]
 
 
-def inject_xid(store: StateStore, gpu: int, code: int, gi: int | None = None, ci: int | None = None) -> None:
+def inject_xid(
+    store: StateStore, gpu: int, code: int, gi: int | None = None, ci: int | None = None
+) -> None:
     """An XID critical error on a GPU, or on one of its MIG devices when ``gi`` is given."""
     if code <= 0:
         raise ConfigError(f"XID code must be a positive integer, got {code}")
@@ -68,7 +77,9 @@ def lose_gpu(store: StateStore, gpu: int) -> None:
     """The GPU falls off the bus: XID 79, then ``NVMLError_GpuIsLost`` on every call."""
     with store.update() as doc:
         _gpu(doc, gpu)["lost"] = True
-        _emit(doc, gpu, pynvml.nvmlEventTypeXidCriticalError, XID_GPU_FALLEN_OFF_THE_BUS, None, None)
+        _emit(
+            doc, gpu, pynvml.nvmlEventTypeXidCriticalError, XID_GPU_FALLEN_OFF_THE_BUS, None, None
+        )
 
 
 def _now(doc: Doc, clock: Callable[[], float]) -> float:
@@ -101,7 +112,9 @@ def start_process(
         target = _gpu(doc, gpu)
         if target["migCurrent"] == pynvml.NVML_DEVICE_MIG_ENABLE and target["gpuInstances"]:
             if gi is None:
-                raise ConfigError(f"GPU {gpu} is in MIG mode: name the GPU instance (--gi) to run on")
+                raise ConfigError(
+                    f"GPU {gpu} is in MIG mode: name the GPU instance (--gi) to run on"
+                )
             found = next((g for g in target["gpuInstances"] if g["id"] == gi), None)
             if found is None or not found["computeInstances"]:
                 raise ConfigError(f"GPU {gpu} has no GPU instance {gi} with a compute instance")
@@ -125,7 +138,9 @@ def stop_processes(
     with store.update() as doc:
         target = _gpu(doc, gpu)
         before = len(target["processes"])
-        target["processes"] = [p for p in target["processes"] if pid is not None and p["pid"] != pid]
+        target["processes"] = [
+            p for p in target["processes"] if pid is not None and p["pid"] != pid
+        ]
         stopped = before - len(target["processes"])
         if pid is not None and stopped == 0:
             raise ConfigError(f"GPU {gpu} has no process {pid}")
@@ -141,8 +156,8 @@ def reset_gpu(store: StateStore, gpu: int) -> None:
             partitioning.reset_gpu(target)
         except pynvml.NVMLError as error:
             raise GpuError(
-                f"GPU {gpu} could not be reset: {error} ({len(target['processes'])} process(es) use it)",
+                f"GPU {gpu} could not be reset: {error} "
+                f"({len(target['processes'])} process(es) use it)",
                 code=error.value,
                 nvml_name=type(error).__name__,
             ) from error
-

@@ -166,7 +166,7 @@ class FakeNvmlBase:
         return int(gpu["minor"])
 
     def nvmlDeviceGetCudaComputeCapability(self, handle: Any) -> tuple[int, int]:
-        _, gpu, mig = self._resolve(handle)
+        _, gpu, _mig = self._resolve(handle)
         return model_of(gpu).compute_capability
 
     def nvmlDeviceGetArchitecture(self, handle: Any) -> int:
@@ -203,9 +203,7 @@ class FakeNvmlBase:
         else:
             total = gi_profile_by_id(model, mig["gi"]["profileId"]).memory_mib * MIB
             reserved = 0
-            procs = [
-                p for p in gpu["processes"] if p.get("gi") == mig["gi"]["id"]
-            ]
+            procs = [p for p in gpu["processes"] if p.get("gi") == mig["gi"]["id"]]
         used = reserved + sum(int(p["usedMemoryMiB"]) * MIB for p in procs)
         if not version:
             mem = pynvml.c_nvmlMemory_t()
@@ -222,7 +220,9 @@ class FakeNvmlBase:
         procs = gpu["processes"]
         if mig is not None:
             procs = [
-                p for p in procs if p.get("gi") == mig["gi"]["id"] and p.get("ci") == mig["ci"]["id"]
+                p
+                for p in procs
+                if p.get("gi") == mig["gi"]["id"] and p.get("ci") == mig["ci"]["id"]
             ]
         out = []
         for p in procs:

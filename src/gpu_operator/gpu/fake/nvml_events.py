@@ -117,7 +117,11 @@ class FakeNvml(FakeNvmlTelemetry):
 
     def nvmlDeviceGetNvLinkRemoteDeviceType(self, handle: Any, link: int) -> int:
         doc, _ = self._link(handle, link)
-        return pynvml.NVML_NVLINK_DEVICE_TYPE_SWITCH if doc["nvswitch"] else pynvml.NVML_NVLINK_DEVICE_TYPE_GPU
+        return (
+            pynvml.NVML_NVLINK_DEVICE_TYPE_SWITCH
+            if doc["nvswitch"]
+            else pynvml.NVML_NVLINK_DEVICE_TYPE_GPU
+        )
 
     def nvmlDeviceGetNvLinkRemotePciInfo(self, device: Any, link: int) -> Any:
         doc, gpu = self._link(device, link)

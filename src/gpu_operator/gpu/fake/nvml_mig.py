@@ -12,11 +12,11 @@ from typing import Any
 
 import pynvml
 
+from gpu_operator.gpu import naming
 from gpu_operator.gpu.fake import handles, partitioning
 from gpu_operator.gpu.fake.catalogue import ci_profiles_for
 from gpu_operator.gpu.fake.nvml import MIB, FakeNvmlBase, err
 from gpu_operator.gpu.fake.state import Doc, model_of
-from gpu_operator.gpu import naming
 
 
 def _deref(ref: Any) -> Any:
@@ -84,8 +84,10 @@ class FakeNvmlMig(FakeNvmlBase):
 
     # --- GPU-instance profiles -----------------------------------------------------------
 
-    def nvmlDeviceGetGpuInstanceProfileInfo(self, device: Any, profile: int, version: int = 2) -> Any:
-        _, gpu, model = self._full(device)
+    def nvmlDeviceGetGpuInstanceProfileInfo(
+        self, device: Any, profile: int, version: int = 2
+    ) -> Any:
+        _, _gpu, model = self._full(device)
         if not 0 <= profile < DRIVER_GI_PROFILE_COUNT:
             raise err(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         spec = next((p for p in model.gi_profiles if p.nvml_profile == profile), None)
@@ -114,13 +116,15 @@ class FakeNvmlMig(FakeNvmlBase):
         info.memorySizeMB = spec.memory_mib
         return info
 
-    def nvmlDeviceGetGpuInstanceProfileInfoV(self, device: Any, profile: int, version: int = 2) -> Any:
+    def nvmlDeviceGetGpuInstanceProfileInfoV(
+        self, device: Any, profile: int, version: int = 2
+    ) -> Any:
         return self.nvmlDeviceGetGpuInstanceProfileInfo(device, profile, version)
 
     def nvmlDeviceGetGpuInstancePossiblePlacements(
         self, device: Any, profileId: int, placementsRef: Any, countRef: Any
     ) -> int:
-        _, gpu, model = self._full(device)
+        _, _gpu, model = self._full(device)
         spec = partitioning.gi_profile_by_id(model, int(profileId))
         items = []
         for start in spec.starts:
@@ -209,7 +213,9 @@ class FakeNvmlMig(FakeNvmlBase):
             gi_name = naming.gi_profile_name(
                 gi_spec.nvml_profile, gi_spec.slices, gi_spec.memory_mib, model.memory_mib * MIB
             )
-            info.name = f"MIG {naming.ci_profile_name(spec.slices, gi_spec.slices, gi_name)}".encode()
+            info.name = (
+                f"MIG {naming.ci_profile_name(spec.slices, gi_spec.slices, gi_name)}".encode()
+            )
         elif version == 1:
             info = pynvml.c_nvmlComputeInstanceProfileInfo_t()
         else:
@@ -228,7 +234,9 @@ class FakeNvmlMig(FakeNvmlBase):
     def nvmlGpuInstanceGetComputeInstanceProfileInfoV(
         self, device: Any, profile: int, engProfile: int, version: int = 2
     ) -> Any:
-        return self.nvmlGpuInstanceGetComputeInstanceProfileInfo(device, profile, engProfile, version)
+        return self.nvmlGpuInstanceGetComputeInstanceProfileInfo(
+            device, profile, engProfile, version
+        )
 
     def nvmlGpuInstanceGetComputeInstancePossiblePlacements(
         self, gpuInstance: Any, profileId: int, placementsRef: Any, countRef: Any
@@ -280,7 +288,9 @@ class FakeNvmlMig(FakeNvmlBase):
         _fill(computeInstancesRef, countRef, items)
         return pynvml.NVML_SUCCESS
 
-    def nvmlGpuInstanceGetComputeInstanceById(self, gpuInstance: Any, computeInstanceId: int) -> Any:
+    def nvmlGpuInstanceGetComputeInstanceById(
+        self, gpuInstance: Any, computeInstanceId: int
+    ) -> Any:
         _, gpu, gi = self._gi_handle(gpuInstance)
         ci = partitioning.find_ci(gi, int(computeInstanceId))
         return handles.make(handles.COMPUTE_INSTANCE, gpu["index"], gi["id"], ci["id"])
@@ -322,7 +332,7 @@ class FakeNvmlMig(FakeNvmlBase):
         return model.compute_slices
 
     def nvmlDeviceGetMigDeviceHandleByIndex(self, device: Any, index: int) -> Any:
-        _, gpu, model = self._full(device)
+        _, gpu, _model = self._full(device)
         if not 0 <= index < self.nvmlDeviceGetMaxMigDeviceCount(device):
             raise err(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         for gi, ci in partitioning.mig_devices(gpu):

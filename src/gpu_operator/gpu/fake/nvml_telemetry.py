@@ -14,8 +14,8 @@ import pynvml
 
 from gpu_operator.gpu.fake import handles
 from gpu_operator.gpu.fake.catalogue import ModelSpec
-from gpu_operator.gpu.fake.nvml_mig import FakeNvmlMig
 from gpu_operator.gpu.fake.nvml import err
+from gpu_operator.gpu.fake.nvml_mig import FakeNvmlMig
 from gpu_operator.gpu.fake.state import Doc
 from gpu_operator.gpu.fake.telemetry import GpuReadings, readings
 
@@ -52,12 +52,16 @@ class FakeNvmlTelemetry(FakeNvmlMig):
         super().__init__(*args, **kwargs)
         self._gpm_samples: dict[int, tuple[int, int | None, float] | None] = {}
 
-    def _readings_of(self, doc: Doc, gpu: Doc, model: ModelSpec, gi_id: int | None = None) -> GpuReadings:
+    def _readings_of(
+        self, doc: Doc, gpu: Doc, model: ModelSpec, gi_id: int | None = None
+    ) -> GpuReadings:
         t = self._now(doc)
         procs = gpu["processes"]
         if gi_id is not None:
             procs = [p for p in procs if p.get("gi") == gi_id]
-        return readings(model, int(doc["seed"]), int(gpu["index"]), t, bool(procs), busy_seconds(gpu, t))
+        return readings(
+            model, int(doc["seed"]), int(gpu["index"]), t, bool(procs), busy_seconds(gpu, t)
+        )
 
     def _read(self, handle: Any) -> tuple[GpuReadings, Doc, ModelSpec]:
         doc, gpu, model = self._full(handle)
@@ -125,7 +129,10 @@ class FakeNvmlTelemetry(FakeNvmlMig):
             (pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, pynvml.NVML_VOLATILE_ECC): "eccSbeVolatile",
             (pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC): "eccDbeVolatile",
             (pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, pynvml.NVML_AGGREGATE_ECC): "eccSbeAggregate",
-            (pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_AGGREGATE_ECC): "eccDbeAggregate",
+            (
+                pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                pynvml.NVML_AGGREGATE_ECC,
+            ): "eccDbeAggregate",
         }.get((errorType, counterType))
         if key is None:
             raise err(pynvml.NVML_ERROR_INVALID_ARGUMENT)
@@ -141,8 +148,12 @@ class FakeNvmlTelemetry(FakeNvmlMig):
             pynvml.NVML_FI_DEV_ECC_DBE_VOL_TOTAL: int(c["eccDbeVolatile"]),
             pynvml.NVML_FI_DEV_ECC_SBE_AGG_TOTAL: int(c["eccSbeAggregate"]),
             pynvml.NVML_FI_DEV_ECC_DBE_AGG_TOTAL: int(c["eccDbeAggregate"]),
-            pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX: r.nvlink_tx_kib if gpu["nvlinks"] else None,
-            pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX: r.nvlink_rx_kib if gpu["nvlinks"] else None,
+            pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX: r.nvlink_tx_kib
+            if gpu["nvlinks"]
+            else None,
+            pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX: r.nvlink_rx_kib
+            if gpu["nvlinks"]
+            else None,
         }
         if model.has_remapped_rows:
             known[pynvml.NVML_FI_DEV_REMAPPED_COR] = int(c["remappedCorrectable"])
@@ -207,12 +218,18 @@ class FakeNvmlTelemetry(FakeNvmlMig):
         gpu = self._gpu_doc(doc, first[0])
         model = self._full(handles.make(handles.DEVICE, first[0]))[2]
         mid = (first[2] + second[2]) / 2
-        procs = gpu["processes"] if first[1] is None else [
-            p for p in gpu["processes"] if p.get("gi") == first[1]
-        ]
+        procs = (
+            gpu["processes"]
+            if first[1] is None
+            else [p for p in gpu["processes"] if p.get("gi") == first[1]]
+        )
         r = readings(model, int(doc["seed"]), first[0], mid, bool(procs), busy_seconds(gpu, mid))
-        source = {"util": float(r.gpu_util), "mem": float(r.memory_util),
-                  "pcie_tx": r.pcie_tx_mib_s, "pcie_rx": r.pcie_rx_mib_s}
+        source = {
+            "util": float(r.gpu_util),
+            "mem": float(r.memory_util),
+            "pcie_tx": r.pcie_tx_mib_s,
+            "pcie_rx": r.pcie_rx_mib_s,
+        }
         for i in range(metricsGet.numMetrics):
             metric = metricsGet.metrics[i]
             known = _GPM_METRICS.get(metric.metricId)

@@ -200,9 +200,7 @@ def processes_on(gpu: Doc, gi_id: int | None = None, ci_id: int | None = None) -
     procs: list[Doc] = gpu["processes"]
     if gi_id is None:
         return procs
-    return [
-        p for p in procs if p.get("gi") == gi_id and (ci_id is None or p.get("ci") == ci_id)
-    ]
+    return [p for p in procs if p.get("gi") == gi_id and (ci_id is None or p.get("ci") == ci_id)]
 
 
 def destroy_ci(gpu: Doc, gi: Doc, ci_id: int) -> None:

@@ -51,7 +51,7 @@ _ITEM = re.compile(r"(?P<model>[A-Za-z0-9][A-Za-z0-9-]*?)(?:x(?P<count>\d+))?")
 
 
 def parse_layout(spec: str) -> NodeLayout:
-    """Resolve a preset name or a ``MODEL[xCOUNT],...`` list; raise ``ConfigError`` naming the bad part."""
+    """Resolve a preset or a ``MODEL[xCOUNT],...`` list; ``ConfigError`` names the bad part."""
     text = spec.strip()
     if text.lower() in PRESETS:
         return PRESETS[text.lower()]

@@ -32,7 +32,24 @@ CUDA_DRIVER_VERSION = 13000
 MAX_EVENTS_KEPT = 1000
 
 # Bus numbers of a DGX A100's GPUs, reused for every layout so bus ids look like real ones.
-_BUS_NUMBERS = (0x07, 0x0F, 0x47, 0x4E, 0x87, 0x90, 0xB7, 0xBD, 0x0B, 0x13, 0x4B, 0x52, 0x8B, 0x94, 0xBB, 0xC1)
+_BUS_NUMBERS = (
+    0x07,
+    0x0F,
+    0x47,
+    0x4E,
+    0x87,
+    0x90,
+    0xB7,
+    0xBD,
+    0x0B,
+    0x13,
+    0x4B,
+    0x52,
+    0x8B,
+    0x94,
+    0xBB,
+    0xC1,
+)
 
 Doc = dict[str, Any]
 
@@ -75,9 +92,15 @@ def initial_state(spec: str, layout: NodeLayout, seed: int) -> Doc:
                 "lost": False,
                 "gpuInstances": [],
                 "processes": [],
-                "counters": {"pcieReplay": 0, "eccSbeVolatile": 0, "eccDbeVolatile": 0,
-                             "eccSbeAggregate": 0, "eccDbeAggregate": 0,
-                             "remappedCorrectable": 0, "remappedUncorrectable": 0},
+                "counters": {
+                    "pcieReplay": 0,
+                    "eccSbeVolatile": 0,
+                    "eccDbeVolatile": 0,
+                    "eccSbeAggregate": 0,
+                    "eccDbeAggregate": 0,
+                    "remappedCorrectable": 0,
+                    "remappedUncorrectable": 0,
+                },
                 "uuidGeneration": 0,
             }
         )
@@ -147,13 +170,12 @@ class StateStore:
                 f"{self.path}:{err.lineno}: simulated node state is not valid JSON: {err.msg}"
             ) from err
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-            raise ConfigError(
-                f"{self.path}: not a simulated node state of version {STATE_VERSION}"
-            )
+            raise ConfigError(f"{self.path}: not a simulated node state of version {STATE_VERSION}")
         for gpu in doc.get("gpus", []):
             if gpu.get("model") not in MODELS:
                 raise ConfigError(
-                    f"{self.path}: gpus[{gpu.get('index')}].model: unknown model {gpu.get('model')!r}"
+                    f"{self.path}: gpus[{gpu.get('index')}].model: "
+                    f"unknown model {gpu.get('model')!r}"
                 )
         return doc
 

@@ -8,6 +8,7 @@ The JSON shape is a contract (other tools and the sandbox read it): camelCase ke
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import typer
@@ -157,9 +158,14 @@ def _render(data: dict[str, Any], console: Console, show_profiles: bool) -> None
             )
         console.print(mig_table)
     if show_profiles:
+        # GPUs of one model share one table: "GPUs 0-7" rather than eight copies.
+        by_model: dict[str, list[dict[str, Any]]] = {}
         for g in data["gpus"]:
-            if g.get("lost") or not g["migProfiles"]:
-                continue
+            if not g.get("lost") and g["migProfiles"]:
+                by_model.setdefault(g["pciDeviceId"], []).append(g)
+        for group in by_model.values():
+            indexes = ", ".join(str(g["index"]) for g in group)
+            title = f"GPU {indexes} ({group[0]['name']}) MIG profiles"
             profiles = Table(
                 "Profile",
                 "ID",
@@ -169,10 +175,10 @@ def _render(data: dict[str, Any], console: Console, show_profiles: bool) -> None
                 "CE",
                 "DEC/ENC/JPG/OFA",
                 "Placements",
-                title=f"GPU {g['index']} MIG profiles",
+                title=title,
                 header_style="bold",
             )
-            for p in g["migProfiles"]:
+            for p in group[0]["migProfiles"]:
                 starts = ",".join(str(pl["start"]) for pl in p["placements"])
                 size = p["placements"][0]["size"] if p["placements"] else 0
                 profiles.add_row(
@@ -200,4 +206,6 @@ def gpus_command(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
-        _render(data, Console(), profiles)
+        # Wide enough for full UUIDs when piped; a terminal keeps its own width.
+        console = Console() if sys.stdout.isatty() else Console(width=160)
+        _render(data, console, profiles)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +96,9 @@ def test_dgx_a100_preset_lists_eight_a100s_from_1g5gb_to_7g40gb(sim_root: Path) 
 def test_the_table_view_names_every_gpu(sim_root: Path) -> None:
     result = run("--sim", "a30x4", "gpus", "--profiles", sim_root=sim_root)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("NVIDIA A30") == 4
+    rows = re.findall(r"^│ (\d+)\s+│ NVIDIA A30 ", result.stdout, flags=re.MULTILINE)
+    assert rows == ["0", "1", "2", "3"]
+    assert "GPU 0, 1, 2, 3 (NVIDIA A30) MIG profiles" in result.stdout
     assert "4g.24gb" in result.stdout
 
 

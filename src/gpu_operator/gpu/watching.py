@@ -3,10 +3,12 @@ assembled into ``Nvml``, the class every operand uses."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
 
+from gpu_operator.errors import GpuError
 from gpu_operator.gpu.counters import NvmlCounters
 from gpu_operator.gpu.records import EventKind, GpuEvent, Topology
 
@@ -122,6 +124,36 @@ class Nvml(NvmlCounters):
             return False
         except n.NVMLError as error:
             return bool(error.value == n.NVML_ERROR_GPU_IS_LOST)
+
+    def reset_gpus(self, indexes: list[int]) -> None:
+        """Reset GPUs (applies a pending MIG mode on Ampere; destroys all MIG instances).
+
+        Not an NVML call: on a real node this runs ``nvidia-smi -r -i <bus ids>`` as mig-parted
+        does; on a simulated node it resets the simulated GPUs. Fails with ``GpuError`` naming
+        the GPUs when a process holds them.
+        """
+        if not indexes:
+            return
+        bus_ids = [self.gpu(i).pci_bus_id for i in indexes]
+        sim_reset = getattr(self._nvml, "sim_reset_gpus", None)
+        if sim_reset is not None:
+            self._call(f"reset of GPU(s) {', '.join(map(str, indexes))}", sim_reset, list(indexes))
+        else:
+            command = ["nvidia-smi", "-r", "-i", ",".join(bus_ids)]
+            try:
+                result = subprocess.run(
+                    command, capture_output=True, text=True, timeout=120, check=False
+                )
+            except (OSError, subprocess.TimeoutExpired) as error:
+                raise GpuError(f"{' '.join(command)}: {error}") from error
+            if result.returncode != 0:
+                output = (result.stdout + result.stderr).strip().splitlines()
+                raise GpuError(
+                    f"{' '.join(command)} failed: {output[-1] if output else result.returncode}"
+                )
+        for index in indexes:
+            self._handles.pop(index, None)
+            self._gi_profiles.pop(index, None)
 
     def lost_gpus(self) -> list[int]:
         return [i for i in range(self.device_count()) if self.is_lost(i)]

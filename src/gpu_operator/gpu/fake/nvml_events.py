@@ -13,7 +13,7 @@ from typing import Any
 
 import pynvml
 
-from gpu_operator.gpu.fake import handles
+from gpu_operator.gpu.fake import handles, partitioning
 from gpu_operator.gpu.fake.nvml import NOT_AVAILABLE, err
 from gpu_operator.gpu.fake.nvml_telemetry import FakeNvmlTelemetry
 
@@ -134,3 +134,17 @@ class FakeNvml(FakeNvmlTelemetry):
             bus_id = str(peers[int(gpu["index"]) ^ 1]["busId"]) if len(peers) > 1 else ""
         info.busId = bus_id.encode()
         return info
+
+    # --- not NVML: what `nvidia-smi -r` does on a real node -------------------------------
+
+    def sim_reset_gpus(self, indexes: list[int]) -> None:
+        """Reset GPUs as ``nvidia-smi -r -i ...`` would; refused (IN_USE) while processes run."""
+        with self._store.update() as doc:
+            gpus = [
+                self._gpu_doc(doc, i) if not doc["gpus"][i]["lost"] else doc["gpus"][i]
+                for i in indexes
+            ]
+            if any(gpu["processes"] for gpu in gpus):
+                raise err(pynvml.NVML_ERROR_IN_USE)
+            for gpu in gpus:
+                partitioning.reset_gpu(gpu)

@@ -140,10 +140,9 @@ class FakeNvml(FakeNvmlTelemetry):
     def sim_reset_gpus(self, indexes: list[int]) -> None:
         """Reset GPUs as ``nvidia-smi -r -i ...`` would; refused (IN_USE) while processes run."""
         with self._store.update() as doc:
-            gpus = [
-                self._gpu_doc(doc, i) if not doc["gpus"][i]["lost"] else doc["gpus"][i]
-                for i in indexes
-            ]
+            if any(not 0 <= i < len(doc["gpus"]) for i in indexes):
+                raise err(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+            gpus = [doc["gpus"][i] for i in indexes]  # a lost GPU may be reset too
             if any(gpu["processes"] for gpu in gpus):
                 raise err(pynvml.NVML_ERROR_IN_USE)
             for gpu in gpus:

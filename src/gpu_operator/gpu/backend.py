@@ -75,5 +75,7 @@ def load_nvml(settings: HardwareSettings, **fake_options: Any) -> Any:
         if "/" in settings.sim or settings.sim.endswith(".json"):
             raise ConfigError(f"{SIM_ENV}: simulated node state file {path} does not exist")
         layout = parse_layout(settings.sim)
-        store.create(initial_state(settings.sim, layout, seed_for(path)))
+        clock = fake_options.get("clock")
+        boot_time = clock() if clock is not None else None
+        store.create(initial_state(settings.sim, layout, seed_for(path), boot_time))
     return FakeNvml(store, **fake_options)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from gpu_operator.gpu.instances import NvmlMig
 from gpu_operator.gpu.records import EccCounts, GpmSample, RemappedRows, Telemetry
@@ -156,6 +157,11 @@ class NvmlCounters(NvmlMig):
         support = self._optional(self._nvml.nvmlGpmQueryDeviceSupport, self.handle(index))
         return bool(support is not None and support.isSupportedDevice)
 
+    def gpm_stream(self, index: int, gpu_instance_id: int | None = None) -> GpmStream:
+        """A GPM sampler for a GPU (or one of its GPU instances) that keeps its last sample, so
+        each ``read`` yields the metrics since the previous one: no sleeping on a sampling path."""
+        return GpmStream(self, index, gpu_instance_id)
+
     def gpm_sample(
         self,
         index: int,
@@ -166,46 +172,85 @@ class NvmlCounters(NvmlMig):
         sleep: Callable[[float], None] = time.sleep,
     ) -> GpmSample:
         """Take two GPM samples ``interval_s`` apart and compute the metrics between them."""
-        n, h = self._nvml, self.handle(index)
         ids = list(metric_ids)
-        first = self._call("nvmlGpmSampleAlloc", n.nvmlGpmSampleAlloc, gpu=index)
-        second = self._call("nvmlGpmSampleAlloc", n.nvmlGpmSampleAlloc, gpu=index)
-        try:
-            take: Callable[[Any], Any]
-            if gpu_instance_id is None:
-
-                def take(sample: Any) -> Any:
-                    return self._call("nvmlGpmSampleGet", n.nvmlGpmSampleGet, h, sample, gpu=index)
-            else:
-
-                def take(sample: Any) -> Any:
-                    return self._call(
-                        "nvmlGpmMigSampleGet",
-                        n.nvmlGpmMigSampleGet,
-                        h,
-                        gpu_instance_id,
-                        sample,
-                        gpu=index,
-                    )
-
-            start = time.monotonic()
-            take(first)
+        with self.gpm_stream(index, gpu_instance_id) as stream:
+            stream.read(ids)
             sleep(interval_s)
-            take(second)
-            elapsed = time.monotonic() - start
-            request = n.c_nvmlGpmMetricsGet_t()
-            request.version = n.NVML_GPM_METRICS_GET_VERSION
-            request.numMetrics = len(ids)
-            request.sample1, request.sample2 = first, second
-            for i, metric_id in enumerate(ids):
-                request.metrics[i].metricId = metric_id
-            self._call("nvmlGpmMetricsGet", n.nvmlGpmMetricsGet, request, gpu=index)
-            values = {
-                int(request.metrics[i].metricId): float(request.metrics[i].value)
-                for i in range(len(ids))
-                if request.metrics[i].nvmlReturn == n.NVML_SUCCESS
-            }
-            return GpmSample(values=values, interval_s=elapsed)
-        finally:
-            n.nvmlGpmSampleFree(first)
-            n.nvmlGpmSampleFree(second)
+            sample = stream.read(ids)
+        assert sample is not None
+        return sample
+
+
+class GpmStream:
+    """Successive GPM samples of one GPU or GPU instance; see ``NvmlCounters.gpm_stream``."""
+
+    def __init__(self, nvml: NvmlCounters, index: int, gpu_instance_id: int | None):
+        self._nvml = nvml
+        self._index = index
+        self._gi = gpu_instance_id
+        n = nvml.nvml
+        self._previous: Any = None
+        self._previous_at = 0.0
+        self._spare: Any = nvml._call("nvmlGpmSampleAlloc", n.nvmlGpmSampleAlloc, gpu=index)
+
+    def _take(self, sample: Any) -> None:
+        nvml, n = self._nvml, self._nvml.nvml
+        handle = nvml.handle(self._index)
+        if self._gi is None:
+            nvml._call("nvmlGpmSampleGet", n.nvmlGpmSampleGet, handle, sample, gpu=self._index)
+        else:
+            nvml._call(
+                "nvmlGpmMigSampleGet",
+                n.nvmlGpmMigSampleGet,
+                handle,
+                self._gi,
+                sample,
+                gpu=self._index,
+            )
+
+    def read(self, metric_ids: Iterable[int]) -> GpmSample | None:
+        """Metrics between the previous read and now; ``None`` on the first read."""
+        nvml, n = self._nvml, self._nvml.nvml
+        current = self._spare
+        self._take(current)
+        now = time.monotonic()
+        previous, previous_at = self._previous, self._previous_at
+        if previous is None:
+            self._spare = nvml._call("nvmlGpmSampleAlloc", n.nvmlGpmSampleAlloc, gpu=self._index)
+        else:
+            self._spare = previous
+        self._previous, self._previous_at = current, now
+        if previous is None:
+            return None
+        ids = list(metric_ids)
+        request = n.c_nvmlGpmMetricsGet_t()
+        request.version = n.NVML_GPM_METRICS_GET_VERSION
+        request.numMetrics = len(ids)
+        request.sample1, request.sample2 = previous, current
+        for i, metric_id in enumerate(ids):
+            request.metrics[i].metricId = metric_id
+        nvml._call("nvmlGpmMetricsGet", n.nvmlGpmMetricsGet, request, gpu=self._index)
+        values = {
+            int(request.metrics[i].metricId): float(request.metrics[i].value)
+            for i in range(len(ids))
+            if request.metrics[i].nvmlReturn == n.NVML_SUCCESS
+        }
+        return GpmSample(values=values, interval_s=now - previous_at)
+
+    def close(self) -> None:
+        n = self._nvml.nvml
+        for sample in (self._previous, self._spare):
+            if sample is not None:
+                n.nvmlGpmSampleFree(sample)
+        self._previous = self._spare = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -48,6 +48,8 @@ def inject_xid(
     """An XID critical error on a GPU, or on one of its MIG devices when ``gi`` is given."""
     if code <= 0:
         raise ConfigError(f"XID code must be a positive integer, got {code}")
+    if ci is not None and gi is None:
+        raise ConfigError(f"an XID on compute instance {ci} must name its GPU instance (--gi)")
     with store.update() as doc:
         target = _gpu(doc, gpu)
         if gi is not None:

@@ -71,7 +71,7 @@ def seed_for(path: Path) -> int:
     return zlib.crc32(str(path.resolve()).encode())
 
 
-def initial_state(spec: str, layout: NodeLayout, seed: int) -> Doc:
+def initial_state(spec: str, layout: NodeLayout, seed: int, boot_time: float | None = None) -> Doc:
     """A freshly booted node: MIG disabled everywhere, no instances, no processes, no events."""
     gpus = []
     for index, model in enumerate(layout.models):
@@ -108,7 +108,7 @@ def initial_state(spec: str, layout: NodeLayout, seed: int) -> Doc:
         "version": STATE_VERSION,
         "spec": spec,
         "seed": seed,
-        "bootTime": time.time(),
+        "bootTime": time.time() if boot_time is None else boot_time,
         "driverVersion": DRIVER_VERSION,
         "nvmlVersion": NVML_VERSION,
         "cudaDriverVersion": CUDA_DRIVER_VERSION,

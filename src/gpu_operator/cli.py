@@ -11,7 +11,9 @@ import sys
 import typer
 
 from gpu_operator import __version__
-from gpu_operator.commands import sim
+from gpu_operator.commands import mig, sim
+from gpu_operator.commands.device_plugin import device_plugin_command
+from gpu_operator.commands.exporter import exporter_command
 from gpu_operator.commands.gpus import gpus_command
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.gpu import HardwareSettings
@@ -47,7 +49,10 @@ def root(
 
 
 app.command("gpus")(gpus_command)
+app.command("exporter")(exporter_command)
+app.command("device-plugin")(device_plugin_command)
 app.add_typer(sim.app, name="sim")
+app.add_typer(mig.app, name="mig")
 
 
 def main() -> None:

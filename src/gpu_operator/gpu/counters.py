@@ -106,6 +106,13 @@ class NvmlCounters(NvmlMig):
             errors=errors,
         )
 
+    def energy_mj(self, index: int) -> int | None:
+        """Energy since the driver loaded, in mJ: the one slow counter (~4 ms on an H200)."""
+        n = self._nvml
+        errors: dict[str, str] = {}
+        fields = self._fields(self.handle(index), [n.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION], errors)
+        return fields.get(n.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION)
+
     def mig_telemetry(self, index: int, mig_slot: int) -> Telemetry:
         """Per-MIG-device counters NVML answers on a MIG handle (memory); device-wide counters
         are the parent's, as dcgm-exporter reports them on every GPU-instance series."""

@@ -1,0 +1,239 @@
+"""The exporter process: sampler, XID watcher and pod-attribution timers in the background,
+and an HTTP server whose ``/metrics`` only hands out the last rendered snapshot.
+
+``/health`` answers ``OK`` while the sampler keeps up (a pass within three intervals), else
+503 with the reason, so a wedged sampler gets the pod restarted instead of serving stale data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from gpu_operator.errors import GpuOperatorError
+from gpu_operator.exporter.collectors_csv import Collectors
+from gpu_operator.exporter.fields import CLOCK_EVENT_BITS, GPM_METRICS
+from gpu_operator.exporter.pods import ContainerDevices, PodRef, pod_map
+from gpu_operator.exporter.rendering import OWN, Renderer, RenderOptions
+from gpu_operator.exporter.sampling import Pass, Sampler
+from gpu_operator.exporter.settings import ExporterSettings
+from gpu_operator.exporter.webconfig import WebConfig
+from gpu_operator.exporter.xids import XidTracker, XidWatcher
+from gpu_operator.gpu import Nvml
+
+log = logging.getLogger(__name__)
+
+PodSource = Callable[[], Iterable[ContainerDevices]]
+MAX_CLOCK_EVENT_PASSES = 100_000
+
+
+class Exporter:
+    """Everything but the HTTP server; ``step()`` is one sampling pass (tests call it)."""
+
+    def __init__(
+        self,
+        nvml: Nvml,
+        settings: ExporterSettings,
+        collectors: Collectors,
+        *,
+        pod_source: PodSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.settings = settings
+        self._clock = clock
+        self.xids = XidTracker(settings.xid_window_ms, clock)
+        gpm = [GPM_METRICS[name] for name in collectors.names if name in GPM_METRICS]
+        self.sampler = Sampler(
+            nvml,
+            devices=settings.devices,
+            gpm_metrics=gpm,
+            energy_interval_s=settings.energy_interval_ms / 1000,
+            clock=clock,
+        )
+        self.renderer = Renderer(
+            collectors,
+            RenderOptions(
+                hostname=None if settings.no_hostname else settings.hostname,
+                gpu_id_type=settings.kubernetes_gpu_id_type,
+                replace_blanks_in_model_name=settings.replace_blanks_in_model_name,
+                xid_window_ms=settings.xid_window_ms,
+                clock_events_window_ms=settings.clock_events_window_ms,
+            ),
+        )
+        self._pod_source = pod_source
+        self._pods: dict[str, PodRef] = {}
+        self._clock_events: deque[tuple[float, int, int]] = deque(maxlen=MAX_CLOCK_EVENT_PASSES)
+        self._lock = threading.Lock()
+        self._last: Pass | None = None
+        self._last_at: float | None = None
+        self.body = b""
+        self.scrapes = 0
+        self.last_scrape_s = 0.0
+
+    def step(self) -> Pass:
+        sampled = self.sampler.sample(self.xids.view().last)
+        now = self._clock()
+        for gpu, reasons in sampled.clock_events.items():
+            self._clock_events.append((now, gpu, reasons))
+        with self._lock:
+            self._last, self._last_at = sampled, now
+        self._publish()
+        return sampled
+
+    def refresh_pods(self) -> None:
+        """Re-read pod attribution (its own timer; never per scrape)."""
+        if self._pod_source is None or self._last is None:
+            return
+        try:
+            entries = list(self._pod_source())
+        except (GpuOperatorError, OSError) as error:
+            log.warning("pod attribution unavailable: %s", error)
+            return
+        pods = pod_map(entries, self._last.mig_parents, self.settings.nvidia_resource_names)
+        if pods != self._pods:
+            self._pods = pods
+            self._publish()
+
+    def _clock_event_counts(self) -> dict[tuple[int, str], int]:
+        cutoff = self._clock() - self.settings.clock_events_window_ms / 1000
+        counts: dict[tuple[int, str], int] = {}
+        for at, gpu, reasons in list(self._clock_events):
+            if at < cutoff:
+                continue
+            for bit, name in CLOCK_EVENT_BITS.items():
+                if reasons & bit:
+                    counts[(gpu, name)] = counts.get((gpu, name), 0) + 1
+        return counts
+
+    def _publish(self) -> None:
+        with self._lock:
+            sampled = self._last
+        if sampled is None:
+            return
+        body = self.renderer.render(
+            sampled, self.xids.view(), self._clock_event_counts(), self._pods
+        )
+        self.body = body  # one reference swap: scrapes never see half a snapshot
+
+    def health(self) -> tuple[bool, str]:
+        with self._lock:
+            last_at = self._last_at
+        if last_at is None:
+            return False, "no sample taken yet"
+        age = self._clock() - last_at
+        limit = 3 * self.settings.collect_interval_ms / 1000 + 10
+        if age > limit:
+            return False, f"last sample is {age:.0f} s old (limit {limit:.0f} s)"
+        return True, "OK"
+
+    def scrape(self) -> bytes:
+        started = time.perf_counter()
+        body = self.body
+        tail = (
+            f"# HELP {OWN}_scrapes_total Scrapes served.\n# TYPE {OWN}_scrapes_total counter\n"
+            f"{OWN}_scrapes_total {self.scrapes + 1}\n"
+            f"# HELP {OWN}_last_scrape_duration_seconds Time the previous scrape took to serve.\n"
+            f"# TYPE {OWN}_last_scrape_duration_seconds gauge\n"
+            f"{OWN}_last_scrape_duration_seconds {self.last_scrape_s:f}\n"
+        ).encode()
+        self.scrapes += 1
+        self.last_scrape_s = time.perf_counter() - started
+        return body + tail
+
+
+class _Timer(threading.Thread):
+    def __init__(
+        self, name: str, interval_s: float, action: Callable[[], object], stopping: threading.Event
+    ):
+        super().__init__(name=name, daemon=True)
+        self._interval_s = interval_s
+        self._action = action
+        self._stopping = stopping
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                self._action()
+            except Exception:
+                log.exception("%s failed", self.name)
+            self._stopping.wait(max(0.0, self._interval_s - (time.monotonic() - started)))
+
+
+def make_handler(exporter: Exporter, web: WebConfig) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if not web.authorized(self.headers.get("Authorization")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="gpu-operator exporter"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if path == "/metrics":
+                self._send(200, exporter.scrape(), "text/plain; version=0.0.4; charset=utf-8")
+            elif path == "/health":
+                ok, reason = exporter.health()
+                self._send(200 if ok else 503, reason.encode(), "text/plain; charset=utf-8")
+            elif path == "/":
+                page = b"<html><body><h1>gpu-operator exporter</h1><a href='/metrics'>/metrics</a>"
+                self._send(200, page, "text/html; charset=utf-8")
+            else:
+                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+    return Handler
+
+
+class ExporterService:
+    """The running exporter: timers plus the HTTP server; ``start()``, then ``stop()``."""
+
+    def __init__(self, exporter: Exporter, nvml: Nvml, web: WebConfig | None = None):
+        self.exporter = exporter
+        self._stopping = threading.Event()
+        settings = exporter.settings
+        host, port = settings.listen()
+        web = web or WebConfig()
+        self.server = ThreadingHTTPServer((host, port), make_handler(exporter, web))
+        self.server.daemon_threads = True
+        context = web.ssl_context()
+        if context is not None:
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self._threads: list[threading.Thread] = [
+            _Timer("sampler", settings.collect_interval_ms / 1000, exporter.step, self._stopping),
+            _Timer(
+                "pod-attribution", settings.pod_refresh_s, exporter.refresh_pods, self._stopping
+            ),
+            threading.Thread(target=self.server.serve_forever, name="http", daemon=True),
+        ]
+        self._xid_watcher = XidWatcher(nvml, exporter.xids)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> None:
+        self.exporter.step()  # serve real data from the first scrape on
+        self._xid_watcher.start()
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._xid_watcher.stop()
+        self.server.shutdown()
+        self.server.server_close()
+        self._xid_watcher.join(timeout=2)

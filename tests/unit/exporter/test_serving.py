@@ -1,0 +1,225 @@
+"""The exporter over real HTTP: /metrics serves the snapshot, /health tells a stalled sampler,
+basic auth and TLS follow the web config, and the CLI runs as a process."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+
+from gpu_operator.errors import ConfigError
+from gpu_operator.exporter.serving import Exporter, ExporterService
+from gpu_operator.exporter.webconfig import WebConfig, load_web_config
+from gpu_operator.gpu import Nvml
+
+MakeExporter = Callable[..., tuple[Exporter, Nvml]]
+
+
+@pytest.fixture
+def serve(make_exporter: MakeExporter) -> Iterator[Callable[..., ExporterService]]:
+    services: list[ExporterService] = []
+
+    def _serve(
+        spec: str = "h200", web: WebConfig | None = None, **settings: Any
+    ) -> ExporterService:
+        exporter, nvml = make_exporter(spec, address="127.0.0.1:0", **settings)
+        service = ExporterService(exporter, nvml, web)
+        service.start()
+        services.append(service)
+        return service
+
+    yield _serve
+    for service in services:
+        service.stop()
+
+
+def get(
+    url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_metrics_health_and_index_are_served(serve: Callable[..., ExporterService]) -> None:
+    service = serve()
+    base = f"http://127.0.0.1:{service.port}"
+    status, body = get(base + "/metrics")
+    assert status == 200
+    assert b"DCGM_FI_DEV_GPU_TEMP{" in body
+    assert b"gpu_operator_exporter_scrapes_total 1\n" in body
+    assert get(base + "/metrics")[1].count(b"gpu_operator_exporter_scrapes_total 2\n") == 1
+    assert get(base + "/health") == (200, b"OK")
+    assert get(base + "/")[0] == 200
+    assert get(base + "/nope")[0] == 404
+
+
+def test_health_fails_when_the_sampler_stops_keeping_up(
+    serve: Callable[..., ExporterService], clock: Any
+) -> None:
+    service = serve(collect_interval_ms=1000)
+    clock.advance(60)  # the frozen clock says a minute passed with no pass
+    status, body = get(f"http://127.0.0.1:{service.port}/health")
+    assert status == 503
+    assert b"last sample is 60 s old" in body
+
+
+def test_basic_auth_refuses_without_the_password(serve: Callable[..., ExporterService]) -> None:
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    web = load_web_config(f"basic_auth_users:\n  prom: {hashed}\n", source="web.yml")
+    service = serve(web=web)
+    url = f"http://127.0.0.1:{service.port}/metrics"
+    assert get(url)[0] == 401
+    bad = base64.b64encode(b"prom:wrong").decode()
+    assert get(url, {"Authorization": f"Basic {bad}"})[0] == 401
+    good = base64.b64encode(b"prom:s3cret").decode()
+    assert get(url, {"Authorization": f"Basic {good}"})[0] == 200
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_tls_serves_metrics_over_https(
+    serve: Callable[..., ExporterService], tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    web = load_web_config(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n", source="web.yml"
+    )
+    service = serve(web=web)
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    status, body = get(f"https://127.0.0.1:{service.port}/metrics", context=context)
+    assert status == 200
+    assert b"DCGM_FI_DEV_GPU_TEMP" in body
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "http_server_config: {}\n",
+            "unsupported key\\(s\\): http_server_config",
+            id="unknown top key",
+        ),
+        pytest.param(
+            "tls_server_config:\n  cert_file: a\n",
+            "cert_file and key_file go together",
+            id="half TLS",
+        ),
+        pytest.param(
+            "basic_auth_users:\n  u: plain\n",
+            "basic_auth_users.u: expected a bcrypt hash",
+            id="plain pw",
+        ),
+        pytest.param(
+            "tls_server_config:\n  cipher_suites: []\n",
+            "unsupported key\\(s\\): cipher_suites",
+            id="ciphers",
+        ),
+    ],
+)
+def test_a_web_config_we_cannot_honour_is_refused_by_name(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_web_config(text, source="web.yml")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_cli_serves_a_simulated_node_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
+    env.update(
+        {
+            "GPU_OPERATOR_SIM": "dgx-a100",
+            "GPU_OPERATOR_SIM_ROOT": str(tmp_path),
+            "NODE_NAME": "gpu-node-1",
+            "DCGM_EXPORTER_LISTEN": f"127.0.0.1:{port}",
+            "DCGM_EXPORTER_INTERVAL": "500",
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from gpu_operator.cli import main; main()", "exporter"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                body = get(f"http://127.0.0.1:{port}/metrics")[1]
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        assert b'Hostname="gpu-node-1"' in body
+        assert body.count(b"DCGM_FI_DEV_GPU_TEMP{") == 8
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0]
+    assert process.returncode == 0, output.decode()
+
+
+def test_the_cli_refuses_a_bad_collectors_file_with_its_line(tmp_path: Path) -> None:
+    csv = tmp_path / "c.csv"
+    csv.write_text("DCGM_FI_DEV_GPU_TEMP, gauge, t\nDCGM_FI_BOGUS, gauge, b\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
+    env.update({"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from gpu_operator.cli import main; main()",
+            "exporter",
+            "-f",
+            str(csv),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"{csv}:2: unknown DCGM field 'DCGM_FI_BOGUS'" in result.stderr

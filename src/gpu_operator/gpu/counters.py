@@ -21,14 +21,14 @@ MIB = 2**20
 
 class NvmlCounters(NvmlMig):
     def _counter(
-        self, errors: dict[str, str], name: str, fn: Callable[..., Any], *args: Any
+        self, index: int, errors: dict[str, str], name: str, fn: Callable[..., Any], *args: Any
     ) -> Any:
         n = self._nvml
         try:
             return fn(*args)
         except n.NVMLError as error:
             if error.value == n.NVML_ERROR_GPU_IS_LOST:
-                raise self._wrap(error, name) from error
+                raise self._wrap(error, name, index) from error
             if error.value not in (n.NVML_ERROR_NOT_SUPPORTED, n.NVML_ERROR_FUNCTION_NOT_FOUND):
                 errors[name] = str(error)
             return None
@@ -39,7 +39,7 @@ class NvmlCounters(NvmlMig):
         errors: dict[str, str] = {}
 
         def get(name: str, *args: Any) -> Any:
-            return self._counter(errors, name, getattr(n, name), h, *args)
+            return self._counter(index, errors, name, getattr(n, name), h, *args)
 
         util = get("nvmlDeviceGetUtilizationRates")
         memory = get("nvmlDeviceGetMemoryInfo", n.nvmlMemory_v2)
@@ -47,6 +47,7 @@ class NvmlCounters(NvmlMig):
         decoder = get("nvmlDeviceGetDecoderUtilization")
         remapped = get("nvmlDeviceGetRemappedRows")
         fields = self._fields(
+            index,
             h,
             [
                 n.NVML_FI_DEV_MEMORY_TEMP,
@@ -110,7 +111,9 @@ class NvmlCounters(NvmlMig):
         """Energy since the driver loaded, in mJ: the one slow counter (~4 ms on an H200)."""
         n = self._nvml
         errors: dict[str, str] = {}
-        fields = self._fields(self.handle(index), [n.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION], errors)
+        fields = self._fields(
+            index, self.handle(index), [n.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION], errors
+        )
         return fields.get(n.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION)
 
     def mig_telemetry(self, index: int, mig_slot: int) -> Telemetry:
@@ -126,7 +129,12 @@ class NvmlCounters(NvmlMig):
         )
         errors: dict[str, str] = {}
         memory = self._counter(
-            errors, "nvmlDeviceGetMemoryInfo", n.nvmlDeviceGetMemoryInfo, mig, n.nvmlMemory_v2
+            index,
+            errors,
+            "nvmlDeviceGetMemoryInfo",
+            n.nvmlDeviceGetMemoryInfo,
+            mig,
+            n.nvmlMemory_v2,
         )
         return Telemetry(
             memory_total_bytes=None if memory is None else int(memory.total),
@@ -136,10 +144,12 @@ class NvmlCounters(NvmlMig):
             errors=errors,
         )
 
-    def _fields(self, handle: Any, field_ids: list[int], errors: dict[str, str]) -> dict[int, int]:
+    def _fields(
+        self, index: int, handle: Any, field_ids: list[int], errors: dict[str, str]
+    ) -> dict[int, int]:
         n = self._nvml
         values = self._counter(
-            errors, "nvmlDeviceGetFieldValues", n.nvmlDeviceGetFieldValues, handle, field_ids
+            index, errors, "nvmlDeviceGetFieldValues", n.nvmlDeviceGetFieldValues, handle, field_ids
         )
         out: dict[int, int] = {}
         for value in values or []:

@@ -3,6 +3,7 @@ assembled into ``Nvml``, the class every operand uses."""
 
 from __future__ import annotations
 
+import ctypes
 import subprocess
 from collections.abc import Iterable
 from types import TracebackType
@@ -22,6 +23,14 @@ _TOPOLOGY_NAMES = {
 }
 
 
+def _address(handle: object) -> int:
+    """An NVML handle's identity: the address it points at (handles are ctypes pointers)."""
+    try:
+        return int(ctypes.cast(handle, ctypes.c_void_p).value or 0)  # type: ignore[arg-type]
+    except (ctypes.ArgumentError, TypeError):
+        return 0
+
+
 class EventWatcher:
     """A registration for XID (and optionally ECC) events on some GPUs; ``wait`` blocks."""
 
@@ -30,6 +39,7 @@ class EventWatcher:
         self._nvml = nvml
         self._set = nvml._call("nvmlEventSetCreate", n.nvmlEventSetCreate)
         self._uuid_by_index: dict[int, str] = {}
+        self._index_by_handle: dict[int, int] = {}
         wanted = n.nvmlEventTypeXidCriticalError
         if ecc:
             wanted |= n.nvmlEventTypeSingleBitEccError | n.nvmlEventTypeDoubleBitEccError
@@ -50,6 +60,7 @@ class EventWatcher:
                 gpu=index,
             )
             self._uuid_by_index[index] = nvml.gpu(index).uuid
+            self._index_by_handle[_address(handle)] = index
         self._index_by_uuid = {u: i for i, u in self._uuid_by_index.items()}
 
     def wait(self, timeout_ms: int) -> GpuEvent | None:
@@ -61,14 +72,18 @@ class EventWatcher:
             if error.value == n.NVML_ERROR_TIMEOUT:
                 return None
             raise self._nvml._wrap(error, "nvmlEventSetWait") from error
-        try:
-            uuid = n.nvmlDeviceGetUUID(data.device)
-            uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
-        except n.NVMLError as error:
-            if error.value != n.NVML_ERROR_GPU_IS_LOST:
-                raise self._nvml._wrap(error, "nvmlDeviceGetUUID") from error
-            uuid = ""
-        index = self._index_by_uuid.get(uuid, -1)
+        # The event carries the handle we registered: match it by address, because on the
+        # event that matters most (XID 79, fallen off the bus) the GPU no longer answers NVML.
+        index = self._index_by_handle.get(_address(data.device), -1)
+        uuid = self._uuid_by_index.get(index, "")
+        if index < 0:
+            try:
+                raw = n.nvmlDeviceGetUUID(data.device)
+                uuid = raw.decode() if isinstance(raw, bytes) else str(raw)
+            except n.NVMLError as error:
+                if error.value != n.NVML_ERROR_GPU_IS_LOST:
+                    raise self._nvml._wrap(error, "nvmlDeviceGetUUID") from error
+            index = self._index_by_uuid.get(uuid, -1)
         kinds = {
             n.nvmlEventTypeXidCriticalError: EventKind.XID,
             n.nvmlEventTypeSingleBitEccError: EventKind.SINGLE_BIT_ECC,

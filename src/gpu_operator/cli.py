@@ -11,8 +11,7 @@ import sys
 import typer
 
 from gpu_operator import __version__
-from gpu_operator.commands import mig, sim
-from gpu_operator.commands.device_plugin import device_plugin_command
+from gpu_operator.commands import sim
 from gpu_operator.commands.exporter import exporter_command
 from gpu_operator.commands.gpus import gpus_command
 from gpu_operator.errors import GpuOperatorError
@@ -50,9 +49,7 @@ def root(
 
 app.command("gpus")(gpus_command)
 app.command("exporter")(exporter_command)
-app.command("device-plugin")(device_plugin_command)
 app.add_typer(sim.app, name="sim")
-app.add_typer(mig.app, name="mig")
 
 
 def main() -> None:

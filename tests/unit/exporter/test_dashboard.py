@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter_helpers import balanced, parse  # type: ignore[import-not-found]
+
 from gpu_operator.exporter.serving import Exporter
 from gpu_operator.gpu import Nvml
 

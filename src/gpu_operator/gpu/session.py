@@ -8,6 +8,7 @@ error chained as the cause. The same code runs on ``pynvml`` and on the simulato
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +63,16 @@ def family_from_compute_capability(major: int, minor: int) -> str:
     if major == 8:
         return "ampere" if minor < 9 else "ada-lovelace"
     return families.get(major, "undefined")
+
+
+def error_text(error: Any) -> str:
+    """An NVML error as words: pynvml's text, or (where pynvml would have to ask the library,
+    e.g. under simulation) the class name spelt out: ``NVMLError_InUse`` → ``In Use``."""
+    message = str(error)
+    if message.startswith("NVML Error with code") or not message:
+        name = type(error).__name__.removeprefix("NVMLError_")
+        message = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name) or message
+    return message
 
 
 def text(value: Any) -> str:
@@ -128,8 +139,8 @@ class NvmlSession:
 
     def _wrap(self, error: Any, what: str, gpu: int | None = None) -> GpuError:
         where = f"GPU {gpu}: " if gpu is not None else ""
-        message = f"{where}{what}: {error}"
         name = type(error).__name__
+        message = f"{where}{what}: {error_text(error)}"
         if error.value == self._nvml.NVML_ERROR_GPU_IS_LOST:
             return GpuLostError(message, code=error.value, nvml_name=name)
         if error.value in (

@@ -7,11 +7,11 @@ import ctypes
 import subprocess
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from gpu_operator.errors import GpuError
 from gpu_operator.gpu.counters import NvmlCounters
-from gpu_operator.gpu.records import EventKind, GpuEvent, Topology
+from gpu_operator.gpu.records import EventKind, GpuEvent, ProcessInfo, Topology
 
 _TOPOLOGY_NAMES = {
     0: "internal",
@@ -129,6 +129,30 @@ class Nvml(NvmlCounters):
         return EventWatcher(
             self, range(self.device_count()) if indexes is None else indexes, ecc=ecc
         )
+
+    def processes(self, index: int) -> list[ProcessInfo]:
+        """Compute processes on a GPU (with their GPU/compute instance under MIG)."""
+        n = self._nvml
+        raw = self._call(
+            "nvmlDeviceGetComputeRunningProcesses",
+            n.nvmlDeviceGetComputeRunningProcesses,
+            self.handle(index),
+            gpu=index,
+        )
+        not_available = 0xFFFFFFFF
+
+        def instance(value: Any) -> int | None:
+            return None if value is None or int(value) == not_available else int(value)
+
+        return [
+            ProcessInfo(
+                pid=int(p.pid),
+                used_memory_bytes=None if p.usedGpuMemory is None else int(p.usedGpuMemory),
+                gpu_instance_id=instance(getattr(p, "gpuInstanceId", None)),
+                compute_instance_id=instance(getattr(p, "computeInstanceId", None)),
+            )
+            for p in raw
+        ]
 
     def is_lost(self, index: int) -> bool:
         """Whether the GPU has fallen off the bus (every NVML call on it fails)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_operator.errors import ConfigError, GpuLostError
+from gpu_operator.errors import ConfigError, GpuError, GpuLostError
 from gpu_operator.gpu import EventWatcher, HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
@@ -256,3 +256,29 @@ def test_bad_fault_input_is_refused_with_a_config_error_and_changes_nothing(
         assert watcher.wait(20) is None
     assert store.path.read_bytes() == state_before
     assert nvml.lost_gpus() == []
+
+
+def test_processes_are_listed_with_their_gpu_instance(node: tuple[Nvml, StateStore]) -> None:
+    nvml, store = node
+    assert nvml.processes(0) == []
+    pid = faults.start_process(store, 0, memory_mib=2048)
+    (process,) = nvml.processes(0)
+    assert (process.pid, process.used_memory_bytes, process.gpu_instance_id) == (
+        pid,
+        2048 * 2**20,
+        None,
+    )
+
+
+def test_nvml_errors_read_as_words_even_without_the_library(node: tuple[Nvml, StateStore]) -> None:
+    nvml, _ = node
+    nvml.set_mig_mode(0, True)
+    nvml.reset_gpus([0])
+    profile = next(p for p in nvml.gi_profiles(0) if p.name == "3g.20gb")
+    nvml.create_gpu_instance(0, profile.id, 0)
+    with pytest.raises(
+        GpuError,
+        match=r"GPU 0: nvmlDeviceCreateGpuInstanceWithPlacement\(3g\.20gb, start 0\): "
+        r"Insufficient Resources",
+    ):
+        nvml.create_gpu_instance(0, profile.id, 0)

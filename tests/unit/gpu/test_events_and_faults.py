@@ -274,11 +274,11 @@ def test_nvml_errors_read_as_words_even_without_the_library(node: tuple[Nvml, St
     nvml, _ = node
     nvml.set_mig_mode(0, True)
     nvml.reset_gpus([0])
-    profile = next(p for p in nvml.gi_profiles(0) if p.name == "3g.20gb")
+    profile = next(p for p in nvml.gi_profiles(0) if p.name == "3g.40gb")
     nvml.create_gpu_instance(0, profile.id, 0)
     with pytest.raises(
         GpuError,
-        match=r"GPU 0: nvmlDeviceCreateGpuInstanceWithPlacement\(3g\.20gb, start 0\): "
+        match=r"GPU 0: nvmlDeviceCreateGpuInstanceWithPlacement\(3g\.40gb, start 0\): "
         r"Insufficient Resources",
     ):
         nvml.create_gpu_instance(0, profile.id, 0)

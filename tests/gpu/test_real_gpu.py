@@ -28,6 +28,7 @@ def test_gpus_have_well_formed_identities(real_nvml: Nvml) -> None:
         assert g.memory_total_bytes > 1 << 30
         assert g.compute_capability[0] >= 3
         assert g.architecture != "undefined"
+        assert g.pci_class in (0x0300, 0x0302), g.pci_class  # graphics or 3D controller
     system = real_nvml.system()
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", system.driver_version)
     assert system.cuda_driver_version >= 11000

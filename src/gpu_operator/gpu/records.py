@@ -85,6 +85,8 @@ class GpuInfo:
     mig_capable: bool
     mig_mode: MigMode | None
     """``None`` when the GPU is not MIG capable."""
+    pci_class: int | None = None
+    """PCI base and sub class, e.g. 0x0302 (3D controller: compute), 0x0300 (VGA: graphics)."""
 
     @property
     def memory_mib(self) -> int:

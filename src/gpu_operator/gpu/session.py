@@ -8,6 +8,7 @@ error chained as the cause. The same code runs on ``pynvml`` and on the simulato
 
 from __future__ import annotations
 
+import ctypes
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -238,6 +239,7 @@ class NvmlSession:
             vbios_version=_text_or_none(self._optional(n.nvmlDeviceGetVbiosVersion, h)),
             mig_capable=mig_mode is not None,
             mig_mode=mig_mode,
+            pci_class=self._pci_class(h, bus_id),
         )
 
     def mig_mode(self, index: int) -> MigMode | None:
@@ -254,6 +256,24 @@ class NvmlSession:
             return MigModeValue.ENABLED if v == n.NVML_DEVICE_MIG_ENABLE else MigModeValue.DISABLED
 
         return MigMode(current=value(current), pending=value(pending))
+
+    def _pci_class(self, handle: Any, bus_id: str) -> int | None:
+        """From ``nvmlDeviceGetPciInfoExt`` (R535+), else sysfs ``class`` (``0x030200``)."""
+        n = self._nvml
+        info_type = getattr(n, "nvmlPciInfoExt_v1_t", None)
+        if info_type is not None:
+            info = info_type()
+            info.version = n.nvmlPciInfoExt_v1
+            if (
+                self._optional(n.nvmlDeviceGetPciInfoExt, handle, ctypes.byref(info)) is not None
+                or info.baseClass
+            ):
+                return int(info.baseClass) << 8 | int(info.subClass)
+        path = self._sysfs_root / "bus/pci/devices" / bus_id[-12:].lower() / "class"
+        try:
+            return int(path.read_text().strip(), 16) >> 8
+        except (OSError, ValueError):
+            return None
 
     def _numa_node(self, handle: Any, bus_id: str) -> int | None:
         node = self._optional(self._nvml.nvmlDeviceGetNumaNodeId, handle)

@@ -79,6 +79,10 @@ def test_placements_match_nvidia_smi_lgipp(fake_h200: Any, profile: dict[str, An
     assert [[p.start, p.size] for p in array] == profile["placements"]
 
 
+def test_the_gpu_is_a_3d_controller_as_the_real_card_in_sysfs(open_sim: Callable[..., Nvml]) -> None:
+    assert open_sim("h200").gpu(0).pci_class == 0x0302  # sysfs class 0x030200 on the real H200
+
+
 def test_profile_enums_the_card_lacks_fail_like_the_real_driver(fake_h200: Any) -> None:
     n = fake_h200
     h = n.nvmlDeviceGetHandleByIndex(0)

@@ -158,6 +158,14 @@ class FakeNvmlBase:
         info.pciSubSystemId = model.pci_subsystem_id
         return info
 
+    def nvmlDeviceGetPciInfoExt(self, handle: Any, c_info: Any) -> None:
+        """PCI facts with the device class: every catalogue model is a 3D controller (0x0302)."""
+        basic = self.nvmlDeviceGetPciInfo(handle)
+        info = c_info._obj if type(c_info).__name__ == "CArgObject" else c_info
+        for name in ("domain", "bus", "device", "pciDeviceId", "pciSubSystemId", "busId"):
+            setattr(info, name, getattr(basic, name) if name != "busId" else basic.busId.encode())
+        info.baseClass, info.subClass = 0x03, 0x02
+
     def nvmlDeviceGetPciInfo_v3(self, handle: Any) -> Any:
         return self.nvmlDeviceGetPciInfo(handle)
 

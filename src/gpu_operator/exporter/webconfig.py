@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import yaml
 
 from gpu_operator.errors import ConfigError
@@ -61,7 +60,11 @@ class WebConfig:
         except (ValueError, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
-        return hashed is not None and bcrypt.checkpw(password.encode(), hashed)
+        if hashed is None:
+            return False
+        import bcrypt  # only needed when basic auth is configured
+
+        return bool(bcrypt.checkpw(password.encode(), hashed))
 
 
 def load_web_config(text: str, *, source: str) -> WebConfig:

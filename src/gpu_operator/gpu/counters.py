@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from gpu_operator.gpu.instances import NvmlMig
 from gpu_operator.gpu.records import EccCounts, GpmSample, RemappedRows, Telemetry
+from gpu_operator.gpu.session import Closing
 
 MIB = 2**20
 
@@ -198,7 +198,7 @@ class NvmlCounters(NvmlMig):
         return sample
 
 
-class GpmStream:
+class GpmStream(Closing):
     """Successive GPM samples of one GPU or GPU instance; see ``NvmlCounters.gpm_stream``."""
 
     def __init__(self, nvml: NvmlCounters, index: int, gpu_instance_id: int | None):
@@ -260,14 +260,3 @@ class GpmStream:
             if sample is not None:
                 n.nvmlGpmSampleFree(sample)
         self._previous = self._spare = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -83,7 +83,25 @@ def text(value: Any) -> str:
     return str(value)
 
 
-class NvmlSession:
+class Closing:
+    """``with x:`` closes ``x``: sessions, event watchers and GPM streams hold NVML resources."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class NvmlSession(Closing):
     """An initialised NVML: open with ``NvmlSession.open()`` or use as a context manager."""
 
     def __init__(self, nvml: Any, *, sysfs_root: Path = Path("/sys")):
@@ -119,17 +137,6 @@ class NvmlSession:
             self._open = False
             self._handles.clear()
             self._nvml.nvmlShutdown()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- calling NVML --------------------------------------------------------------------
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import ctypes
 import subprocess
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from gpu_operator.errors import GpuError
 from gpu_operator.gpu.counters import NvmlCounters
 from gpu_operator.gpu.records import EventKind, GpuEvent, ProcessInfo, Topology
+from gpu_operator.gpu.session import Closing
 
 _TOPOLOGY_NAMES = {
     0: "internal",
@@ -31,7 +31,7 @@ def _address(handle: object) -> int:
         return 0
 
 
-class EventWatcher:
+class EventWatcher(Closing):
     """A registration for XID (and optionally ECC) events on some GPUs; ``wait`` blocks."""
 
     def __init__(self, nvml: Nvml, indexes: Iterable[int], *, ecc: bool = False):
@@ -107,17 +107,6 @@ class EventWatcher:
         if self._set is not None:
             self._nvml.nvml.nvmlEventSetFree(self._set)
             self._set = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class Nvml(NvmlCounters):

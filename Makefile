@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint gpu-test bench clean
+.PHONY: demo test lint gpu-test bench clean protos
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@bash scripts/demo.sh
 
-test: $(STAMP)
+# Tools the tests drive for real and that pip cannot install as a dependency.
+HELM := .tools/helm
+$(HELM):
+	$(BIN)/python scripts/fetch_helm.py
+
+test: $(STAMP) $(HELM)
 	$(BIN)/python -m pytest -q
 
 gpu-test: $(STAMP)
@@ -29,6 +34,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_nvml_facade.py
+	$(BIN)/python bench/exporter.py
+	$(BIN)/python bench/mig.py
+
+# Regenerate the kubelet API stubs from src/gpu_operator/protos/*.proto (checked in; a test
+# fails when they differ from what this produces).
+protos: $(STAMP)
+	cd src && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. \
+		--pyi_out=. gpu_operator/protos/deviceplugin_v1beta1.proto gpu_operator/protos/podresources_v1.proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

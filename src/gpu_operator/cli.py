@@ -11,9 +11,10 @@ import sys
 import typer
 
 from gpu_operator import __version__
-from gpu_operator.commands import sim
+from gpu_operator.commands import mig, sandbox, sim
 from gpu_operator.commands.exporter import exporter_command
 from gpu_operator.commands.gpus import gpus_command
+from gpu_operator.commands.mig_manager import mig_manager_command
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.gpu import HardwareSettings
 
@@ -50,6 +51,9 @@ def root(
 app.command("gpus")(gpus_command)
 app.command("exporter")(exporter_command)
 app.add_typer(sim.app, name="sim")
+app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(mig.app, name="mig")
+app.command("mig-manager")(mig_manager_command)
 
 
 def main() -> None:

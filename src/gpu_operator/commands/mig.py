@@ -1,0 +1,325 @@
+"""``gpu-operator mig …``: mig-parted's commands with its flags and environment variables
+(apply, assert, export, generate-config, checkpoint, restore) plus ``plan``, the layout planner.
+
+Thin: read files, open the NVML facade, call ``gpu_operator.mig``, print. Progress goes to
+stderr, results to stdout; user errors raise ``GpuOperatorError`` (one line from the CLI root).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import typer
+import yaml
+
+from gpu_operator.errors import ConfigError
+from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.mig.apply import ApplyError, Step, apply_config, apply_plan
+from gpu_operator.mig.checkpoint import checkpoint, dump_checkpoint, load_checkpoint, restore_plan
+from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text, default_spec
+from gpu_operator.mig.export import export_spec, generate_spec
+from gpu_operator.mig.hooks import HookRunner
+from gpu_operator.mig.hooks_v1 import HooksSpec, load_hooks
+from gpu_operator.mig.observe import observe
+from gpu_operator.mig.plan import plan, unmatched
+from gpu_operator.mig.planner import GpuModel, Node, parse_demand, plan_cluster
+from gpu_operator.mig.sourcemap import load_yaml
+from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec, spec_data
+
+app = typer.Typer(
+    help="Partition GPUs with MIG: mig-parted compatible (apply, assert, export, …) + plan.",
+    no_args_is_help=True,
+)
+
+APPLIED = "MIG configuration applied successfully"
+CURRENT = "Selected MIG configuration currently applied"
+NOT_CURRENT = "Assertion failure: selected configuration not currently applied"
+
+_CONFIG_FILE = typer.Option(
+    None,
+    "-f",
+    "--config-file",
+    envvar="MIG_PARTED_CONFIG_FILE",
+    help="mig-parted v1 config ('-' = stdin). Default: the shipped default config.",
+)
+_SELECTED = typer.Option(
+    None,
+    "-c",
+    "--selected-config",
+    envvar="MIG_PARTED_SELECTED_CONFIG",
+    help="Config name in the file (optional when it holds one).",
+)
+_HOOKS = typer.Option(None, "-k", "--hooks-file", envvar="MIG_PARTED_HOOKS_FILE")
+_MODE_ONLY = typer.Option(
+    False, "-m", "--mode-only", envvar="MIG_PARTED_MODE_CHANGE_ONLY", help="Only MIG modes."
+)
+_OUTPUT = typer.Option("yaml", "-o", "--output-format", envvar="MIG_PARTED_OUTPUT_FORMAT")
+
+
+@app.callback()
+def mig_root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "-d", "--debug", envvar="MIG_PARTED_DEBUG"),
+) -> None:
+    ctx.meta["mig_debug"] = debug
+
+
+def _settings(ctx: typer.Context) -> HardwareSettings:
+    obj = ctx.obj
+    return obj if isinstance(obj, HardwareSettings) else HardwareSettings.from_env()
+
+
+def _read(path: str, what: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{what} {path}: {error.strerror or error}") from error
+
+
+def _entries(config_file: str | None, selected: str | None) -> list[MigConfigEntry]:
+    if config_file is None:
+        text, source = default_config_text(), DEFAULT_CONFIG_SOURCE
+    else:
+        text, source = _read(config_file, "config file"), config_file
+    return load_spec(text, source).select(selected, source=source)
+
+
+def _hooks(hooks_file: str | None) -> HooksSpec | None:
+    return None if hooks_file is None else load_hooks(_read(hooks_file, "hooks file"), hooks_file)
+
+
+def _progress(step: Step) -> None:
+    typer.echo(str(step), err=True)
+
+
+def _flag_env(ctx: typer.Context, **flags: object) -> dict[str, str]:
+    """Every flag's env var = its current value, for hooks (Go spells booleans true/false)."""
+    names = {
+        "config_file": "MIG_PARTED_CONFIG_FILE",
+        "selected_config": "MIG_PARTED_SELECTED_CONFIG",
+        "hooks_file": "MIG_PARTED_HOOKS_FILE",
+        "skip_reset": "MIG_PARTED_SKIP_RESET",
+        "mode_only": "MIG_PARTED_MODE_CHANGE_ONLY",
+        "checkpoint_file": "MIG_PARTED_CHECKPOINT_FILE",
+    }
+    env = {"MIG_PARTED_DEBUG": "true" if ctx.meta.get("mig_debug") else "false"}
+    for key, value in flags.items():
+        if isinstance(value, bool):
+            env[names[key]] = "true" if value else "false"
+        else:
+            env[names[key]] = "" if value is None else str(value)
+    return env
+
+
+@app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    config_file: str | None = _CONFIG_FILE,
+    selected_config: str | None = _SELECTED,
+    hooks_file: str | None = _HOOKS,
+    skip_reset: bool = typer.Option(
+        False, "-s", "--skip-reset", envvar="MIG_PARTED_SKIP_RESET", help="Never reset GPUs."
+    ),
+    mode_only: bool = _MODE_ONLY,
+) -> None:
+    """Apply a MIG config: idempotent; modes first, then instances at solved placements."""
+    entries = _entries(config_file, selected_config)
+    runner = HookRunner(
+        _hooks(hooks_file),
+        _flag_env(
+            ctx,
+            config_file=config_file,
+            selected_config=selected_config,
+            hooks_file=hooks_file,
+            skip_reset=skip_reset,
+            mode_only=mode_only,
+        ),
+    )
+    with Nvml.open(_settings(ctx)) as nvml:
+        runner("apply-start")
+        try:
+            apply_config(
+                nvml,
+                entries,
+                mode_only=mode_only,
+                skip_reset=skip_reset,
+                progress=_progress,
+                hook=runner,
+            )
+        finally:
+            runner("apply-exit")
+    typer.echo(APPLIED)
+
+
+@app.command("assert")
+def assert_command(
+    ctx: typer.Context,
+    config_file: str | None = _CONFIG_FILE,
+    selected_config: str | None = _SELECTED,
+    mode_only: bool = _MODE_ONLY,
+    valid_config: bool = typer.Option(
+        False, "-a", "--valid-config", envvar="MIG_PARTED_VALID_CONFIG", help="Only validate."
+    ),
+) -> None:
+    """Exit 0 when the node is as the selected config says, else 1 with what differs."""
+    entries = _entries(config_file, selected_config)
+    if valid_config:
+        typer.echo("Selected MIG configuration is valid")
+        return
+    with Nvml.open(_settings(ctx)) as nvml:
+        gpus = observe(nvml)
+    problems = [f"{g.label}: no config entry selects this GPU" for g in unmatched(entries, gpus)]
+    try:
+        problems += [
+            f"{c.label}: {c.why}" for c in plan(entries, gpus, mode_only=mode_only).changes
+        ]
+    except ConfigError as error:
+        problems.append(str(error))
+    if problems:
+        for line in problems:
+            typer.echo(line, err=True)
+        typer.echo(NOT_CURRENT, err=True)
+        raise typer.Exit(1)
+    typer.echo(CURRENT)
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    output_format: str = _OUTPUT,
+    config_label: str = typer.Option(
+        "current", "-l", "--config-label", envvar="MIG_PARTED_CONFIG_LABEL"
+    ),
+) -> None:
+    """Print the live MIG layout as a v1 config."""
+    with Nvml.open(_settings(ctx)) as nvml:
+        spec = export_spec(observe(nvml), config_label)
+    typer.echo(dump_spec(spec, output_format), nl=False)
+
+
+@app.command("generate-config")
+def generate_config_command(
+    ctx: typer.Context,
+    output_file: str | None = typer.Option(
+        None, "-f", "--output-file", envvar="MIG_PARTED_OUTPUT_FILE"
+    ),
+    output_format: str = _OUTPUT,
+) -> None:
+    """Build a config from the hardware: all-disabled, all-enabled, all-<profile>, balanced."""
+    with Nvml.open(_settings(ctx)) as nvml:
+        text = dump_spec(generate_spec(observe(nvml)), output_format)
+    if output_file is None:
+        typer.echo(text, nl=False)
+    else:
+        Path(output_file).write_text(text)
+
+
+_CHECKPOINT = typer.Option(..., "-f", "--checkpoint-file", envvar="MIG_PARTED_CHECKPOINT_FILE")
+
+
+@app.command("checkpoint")
+def checkpoint_command(ctx: typer.Context, checkpoint_file: str = _CHECKPOINT) -> None:
+    """Save the full MIG state (modes, GIs at their placements, CIs)."""
+    with Nvml.open(_settings(ctx)) as nvml:
+        Path(checkpoint_file).write_text(dump_checkpoint(checkpoint(observe(nvml))))
+    typer.echo(f"MIG state saved to {checkpoint_file}")
+
+
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    checkpoint_file: str = _CHECKPOINT,
+    hooks_file: str | None = _HOOKS,
+    mode_only: bool = _MODE_ONLY,
+) -> None:
+    """Bring the MIG state back to a checkpoint."""
+    state = load_checkpoint(_read(checkpoint_file, "checkpoint file"), checkpoint_file)
+    env = _flag_env(
+        ctx, checkpoint_file=checkpoint_file, hooks_file=hooks_file, mode_only=mode_only
+    )
+    runner = HookRunner(_hooks(hooks_file), env)
+    with Nvml.open(_settings(ctx)) as nvml:
+        runner("apply-start")
+        try:
+            apply_plan(
+                nvml,
+                restore_plan(state, observe(nvml), mode_only=mode_only),
+                mode_only=mode_only,
+                progress=_progress,
+                hook=runner,
+            )
+            left = restore_plan(state, observe(nvml), mode_only=mode_only)
+            if not left.empty:
+                raise ApplyError("restored, but the node still differs from the checkpoint")
+        finally:
+            runner("apply-exit")
+    typer.echo("MIG state restored successfully")
+
+
+def _node_models(path: str) -> list[Node]:
+    """A nodes file: ``node-name: <preset or MODEL[xN],...>`` per line (YAML mapping); each
+    spec's GPUs and profiles are read through the facade from a throw-away simulated node."""
+    data, _ = load_yaml(_read(path, "nodes file"), path)
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path}: expected a mapping of node name to GPU models or preset")
+    nodes = []
+    with tempfile.TemporaryDirectory(prefix="mig-plan-") as root:
+        cache: dict[str, tuple[GpuModel, ...]] = {}
+        for name, spec in data.items():
+            key = str(spec)
+            if key not in cache:
+                try:
+                    nvml = Nvml.open(HardwareSettings(sim=key, sim_root=Path(root)))
+                except ConfigError as error:
+                    raise ConfigError(f"{path}: node {name}: {error}") from None
+                with nvml:
+                    cache[key] = tuple(
+                        GpuModel(g.name, g.pci_device_id, tuple(nvml.gi_profiles(g.index)))
+                        for g in nvml.gpus()
+                    )
+            nodes.append(Node(str(name), cache[key]))
+    return nodes
+
+
+@app.command("plan")
+def plan_command(
+    demand: str = typer.Option(..., "--demand", help="PROFILE=COUNT,… e.g. 1g.10gb=10,3g.40gb=2"),
+    nodes: str = typer.Option(
+        ..., "--nodes", help="YAML file: node name → preset or MODEL[xN],… (e.g. dgx-a100)"
+    ),
+    output_format: str = typer.Option("text", "-o", "--output-format", help="text, yaml, json"),
+) -> None:
+    """Propose nvidia.com/mig.config per node for a demand of MIG devices, and explain it."""
+    cluster = plan_cluster(parse_demand(demand), _node_models(nodes), default_spec())
+    custom: dict[str, object] = {}
+    for node in cluster.nodes:
+        if node.custom is not None:
+            custom.update(spec_data(node.custom)["mig-configs"])
+    if output_format == "text":
+        for node in cluster.nodes:
+            typer.echo(f"{node.node}: nvidia.com/mig.config={node.config}")
+        for line in cluster.explanation:
+            typer.echo(f"# {line}")
+        if custom:
+            typer.echo("# add these to your mig-parted config (custom-config ConfigMap):")
+            typer.echo(yaml.safe_dump({"version": "v1", "mig-configs": custom}, sort_keys=False))
+    elif output_format in ("yaml", "json"):
+        data = {
+            "satisfied": cluster.satisfied,
+            "unmet": cluster.unmet,
+            "strandedSlices": cluster.stranded_slices,
+            "nodes": [{"name": n.node, "migConfig": n.config} for n in cluster.nodes],
+            "explanation": cluster.explanation,
+            "customConfig": {"version": "v1", "mig-configs": custom} if custom else None,
+        }
+        text = json.dumps(data, indent=2) if output_format == "json" else yaml.safe_dump(data)
+        typer.echo(text.rstrip("\n"))
+    else:
+        raise ConfigError(f"-o: output format must be text, yaml or json, got {output_format!r}")
+    if not cluster.satisfied:
+        raise typer.Exit(1)

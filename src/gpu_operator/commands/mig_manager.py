@@ -1,0 +1,42 @@
+"""``gpu-operator mig-manager``: the node agent that applies the MIG config named by the node
+label ``nvidia.com/mig.config`` (upstream's k8s-mig-manager env vars; see docs/mig.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from gpu_operator.gpu import HardwareSettings
+from gpu_operator.kube import KubeSettings, build_client
+from gpu_operator.mig.manager import ManagerSettings, MigManager
+
+
+def mig_manager_command(
+    ctx: typer.Context,
+    server: str | None = typer.Option(
+        None, "--server", help="API server URL (default: in-cluster, $KUBECONFIG, ~/.kube/config)"
+    ),
+    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+) -> None:
+    """Watch this node's nvidia.com/mig.config label and apply it (NODE_NAME required)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = ManagerSettings.from_env()
+    obj = ctx.obj
+    hardware = obj if isinstance(obj, HardwareSettings) else HardwareSettings.from_env()
+    client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+    stop = threading.Event()
+
+    def stop_on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
+    try:
+        MigManager(settings, client, hardware).run(stop)
+    finally:
+        client.close()

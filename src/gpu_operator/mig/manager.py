@@ -1,0 +1,268 @@
+"""The MIG manager node agent's shell: runs the pure label protocol (``mig.agent``) against the
+Kubernetes API (``gpu_operator.kube``) and the GPUs (``mig.apply`` over the NVML facade).
+
+One loop: events come from a watch on the own Node (a thread feeding a queue) and from a tick
+every ``poll_s``; each action the core returns is done here, in order. The only module of
+``gpu_operator.mig`` that imports the Kubernetes glue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ConfigMap, Node, Pod
+
+from gpu_operator.errors import ConfigError, GpuOperatorError
+from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.kube import apply, patch_node_labels, pods_on_node, post_event, watch_node
+from gpu_operator.mig import agent
+from gpu_operator.mig.apply import apply_config
+from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text
+from gpu_operator.mig.export import generate_spec
+from gpu_operator.mig.observe import observe
+from gpu_operator.mig.plan import plan
+from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec
+
+log = logging.getLogger(__name__)
+
+CLIENT_APPS = (
+    "nvidia-device-plugin-daemonset",
+    "gpu-feature-discovery",
+    "nvidia-dcgm-exporter",
+    "nvidia-dcgm",
+)
+VALIDATOR_APP = "nvidia-operator-validator"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    """The agent's settings; upstream's env var names where upstream has them."""
+
+    node_name: str
+    """``NODE_NAME`` (required)."""
+    config_file: Path | None = None
+    """``CONFIG_FILE``: the user's config; wins over ``DEFAULT_CONFIG_FILE``, then ours."""
+    default_config_file: Path | None = None
+    """``DEFAULT_CONFIG_FILE``."""
+    namespace: str = "gpu-operator"
+    """``DEFAULT_GPU_CLIENTS_NAMESPACE``: where the GPU clients' pods run."""
+    protocol: agent.Settings = field(default_factory=agent.Settings)
+    """``WITH_REBOOT``; ``MIG_MANAGER_POD_WAIT_S``; ``MIG_MANAGER_RETRY_BASE_S`` (seconds)."""
+    poll_s: float = 1.0
+    """How often pods are looked at while waiting, and retries become due (seconds)."""
+    publish_config_map: bool = True
+    """Publish the generated config as ConfigMap ``<node>-mig-config`` (as upstream)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ManagerSettings:
+        env = os.environ if env is None else env
+        node = env.get("NODE_NAME", "")
+        if not node:
+            raise ConfigError("NODE_NAME must be set to the name of this node")
+
+        def path(name: str) -> Path | None:
+            return Path(env[name]) if env.get(name) else None
+
+        try:
+            protocol = agent.Settings(
+                with_reboot=_flag(env.get("WITH_REBOOT")),
+                pod_wait_s=float(env.get("MIG_MANAGER_POD_WAIT_S", "300")),
+                retry_base_s=float(env.get("MIG_MANAGER_RETRY_BASE_S", "30")),
+            )
+        except ValueError as error:
+            raise ConfigError(f"MIG_MANAGER_*: {error}") from error
+        return cls(
+            node_name=node,
+            config_file=path("CONFIG_FILE"),
+            default_config_file=path("DEFAULT_CONFIG_FILE"),
+            namespace=env.get("DEFAULT_GPU_CLIENTS_NAMESPACE", "gpu-operator"),
+            protocol=protocol,
+        )
+
+
+def host_reboot() -> None:
+    """What upstream does: reboot the host through its root filesystem."""
+    subprocess.run(["chroot", "/host", "reboot"], check=False, timeout=60)
+
+
+@dataclass
+class MigManager:
+    """The agent: ``run(stop)`` until ``stop`` is set; every step is logged."""
+
+    settings: ManagerSettings
+    client: Client
+    hardware: HardwareSettings
+    reboot: Callable[[], None] = host_reboot
+    clock: Callable[[], float] = time.time
+    state: agent.State = field(default_factory=agent.State)
+    _events: queue.Queue[Any] = field(default_factory=queue.Queue)
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        watcher = threading.Thread(target=self._watch, args=(stop,), daemon=True)
+        watcher.start()
+        if self.settings.publish_config_map:
+            self._publish_config_map()
+        while not stop.is_set():
+            try:
+                node = self._events.get(timeout=self.settings.poll_s)
+            except queue.Empty:
+                node = None
+            if isinstance(node, BaseException):
+                raise node
+            if node is not None:
+                self.feed(
+                    agent.NodeSeen(
+                        self.clock(),
+                        dict(node.metadata.labels or {}),
+                        dict(node.metadata.annotations or {}),
+                    )
+                )
+            if self.state.phase is agent.Phase.WAITING_FOR_PODS:
+                self.feed(agent.PodsLeft(self.clock(), self._client_pods()))
+            else:
+                self.feed(agent.Tick(self.clock()))
+
+    def _watch(self, stop: threading.Event) -> None:
+        try:
+            for change in watch_node(self.client, self.settings.node_name):
+                if stop.is_set():
+                    return
+                if change.type != "DELETED":
+                    self._events.put(change.obj)
+        except BaseException as error:  # surfaced in the main loop, never swallowed
+            self._events.put(error)
+
+    def feed(self, event: agent.Event) -> None:
+        """One step of the core, then its actions in order (each may feed a result back)."""
+        self.state, actions = agent.step(self.state, event, self.settings.protocol)
+        for action in actions:
+            log.info("%s: %s", self.settings.node_name, action)
+            self._do(action)
+
+    # --- actions -----------------------------------------------------------------------
+
+    def _do(self, action: agent.Action) -> None:
+        node = self.settings.node_name
+        if isinstance(action, agent.SetLabels):
+            self._patch("labels", action.labels)
+        elif isinstance(action, agent.Check):
+            self.feed(self._check(action.config))
+        elif isinstance(action, agent.Apply):
+            self.feed(self._apply(action.config))
+        elif isinstance(action, agent.Reboot):
+            self.reboot()
+        elif isinstance(action, agent.DeleteValidatorPods):
+            for pod in self._pods({"app": VALIDATOR_APP}):
+                meta = pod.metadata
+                if meta is not None and meta.name:
+                    self.client.delete(Pod, meta.name, namespace=meta.namespace)
+        elif isinstance(action, agent.ReportFailure):
+            self._patch("annotations", {agent.FAILURE_ANNOTATION: action.reason})
+            obj = self.client.get(Node, node)
+            message = f"MIG config {action.config!r} failed: {action.reason}"
+            post_event(self.client, obj, "MigConfigFailed", message[:1000], type="Warning")
+        elif isinstance(action, agent.ClearFailure):
+            self._patch("annotations", {agent.FAILURE_ANNOTATION: None})
+        # WaitForPods: the loop looks at the pods every poll_s; RetryAt: its ticks retry.
+
+    def _patch(self, field_name: str, changes: Mapping[str, str | None]) -> None:
+        desired = {k: v for k, v in changes.items() if v is not None}
+        patch_node_labels(
+            self.client,
+            self.settings.node_name,
+            desired,
+            lambda key: key in changes,
+            field=field_name,
+        )
+
+    def _pods(self, labels: Mapping[str, str]) -> list[Pod]:
+        return pods_on_node(
+            self.client, self.settings.node_name, namespace=self.settings.namespace, labels=labels
+        )
+
+    def _client_pods(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for app in CLIENT_APPS:
+            names += [str(p.metadata.name) for p in self._pods({"app": app}) if p.metadata]
+        return tuple(sorted(names))
+
+    # --- the GPU side ------------------------------------------------------------------
+
+    def _entries(self, config: str) -> list[MigConfigEntry]:
+        for path in (self.settings.config_file, self.settings.default_config_file):
+            if path is not None:
+                try:
+                    text = path.read_text()
+                except OSError as error:
+                    raise ConfigError(f"{path}: {error.strerror or error}") from error
+                return load_spec(text, str(path)).select(config, source=str(path))
+        return load_spec(default_config_text(), DEFAULT_CONFIG_SOURCE).select(
+            config, source=DEFAULT_CONFIG_SOURCE
+        )
+
+    def _check(self, config: str) -> agent.Checked:
+        now = self.clock()
+        try:
+            entries = self._entries(config)
+            with Nvml.open(self.hardware) as nvml:
+                gpus = observe(nvml)
+            applied = plan(entries, gpus).empty
+            mode_applied = plan(entries, gpus, mode_only=True).empty
+        except GpuOperatorError as error:
+            return agent.Checked(now, valid=False, reason=str(error))
+        return agent.Checked(now, valid=True, applied=applied, mode_applied=mode_applied)
+
+    def _apply(self, config: str) -> agent.Applied:
+        try:
+            entries = self._entries(config)
+            with Nvml.open(self.hardware) as nvml:
+                try:
+                    apply_config(nvml, entries, mode_only=True)
+                except GpuOperatorError as error:
+                    return agent.Applied(
+                        self.clock(), ok=False, reason=str(error), reboot_needed=True
+                    )
+                apply_config(nvml, entries, progress=lambda s: log.info("%s", s))
+        except GpuOperatorError as error:
+            return agent.Applied(self.clock(), ok=False, reason=str(error))
+        return agent.Applied(self.clock(), ok=True)
+
+    def _publish_config_map(self) -> None:
+        """The node's generated config as ConfigMap ``<node>-mig-config`` (key config.yaml)."""
+        node = self.settings.node_name
+        try:
+            with Nvml.open(self.hardware) as nvml:
+                text = dump_spec(generate_spec(observe(nvml)))
+            apply(
+                self.client,
+                ConfigMap(
+                    metadata=ObjectMeta(
+                        name=f"{node}-mig-config",
+                        namespace=self.settings.namespace,
+                        labels={
+                            "app.kubernetes.io/component": "nvidia-mig-manager",
+                            "nvidia.com/node-name": node,
+                        },
+                    ),
+                    data={"config.yaml": text},
+                ),
+            )
+        except GpuOperatorError as error:
+            log.warning("%s: could not publish the generated MIG config: %s", node, error)

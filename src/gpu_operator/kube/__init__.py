@@ -17,6 +17,16 @@ from gpu_operator.kube.labels import (
     patch_node_labels,
     plan_map_patch,
 )
+from gpu_operator.kube.objects import (
+    KubeClient,
+    apply_config_map,
+    create_namespaced,
+    delete_pod,
+    get_namespaced,
+    get_node,
+    get_pod,
+    replace_namespaced,
+)
 from gpu_operator.kube.pods import apods_on_node, pods_on_node
 from gpu_operator.kube.retry import RetryPolicy, aretry, is_retryable, kube_error, retry
 from gpu_operator.kube.watching import (
@@ -30,6 +40,7 @@ from gpu_operator.kube.watching import (
 
 __all__ = [
     "FIELD_MANAGER",
+    "KubeClient",
     "KubeSettings",
     "RetryPolicy",
     "WatchEvent",
@@ -38,12 +49,18 @@ __all__ = [
     "apods_on_node",
     "apost_event",
     "apply",
+    "apply_config_map",
     "aretry",
     "awatch",
     "awatch_node",
     "build_async_client",
     "build_client",
     "build_event",
+    "create_namespaced",
+    "delete_pod",
+    "get_namespaced",
+    "get_node",
+    "get_pod",
     "is_retryable",
     "kube_error",
     "load_config",
@@ -53,6 +70,7 @@ __all__ = [
     "pods_on_node",
     "post_event",
     "relist_events",
+    "replace_namespaced",
     "retry",
     "watch",
     "watch_node",

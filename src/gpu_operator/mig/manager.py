@@ -19,13 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lightkube import Client
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import ConfigMap, Node, Pod
-
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
-from gpu_operator.kube import apply, patch_node_labels, pods_on_node, post_event, watch_node
+from gpu_operator.kube import (
+    KubeClient,
+    apply_config_map,
+    delete_pod,
+    get_node,
+    patch_node_labels,
+    pods_on_node,
+    post_event,
+    watch_node,
+)
 from gpu_operator.mig import agent
 from gpu_operator.mig.apply import apply_config
 from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text
@@ -105,7 +110,7 @@ class MigManager:
     """The agent: ``run(stop)`` until ``stop`` is set; every step is logged."""
 
     settings: ManagerSettings
-    client: Client
+    client: KubeClient
     hardware: HardwareSettings
     reboot: Callable[[], None] = host_reboot
     clock: Callable[[], float] = time.time
@@ -172,10 +177,10 @@ class MigManager:
             for pod in self._pods({"app": VALIDATOR_APP}):
                 meta = pod.metadata
                 if meta is not None and meta.name:
-                    self.client.delete(Pod, meta.name, namespace=meta.namespace)
+                    delete_pod(self.client, meta.name, meta.namespace or self.settings.namespace)
         elif isinstance(action, agent.ReportFailure):
             self._patch("annotations", {agent.FAILURE_ANNOTATION: action.reason})
-            obj = self.client.get(Node, node)
+            obj = get_node(self.client, node)
             message = f"MIG config {action.config!r} failed: {action.reason}"
             post_event(self.client, obj, "MigConfigFailed", message[:1000], type="Warning")
         elif isinstance(action, agent.ClearFailure):
@@ -192,7 +197,7 @@ class MigManager:
             field=field_name,
         )
 
-    def _pods(self, labels: Mapping[str, str]) -> list[Pod]:
+    def _pods(self, labels: Mapping[str, str]) -> list[Any]:
         return pods_on_node(
             self.client, self.settings.node_name, namespace=self.settings.namespace, labels=labels
         )
@@ -250,19 +255,15 @@ class MigManager:
         try:
             with Nvml.open(self.hardware) as nvml:
                 text = dump_spec(generate_spec(observe(nvml)))
-            apply(
+            apply_config_map(
                 self.client,
-                ConfigMap(
-                    metadata=ObjectMeta(
-                        name=f"{node}-mig-config",
-                        namespace=self.settings.namespace,
-                        labels={
-                            "app.kubernetes.io/component": "nvidia-mig-manager",
-                            "nvidia.com/node-name": node,
-                        },
-                    ),
-                    data={"config.yaml": text},
-                ),
+                f"{node}-mig-config",
+                self.settings.namespace,
+                labels={
+                    "app.kubernetes.io/component": "nvidia-mig-manager",
+                    "nvidia.com/node-name": node,
+                },
+                data={"config.yaml": text},
             )
         except GpuOperatorError as error:
             log.warning("%s: could not publish the generated MIG config: %s", node, error)

@@ -1,0 +1,198 @@
+"""``gpu-operator device-plugin``: the NVIDIA device plugin's command line (flags and
+environment variables as ``nvidia-device-plugin``), signals and the run loop.
+
+Precedence is upstream's: flag > environment variable > config file (``--config-file`` /
+``CONFIG_FILE``). SIGTERM, SIGINT and SIGQUIT stop it (sockets removed); SIGHUP re-reads the
+config and restarts the plugins. With ``FAIL_ON_INIT_ERROR=false`` a node without GPUs or
+driver logs the reason and waits instead of exiting (so a DaemonSet pod doesn't crash-loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gpu_operator.deviceplugin.config_v1 import ConfigV1, load_config
+from gpu_operator.deviceplugin.plugin import DevicePlugin
+from gpu_operator.deviceplugin.settings import PluginSettings, resolve_settings
+from gpu_operator.errors import ConfigError, GpuError
+from gpu_operator.gpu import HardwareSettings
+
+log = logging.getLogger("gpu_operator.deviceplugin")
+
+
+BOOL_FLAGS = {
+    "--fail-on-init-error": ("fail_on_init_error", "FAIL_ON_INIT_ERROR"),
+    "--pass-device-specs": ("pass_device_specs", "PASS_DEVICE_SPECS"),
+    "--gdrcopy-enabled": ("gdrcopy_enabled", "GDRCOPY_ENABLED"),
+    "--gds-enabled": ("gds_enabled", "GDS_ENABLED"),
+    "--mofed-enabled": ("mofed_enabled", "MOFED_ENABLED"),
+    "--imex-required": ("imex_required", "IMEX_REQUIRED"),
+}
+"""Boolean flags as urfave/cli takes them: ``--pass-device-specs`` or ``--pass-device-specs=false``
+(click can't express an optional value, so these are parsed from the extra arguments)."""
+CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+"""Pass to ``app.command`` so the boolean flags reach ``device_plugin_command``."""
+
+
+def _opt(*names: str, env: str, help: str) -> Any:
+    return typer.Option(None, *names, help=f"{help} Env: {env}.", show_default=False)
+
+
+def bool_flags(args: list[str]) -> dict[str, str]:
+    """The boolean flags among the extra arguments; anything else is a usage error."""
+    out = {}
+    for arg in args:
+        name, has_value, value = arg.partition("=")
+        if name not in BOOL_FLAGS:
+            raise typer.BadParameter(f"no such option: {arg}")
+        out[BOOL_FLAGS[name][0]] = value if has_value else "true"
+    return out
+
+
+def _read_config(path: str | None) -> ConfigV1 | None:
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
+    return load_config(text, source=path)
+
+
+def load_settings(flags: dict[str, Any], env: dict[str, str]) -> PluginSettings:
+    config_file = flags.get("config_file") or env.get("CONFIG_FILE")
+    config = _read_config(config_file)
+    return resolve_settings(flags, env, config, config_source=config_file or "config file")
+
+
+def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
+    """Serve until a stop signal; reload on SIGHUP."""
+    stop, reload = threading.Event(), threading.Event()
+
+    def on_stop(signum: int, _: Any) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(signum: int, _: Any) -> None:
+        log.info("received SIGHUP, restarting")
+        reload.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+
+    settings = load_settings(flags, dict(os.environ))
+    plugin = DevicePlugin(settings, hardware)
+    try:
+        plugin.start()
+    except GpuError as error:
+        if settings.fail_on_init_error:
+            raise
+        log.error("%s", error)
+        log.error(
+            "FAIL_ON_INIT_ERROR=false: no devices will be advertised; waiting indefinitely "
+            "(if this is a GPU node, check the driver and the container toolkit)"
+        )
+        stop.wait()
+        return
+    try:
+        while not stop.is_set():
+            if reload.wait(0.2):
+                reload.clear()
+                plugin.stop()
+                plugin = DevicePlugin(load_settings(flags, dict(os.environ)), hardware)
+                plugin.start()
+    finally:
+        plugin.stop()
+
+
+def device_plugin_command(
+    ctx: typer.Context,
+    mig_strategy: str | None = _opt(
+        "--mig-strategy", env="MIG_STRATEGY", help="MIG strategy: none, single or mixed."
+    ),
+    driver_root: str | None = _opt(
+        "--driver-root",
+        "--nvidia-driver-root",
+        env="NVIDIA_DRIVER_ROOT",
+        help="Root of the NVIDIA driver installation.",
+    ),
+    dev_root: str | None = _opt(
+        "--dev-root",
+        "--nvidia-dev-root",
+        env="NVIDIA_DEV_ROOT",
+        help="Root under which /dev/nvidia* are found (default: the driver root).",
+    ),
+    device_list_strategy: str | None = _opt(
+        "--device-list-strategy",
+        env="DEVICE_LIST_STRATEGY",
+        help="envvar, volume-mounts, cdi-annotations, cdi-cri (comma list).",
+    ),
+    device_id_strategy: str | None = _opt(
+        "--device-id-strategy", env="DEVICE_ID_STRATEGY", help="uuid or index."
+    ),
+    cdi_annotation_prefix: str | None = _opt(
+        "--cdi-annotation-prefix", env="CDI_ANNOTATION_PREFIX", help="CDI annotation prefix."
+    ),
+    nvidia_cdi_hook_path: str | None = _opt(
+        "--nvidia-cdi-hook-path",
+        "--nvidia-ctk-path",
+        env="NVIDIA_CDI_HOOK_PATH",
+        help="Path of nvidia-cdi-hook / nvidia-ctk.",
+    ),
+    driver_root_ctr_path: str | None = _opt(
+        "--driver-root-ctr-path",
+        "--container-driver-root",
+        env="DRIVER_ROOT_CTR_PATH",
+        help="Where the driver root is mounted in this container.",
+    ),
+    mps_root: str | None = _opt("--mps-root", env="MPS_ROOT", help="MPS root (for MPS sharing)."),
+    shared_devices_allocation_policy: str | None = _opt(
+        "--shared-devices-allocation-policy",
+        env="SHARED_DEVICES_ALLOCATION_POLICY",
+        help="distributed or packed.",
+    ),
+    device_discovery_strategy: str | None = _opt(
+        "--device-discovery-strategy", env="DEVICE_DISCOVERY_STRATEGY", help="auto, nvml, tegra."
+    ),
+    imex_channel_ids: str | None = _opt(
+        "--imex-channel-ids", env="IMEX_CHANNEL_IDS", help="IMEX channel ids (comma list)."
+    ),
+    kubelet_socket: str | None = _opt(
+        "--kubelet-socket",
+        env="KUBELET_SOCKET",
+        help="The kubelet's registration socket ('' = serve, don't register).",
+    ),
+    config_file: str | None = _opt("--config-file", env="CONFIG_FILE", help="Config file (v1)."),
+    cdi_feature_flags: str | None = _opt(
+        "--cdi-feature-flags", env="CDI_FEATURE_FLAGS", help="CDI feature flags."
+    ),
+    cdi_disable_hooks: str | None = _opt(
+        "--cdi-disable-hooks", env="CDI_DISABLE_HOOKS", help="CDI hooks to disable."
+    ),
+) -> None:
+    """Run the NVIDIA device plugin: advertise GPUs and MIG devices to the kubelet.
+
+    Boolean flags, given bare or as --flag=false: --fail-on-init-error (env FAIL_ON_INIT_ERROR,
+    default true), --pass-device-specs (PASS_DEVICE_SPECS), --gdrcopy-enabled (GDRCOPY_ENABLED),
+    --gds-enabled (GDS_ENABLED), --mofed-enabled (MOFED_ENABLED), --imex-required
+    (IMEX_REQUIRED). Health: DP_DISABLE_HEALTHCHECKS, DP_ENABLE_HEALTHCHECKS, and
+    DP_HEALTH_RECOVERY (ours: a quiet period such as 60s after which a device that passes an
+    NVML check is Healthy again).
+    """
+    flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "ctx"}
+    flags.update(bool_flags(list(ctx.args)))
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run(flags, ctx.obj)

@@ -1,0 +1,240 @@
+"""The plugin lifecycle as an object: serve one gRPC server per resource on its own socket in
+the kubelet's device-plugin directory, check it by dialing it, register with the kubelet, and
+keep it so when the kubelet restarts.
+
+A watcher thread looks at the directory every ``poll_s`` (a ``stat`` per socket: no inotify
+dependency, and it also notices our own socket being deleted): when ``kubelet.sock`` is
+re-created (new inode) or one of our sockets vanished, every server is restarted and registers
+again at once; when registration fails (no kubelet yet), it is retried with exponential backoff.
+``stop`` stops the servers and removes the sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from gpu_operator.errors import GpuOperatorError
+from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
+from gpu_operator.protos.grpc_api import (
+    DevicePluginStub,
+    RegistrationStub,
+    add_device_plugin_servicer,
+)
+
+log = logging.getLogger(__name__)
+API_VERSION = "v1beta1"
+CHANNEL_OPTIONS = [
+    # A fresh connection per dial: gRPC otherwise shares one subchannel per address across
+    # channels, and after the peer restarted that subchannel may sit in reconnect backoff
+    # (1 s, growing to minutes) long past the moment the new socket is there.
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+@dataclass
+class Endpoint:
+    """One resource's server: ``make_servicer`` builds a fresh servicer on each (re)start."""
+
+    resource_name: str
+    socket_name: str
+    make_servicer: Callable[[threading.Event], Any]
+    server: Any = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    registered: bool = False
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_ctime_ns
+
+
+class PluginSupervisor:
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        plugin_dir: Path,
+        kubelet_socket: Path | None,
+        *,
+        poll_s: float = 0.05,
+        backoff_s: tuple[float, float] = (0.1, 5.0),
+        dial_timeout_s: float = 5.0,
+        wake: Callable[[], None] = lambda: None,
+    ):
+        self.endpoints = list(endpoints)
+        self.plugin_dir = plugin_dir
+        self.kubelet_socket = kubelet_socket
+        self._poll_s = poll_s
+        self._backoff = backoff_s
+        self._dial_timeout_s = dial_timeout_s
+        self._wake = wake
+        """Wakes blocked ``ListAndWatch`` streams so they see their stop flag at once."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._registered = threading.Condition(self._lock)
+        self.registrations = 0
+        """How many successful Register calls so far (tests and the benchmark wait on it)."""
+
+    # --- public ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Serve every endpoint and check it; register (retrying in the background)."""
+        self.plugin_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._serve_all()
+        self._thread = threading.Thread(target=self._watch, name="plugin-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        with self._lock:
+            self._stop_all()
+
+    def wait_registered(self, count: int, timeout: float) -> bool:
+        """Block until at least ``count`` registrations have happened in total."""
+        with self._registered:
+            return self._registered.wait_for(lambda: self.registrations >= count, timeout)
+
+    def socket_path(self, endpoint: Endpoint) -> Path:
+        return self.plugin_dir / endpoint.socket_name
+
+    # --- serving ---------------------------------------------------------------------
+
+    def _serve_all(self) -> None:
+        """Serve every endpoint; the first failure is raised once all were tried."""
+        errors = []
+        for endpoint in self.endpoints:
+            try:
+                self._serve(endpoint)
+            except GpuOperatorError as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def _serve(self, endpoint: Endpoint) -> None:
+        path = self.socket_path(endpoint)
+        path.unlink(missing_ok=True)  # a stale socket from an earlier run
+        endpoint.stopping = threading.Event()
+        server = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="dp-grpc"))
+        add_device_plugin_servicer(endpoint.make_servicer(endpoint.stopping), server)
+        if server.add_insecure_port(f"unix://{path}") == 0:
+            raise GpuOperatorError(f"cannot listen on {path}")
+        server.start()
+        endpoint.server = server
+        endpoint.registered = False
+        # Upstream dials its own socket before registering: a server that can't be reached
+        # must not be announced. A real call, not channel_ready_future (which polls at 200 ms).
+        deadline = time.monotonic() + self._dial_timeout_s
+        with grpc.insecure_channel(f"unix://{path}", CHANNEL_OPTIONS) as channel:
+            stub = DevicePluginStub(channel)
+            while True:
+                try:
+                    stub.GetDevicePluginOptions(pb.Empty(), timeout=0.1, wait_for_ready=True)
+                    break
+                except grpc.RpcError as error:
+                    # A restarting kubelet may delete the socket we just made; the watcher
+                    # then serves again, so don't sit out the whole dial timeout.
+                    gone = not path.exists()
+                    if gone or time.monotonic() > deadline:
+                        server.stop(grace=None)
+                        endpoint.server = None  # never registered in this state
+                        problem = "removed while starting" if gone else "did not answer"
+                        raise GpuOperatorError(f"{path}: own socket {problem}") from error
+        log.info("serving %s on %s", endpoint.resource_name, path)
+
+    def _stop_all(self, grace: float | None = 0.2) -> None:
+        """Stop every server; ``grace`` lets in-flight calls finish (``None``: cancel them)."""
+        for endpoint in self.endpoints:
+            endpoint.stopping.set()
+        self._wake()
+        for endpoint in self.endpoints:
+            if endpoint.server is not None:
+                endpoint.server.stop(grace=grace).wait(2)
+                endpoint.server = None
+            endpoint.registered = False
+            self.socket_path(endpoint).unlink(missing_ok=True)
+
+    # --- registering and watching -----------------------------------------------------
+
+    def _register(self, endpoint: Endpoint) -> bool:
+        assert self.kubelet_socket is not None
+        request = pb.RegisterRequest(
+            version=API_VERSION,
+            endpoint=endpoint.socket_name,
+            resource_name=endpoint.resource_name,
+            options=pb.DevicePluginOptions(get_preferred_allocation_available=True),
+        )
+        try:
+            with grpc.insecure_channel(f"unix://{self.kubelet_socket}", CHANNEL_OPTIONS) as channel:
+                RegistrationStub(channel).Register(request, timeout=self._dial_timeout_s)
+        except grpc.RpcError as error:
+            log.warning(
+                "registering %s with %s failed: %s",
+                endpoint.resource_name,
+                self.kubelet_socket,
+                error.details() if hasattr(error, "details") else error,
+            )
+            return False
+        log.info("registered %s with the kubelet", endpoint.resource_name)
+        with self._registered:
+            endpoint.registered = True
+            self.registrations += 1
+            self._registered.notify_all()
+        return True
+
+    def _watch(self) -> None:
+        kubelet = self.kubelet_socket
+        seen = _identity(kubelet) if kubelet else None
+        delay = self._backoff[0]
+        next_try = serve_again_at = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            current = _identity(kubelet) if kubelet else None
+            # Our socket gone while kubelet.sock is gone too: the kubelet is restarting and
+            # cleaning the directory; serving now would race its cleanup, so wait for it.
+            ours_gone = (kubelet is None or current is not None) and any(
+                not self.socket_path(e).exists() for e in self.endpoints
+            )
+            kubelet_new = current is not None and current != seen
+            if kubelet_new or (ours_gone and now >= serve_again_at):
+                log.info(
+                    "%s: restarting the plugin servers",
+                    "kubelet.sock re-created" if kubelet_new else "a plugin socket vanished",
+                )
+                with self._lock:
+                    self._stop_all(grace=None)  # the kubelet that called us is gone
+                    if self._stop.is_set():
+                        break
+                    try:
+                        self._serve_all()
+                        serve_again_at = now
+                    except GpuOperatorError as error:
+                        log.error("%s", error)
+                        serve_again_at = now + self._backoff[0]  # not in a tight loop
+                delay, next_try = self._backoff[0], now
+            seen = current
+            pending = [e for e in self.endpoints if not e.registered and e.server is not None]
+            if kubelet is not None and pending and now >= next_try:
+                failed = [e for e in pending if not self._register(e)]
+                if failed:
+                    next_try = time.monotonic() + delay
+                    delay = min(delay * 2, self._backoff[1])
+                else:
+                    delay = self._backoff[0]
+            self._stop.wait(self._poll_s)

@@ -1,0 +1,238 @@
+"""Feature discovery's settings: one frozen object, resolved with upstream's precedence
+(command-line flag > environment variable > config file > default), flags and variables spelled
+as gpu-feature-discovery spells them.
+
+``resolve_settings(flags, env, config)`` is pure; ``load_settings`` reads the config file that
+``--config-file`` / ``GFD_CONFIG_FILE`` / ``CONFIG_FILE`` names (the device plugin's v1 file,
+whose ``flags.gfd`` section is ours to read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+from gpu_operator.deviceplugin.config_v1 import (
+    ConfigV1,
+    MigStrategy,
+    Resources,
+    Sharing,
+    load_config,
+    parse_duration,
+)
+from gpu_operator.errors import ConfigError
+
+DEFAULT_OUTPUT_FILE = "/etc/kubernetes/node-feature-discovery/features.d/gfd"
+DEFAULT_MACHINE_TYPE_FILE = "/sys/class/dmi/id/product_name"
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """How ``gpu-operator feature-discovery`` runs (upstream env var in brackets)."""
+
+    mig_strategy: MigStrategy = "none"
+    """How MIG devices are labelled [GFD_MIG_STRATEGY, MIG_STRATEGY]."""
+    fail_on_init_error: bool = True
+    """Exit when NVML can't start; false: label nothing and wait [GFD_FAIL_ON_INIT_ERROR]."""
+    oneshot: bool = False
+    """Label once and exit [GFD_ONESHOT]."""
+    no_timestamp: bool = False
+    """Leave out ``nvidia.com/gfd.timestamp`` [GFD_NO_TIMESTAMP]."""
+    sleep_interval_s: float | None = 60.0
+    """Seconds between labelling runs; ``None`` = ``infinite`` (label once, then wait for a
+    signal) [GFD_SLEEP_INTERVAL, a Go duration]."""
+    output_file: str = DEFAULT_OUTPUT_FILE
+    """NFD local feature file; ``""`` or ``-`` = stdout [GFD_OUTPUT_FILE]."""
+    machine_type_file: Path = Path(DEFAULT_MACHINE_TYPE_FILE)
+    """Where ``nvidia.com/gpu.machine`` comes from [GFD_MACHINE_TYPE_FILE]."""
+    use_node_feature_api: bool = True
+    """Write a ``NodeFeature`` object instead of the file (upstream default since v0.19.0)
+    [GFD_USE_NODE_FEATURE_API, USE_NODE_FEATURE_API]. Ours: when it is not set anywhere, an
+    output file given by flag or environment selects the file writer (asking for a file means
+    a file; upstream would ignore it)."""
+    write_node_labels: bool = False
+    """Ours, for clusters without NFD: patch the node's labels directly, touching only the
+    ``nvidia.com/`` keys this writer owns [GPU_OPERATOR_GFD_NODE_LABELS]."""
+    config_file: str | None = None
+    """The device plugin's v1 config [GFD_CONFIG_FILE, CONFIG_FILE]."""
+    node_name: str | None = None
+    """This node [NODE_NAME]; needed by the NodeFeature and node-label writers."""
+    namespace: str = "default"
+    """Where the NodeFeature object lives [NAMESPACE]."""
+    pod_name: str | None = None
+    """This pod, for the NodeFeature's owner references [POD_NAME]."""
+    sysfs_root: Path = Path("/sys")
+    """Where PCI classes are read for ``gpu.mode`` (ours, for tests) [GPU_OPERATOR_SYSFS_ROOT]."""
+    sharing: Sharing = field(default_factory=Sharing)
+    """From the config file only."""
+    resources: Resources = field(default_factory=Resources)
+    """From the config file only."""
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.output_file in ("", "-")
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "t", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "f", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true or false)")
+
+
+def _strategy(text: str) -> str:
+    if text not in get_args(MigStrategy):
+        raise ValueError(f"{text!r} is not one of {', '.join(get_args(MigStrategy))}")
+    return text
+
+
+def _interval(text: str) -> float | None:
+    if text.strip() == "infinite":
+        return None
+    seconds = parse_duration(text.strip())
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be positive (or 'infinite')")
+    return seconds
+
+
+def _text(text: str) -> str:
+    return text
+
+
+Getter = Callable[[ConfigV1], Any]
+# field → (flag, env vars, config getter, parser of flag/env/config text)
+_FIELDS: dict[str, tuple[str, tuple[str, ...], Getter, Callable[[str], Any]]] = {
+    "mig_strategy": (
+        "--mig-strategy",
+        ("GFD_MIG_STRATEGY", "MIG_STRATEGY"),
+        lambda c: c.flags.migStrategy,
+        _strategy,
+    ),
+    "fail_on_init_error": (
+        "--fail-on-init-error",
+        ("GFD_FAIL_ON_INIT_ERROR",),
+        lambda c: c.flags.failOnInitError,
+        _bool,
+    ),
+    "oneshot": ("--oneshot", ("GFD_ONESHOT",), lambda c: c.flags.gfd.oneshot, _bool),
+    "no_timestamp": (
+        "--no-timestamp",
+        ("GFD_NO_TIMESTAMP",),
+        lambda c: c.flags.gfd.noTimestamp,
+        _bool,
+    ),
+    "sleep_interval_s": (
+        "--sleep-interval",
+        ("GFD_SLEEP_INTERVAL",),
+        lambda c: c.flags.gfd.sleepInterval,
+        _interval,
+    ),
+    "output_file": (
+        "--output-file",
+        ("GFD_OUTPUT_FILE",),
+        lambda c: c.flags.gfd.outputFile,
+        _text,
+    ),
+    "machine_type_file": (
+        "--machine-type-file",
+        ("GFD_MACHINE_TYPE_FILE",),
+        lambda c: c.flags.gfd.machineTypeFile,
+        Path,
+    ),
+    "use_node_feature_api": (
+        "--use-node-feature-api",
+        ("GFD_USE_NODE_FEATURE_API", "USE_NODE_FEATURE_API"),
+        lambda c: c.flags.useNodeFeatureAPI,
+        _bool,
+    ),
+    "write_node_labels": (
+        "--write-node-labels",
+        ("GPU_OPERATOR_GFD_NODE_LABELS",),
+        lambda c: None,
+        _bool,
+    ),
+    "config_file": (
+        "--config-file",
+        ("GFD_CONFIG_FILE", "CONFIG_FILE"),
+        lambda c: None,
+        _text,
+    ),
+    "node_name": ("--node-name", ("NODE_NAME",), lambda c: None, _text),
+    "namespace": ("--namespace", ("NAMESPACE",), lambda c: None, _text),
+    "pod_name": ("--pod-name", ("POD_NAME",), lambda c: None, _text),
+    "sysfs_root": ("--sysfs-root", ("GPU_OPERATOR_SYSFS_ROOT",), lambda c: None, Path),
+}
+FLAG_ENV = {name: envs for name, (_, envs, _, _) in _FIELDS.items()}
+"""Field → env vars, for the CLI's help and tests."""
+
+
+def _parsed(value: Any, parse: Callable[[str], Any], where: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
+def resolve_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config: ConfigV1 | None = None,
+) -> DiscoverySettings:
+    """Settings from CLI ``flags`` (field → text or value; ``None`` = not given), ``env`` and
+    ``config``, highest first; ``ConfigError`` names the flag or variable of a bad value."""
+    flags = flags or {}
+    env = env or {}
+    config = config or ConfigV1()
+    values: dict[str, Any] = {}
+    explicit: set[str] = set()
+    on_command_line: set[str] = set()
+    for name, (flag, env_vars, from_config, parse) in _FIELDS.items():
+        given = flags.get(name)
+        if given is not None:
+            values[name] = _parsed(given, parse, flag)
+            explicit.add(name)
+            on_command_line.add(name)
+            continue
+        env_var = next((e for e in env_vars if e in env), None)
+        if env_var is not None:
+            values[name] = _parsed(env[env_var], parse, env_var)
+            explicit.add(name)
+            on_command_line.add(name)
+            continue
+        in_file = from_config(config)
+        if in_file is not None:
+            values[name] = _parsed(in_file, parse, f"config file: {flag.lstrip('-')}")
+            explicit.add(name)
+    if "use_node_feature_api" not in explicit and "output_file" in on_command_line:
+        values["use_node_feature_api"] = False
+    if values.get("namespace") == "":
+        values["namespace"] = "default"
+    for optional in ("node_name", "pod_name", "config_file"):
+        if values.get(optional) == "":
+            values[optional] = None
+    return DiscoverySettings(**values, sharing=config.sharing, resources=config.resources)
+
+
+def read_config(path: str | None) -> ConfigV1 | None:
+    """The v1 config at ``path`` (``None``: no config file); errors name the file."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
+    return load_config(text, source=path)
+
+
+def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> DiscoverySettings:
+    """Resolve settings, reading the config file the flags or environment name."""
+    path = flags.get("config_file") or next(
+        (env[e] for e in FLAG_ENV["config_file"] if env.get(e)), None
+    )
+    return resolve_settings(flags, env, read_config(path))

@@ -1,0 +1,28 @@
+"""Typed names for the generated gRPC modules, which carry no type information: servicer
+base classes, ``add_*_to_server`` functions and client stubs, as everyone else imports them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gpu_operator.protos import deviceplugin_v1beta1_pb2_grpc as _dp
+from gpu_operator.protos import podresources_v1_pb2_grpc as _pr
+
+if TYPE_CHECKING:
+    DevicePluginServicerBase = object
+    RegistrationServicerBase = object
+    PodResourcesListerServicerBase = object
+else:
+    DevicePluginServicerBase = _dp.DevicePluginServicer
+    RegistrationServicerBase = _dp.RegistrationServicer
+    PodResourcesListerServicerBase = _pr.PodResourcesListerServicer
+
+add_device_plugin_servicer: Callable[[Any, Any], None] = _dp.add_DevicePluginServicer_to_server
+add_registration_servicer: Callable[[Any, Any], None] = _dp.add_RegistrationServicer_to_server
+add_pod_resources_servicer: Callable[[Any, Any], None] = (
+    _pr.add_PodResourcesListerServicer_to_server
+)
+DevicePluginStub: Callable[[Any], Any] = _dp.DevicePluginStub
+RegistrationStub: Callable[[Any], Any] = _dp.RegistrationStub
+PodResourcesListerStub: Callable[[Any], Any] = _pr.PodResourcesListerStub

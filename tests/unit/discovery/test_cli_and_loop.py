@@ -1,0 +1,230 @@
+"""``gpu-operator feature-discovery`` as a user runs it (a real process: stdout, exit status,
+signals), and the labelling loop's control flow (oneshot, sleep, reload, stop)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from discovery_helpers import apply_layout
+
+from gpu_operator.discovery.loop import Wake, run
+from gpu_operator.discovery.settings import DiscoverySettings
+from gpu_operator.gpu import HardwareSettings, Nvml
+
+COMMAND = [sys.executable, "-c", "from gpu_operator.cli import main; main()", "feature-discovery"]
+
+
+def environment(sim_root: Path, **extra: str) -> dict[str, str]:
+    prefixes = ("GPU_OPERATOR_", "GFD_", "MIG_STRATEGY", "CONFIG_FILE", "NODE_NAME", "NAMESPACE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update({"GPU_OPERATOR_SIM_ROOT": str(sim_root), **extra})
+    return env
+
+
+def feature_discovery(*args: str, sim_root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        env=environment(sim_root, **env),
+        timeout=60,
+        check=False,
+    )
+
+
+def parse(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def test_oneshot_to_stdout_prints_the_upstream_labels_of_a_dgx_a100(tmp_path: Path) -> None:
+    result = feature_discovery(
+        "--oneshot", "--output-file", "-", sim_root=tmp_path / "sim", GPU_OPERATOR_SIM="dgx-a100"
+    )
+
+    assert result.returncode == 0, result.stderr
+    labels = parse(result.stdout)
+    assert labels["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-40GB"
+    assert labels["nvidia.com/gpu.count"] == "8"
+    assert labels["nvidia.com/gpu.memory"] == "40960"
+    assert labels["nvidia.com/gpu.family"] == "ampere"
+    assert labels["nvidia.com/mig.capable"] == "true"
+    assert abs(int(labels["nvidia.com/gfd.timestamp"]) - time.time()) < 60
+    assert result.stdout.splitlines() == sorted(result.stdout.splitlines())
+
+
+def test_after_all_balanced_mixed_labels_count_each_profile(
+    tmp_path: Path, open_sim: Callable[..., Nvml]
+) -> None:
+    apply_layout(open_sim("dgx-a100"), "all-balanced")
+
+    result = feature_discovery(
+        "--oneshot",
+        "--no-timestamp",
+        "--output-file",
+        "-",
+        sim_root=tmp_path / "sim",
+        GPU_OPERATOR_SIM="dgx-a100",
+        MIG_STRATEGY="mixed",
+    )
+
+    assert result.returncode == 0, result.stderr
+    labels = parse(result.stdout)
+    assert labels["nvidia.com/mig-1g.5gb.count"] == "16"
+    assert labels["nvidia.com/mig-2g.10gb.count"] == "8"
+    assert labels["nvidia.com/mig-3g.20gb.count"] == "8"
+    assert labels["nvidia.com/mig.strategy"] == "mixed"
+    assert "nvidia.com/gfd.timestamp" not in labels
+
+
+def test_a_bad_config_file_is_one_clear_error_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: gpu\n")
+
+    result = feature_discovery(
+        "--oneshot",
+        "-o",
+        "-",
+        sim_root=tmp_path / "sim",
+        GPU_OPERATOR_SIM="t4",
+        GFD_CONFIG_FILE=str(config),
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"gpu-operator: {config}:5: sharing.timeSlicing.resources[0].replicas: Field required"
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(
+    ctypes.util.find_library("nvidia-ml") is not None, reason="this machine has an NVIDIA driver"
+)
+def test_without_a_driver_and_fail_on_init_error_false_only_the_timestamp_is_labelled(
+    tmp_path: Path,
+) -> None:
+    result = feature_discovery(
+        "--oneshot", "-o", "-", "--no-fail-on-init-error", sim_root=tmp_path / "sim"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert list(parse(result.stdout)) == ["nvidia.com/gfd.timestamp"]
+    assert "No labels generated from any source" in result.stderr
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sighup_reloads_the_config_and_sigterm_exits_leaving_the_file(tmp_path: Path) -> None:
+    config, output = tmp_path / "config.yaml", tmp_path / "features.d" / "gfd"
+    config.write_text("version: v1\nflags:\n  migStrategy: none\n")
+    process = subprocess.Popen(
+        [*COMMAND, "--output-file", str(output), "--sleep-interval", "infinite", "--no-timestamp"],
+        env=environment(tmp_path / "sim", GPU_OPERATOR_SIM="t4", CONFIG_FILE=str(config)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(output.exists)
+        assert "nvidia.com/mig.strategy" not in parse(output.read_text())
+
+        config.write_text("version: v1\nflags:\n  migStrategy: single\n")
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "nvidia.com/mig.strategy=single" in output.read_text())
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()  # type: ignore[union-attr]
+    assert parse(output.read_text())["nvidia.com/gpu.product"] == "Tesla-T4", "file stays"
+
+
+# --- the loop in-process ---------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.written: list[Mapping[str, str]] = []
+
+    def write(self, labels: Mapping[str, str]) -> bool:
+        self.written.append(dict(labels))
+        return True
+
+    def describe(self) -> str:
+        return "memory"
+
+
+def scripted(*wakes: Wake) -> tuple[Callable[[float | None], Wake], list[float | None]]:
+    timeouts: list[float | None] = []
+    queue = list(wakes)
+
+    def wait(timeout_s: float | None) -> Wake:
+        timeouts.append(timeout_s)
+        return queue.pop(0)
+
+    return wait, timeouts
+
+
+@pytest.fixture
+def t4(tmp_path: Path) -> HardwareSettings:
+    return HardwareSettings(sim="t4", sim_root=tmp_path / "sim")
+
+
+def test_oneshot_labels_once_and_never_waits(t4: HardwareSettings) -> None:
+    recorder = Recorder()
+    wait, timeouts = scripted()
+    settings = DiscoverySettings(oneshot=True)
+
+    assert run(lambda: settings, lambda s: [recorder], t4, wait, now=lambda: 42.0) == 1
+    assert timeouts == []
+    assert recorder.written[0]["nvidia.com/gfd.timestamp"] == "42"
+
+
+def test_the_loop_sleeps_the_interval_relabels_reloads_and_stops(t4: HardwareSettings) -> None:
+    recorder = Recorder()
+    loads: list[DiscoverySettings] = []
+    first = DiscoverySettings(sleep_interval_s=30.0, no_timestamp=True)
+    reloaded = replace(first, mig_strategy="mixed", sleep_interval_s=None)
+
+    def load() -> DiscoverySettings:
+        loads.append(reloaded if loads else first)
+        return loads[-1]
+
+    wait, timeouts = scripted(None, "reload", "stop")
+
+    runs = run(load, lambda s: [recorder], t4, wait)
+
+    assert runs == 3
+    assert timeouts == [30.0, 30.0, None], "infinite after the reload"
+    assert len(loads) == 2
+    assert "nvidia.com/mig.strategy" not in recorder.written[1]
+    assert recorder.written[2]["nvidia.com/mig.strategy"] == "mixed"
+
+
+def test_the_node_feature_default_without_node_name_says_what_to_set(tmp_path: Path) -> None:
+    result = feature_discovery("--oneshot", sim_root=tmp_path / "sim", GPU_OPERATOR_SIM="t4")
+
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("gpu-operator: NODE_NAME (--node-name) is not set")
+    )

@@ -17,7 +17,6 @@ from gpu_operator.commands.exporter import exporter_command
 from gpu_operator.commands.feature_discovery import feature_discovery_command
 from gpu_operator.commands.gpus import gpus_command
 from gpu_operator.commands.mig_manager import mig_manager_command
-from gpu_operator.commands.operator import operator_command
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.gpu import HardwareSettings
 
@@ -55,7 +54,6 @@ app.command("gpus")(gpus_command)
 app.command("exporter")(exporter_command)
 app.command("device-plugin", context_settings=CONTEXT_SETTINGS)(device_plugin_command)
 app.command("feature-discovery")(feature_discovery_command)
-app.command("operator")(operator_command)
 app.add_typer(sim.app, name="sim")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(mig.app, name="mig")

@@ -99,7 +99,8 @@ def start_plugin(
         plugin.start()
         started.append(plugin)
         # Every resource's Register call has returned (the kubelet may list devices sooner).
-        assert plugin.supervisor is not None and plugin.plan is not None
+        assert plugin.supervisor is not None
+        assert plugin.plan is not None
         assert plugin.supervisor.wait_registered(len(plugin.plan.resources), 10)
         return plugin
 

@@ -223,3 +223,40 @@ def test_the_cli_refuses_a_bad_collectors_file_with_its_line(tmp_path: Path) -> 
     )
     assert result.returncode == 1
     assert f"{csv}:2: unknown DCGM field 'DCGM_FI_BOGUS'" in result.stderr
+
+
+def test_scrapes_during_sampling_always_get_a_whole_snapshot(make_exporter: MakeExporter) -> None:
+    import http.client
+    import threading
+
+    exporter, nvml = make_exporter("dgx-a100", address="127.0.0.1:0", collect_interval_ms=100)
+    service = ExporterService(exporter, nvml)
+    service.start()
+    stop = threading.Event()
+
+    def resample() -> None:  # a sampler flat out, beside the service's own timer
+        while not stop.is_set():
+            exporter.step()
+
+    sampler = threading.Thread(target=resample, daemon=True)
+    sampler.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+        deadline = time.monotonic() + 1.0
+        bodies = 0
+        while time.monotonic() < deadline:
+            connection.request("GET", "/metrics")
+            body = connection.getresponse().read().decode()
+            assert body.count("DCGM_FI_DEV_GPU_TEMP{") == 8
+            assert (
+                body.rstrip()
+                .splitlines()[-1]
+                .startswith("gpu_operator_exporter_last_scrape_duration_seconds ")
+            )
+            bodies += 1
+        connection.close()
+    finally:
+        stop.set()
+        sampler.join(timeout=5)
+        service.stop()
+    assert bodies > 20

@@ -8,6 +8,7 @@ stderr, results to stdout; user errors raise ``GpuOperatorError`` (one line from
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -267,35 +268,74 @@ def _node_models(path: str) -> list[Node]:
     data, _ = load_yaml(_read(path, "nodes file"), path)
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path}: expected a mapping of node name to GPU models or preset")
+    return _models_of({str(name): str(spec) for name, spec in data.items()}, path)
+
+
+def _cluster_node_specs(kubeconfig: str | None) -> dict[str, str]:
+    """GPU nodes of a live cluster as ``MODELxCOUNT`` specs, from feature discovery's labels
+    (``nvidia.com/gpu.product`` without a ``-MIG-…`` suffix, ``nvidia.com/gpu.count``)."""
+    from gpu_operator.gpu.fake.catalogue import MODELS
+    from gpu_operator.kube import KubeSettings, build_client, list_nodes
+
+    by_product = {re.sub(r"\s+", "-", m.name): key for key, m in MODELS.items()}
+    client = build_client(KubeSettings(kubeconfig=Path(kubeconfig) if kubeconfig else None))
+    specs: dict[str, str] = {}
+    for node in list_nodes(client):
+        labels = node.metadata.labels or {}
+        product = re.sub(r"-MIG-.*$", "", labels.get("nvidia.com/gpu.product", ""))
+        product = product.removesuffix("-SHARED")
+        key = by_product.get(product)
+        count = labels.get("nvidia.com/gpu.count", "")
+        if key is None or not count.isdigit() or int(count) == 0:
+            continue  # not a MIG-capable model we know, or no GPUs counted
+        if MODELS[key].mig_capable:
+            specs[str(node.metadata.name)] = f"{key}x{count}"
+    if not specs:
+        raise ConfigError(
+            "the cluster has no nodes labelled with a known MIG-capable nvidia.com/gpu.product"
+        )
+    return specs
+
+
+def _models_of(specs: dict[str, str], source: str) -> list[Node]:
     nodes = []
     with tempfile.TemporaryDirectory(prefix="mig-plan-") as root:
         cache: dict[str, tuple[GpuModel, ...]] = {}
-        for name, spec in data.items():
-            key = str(spec)
-            if key not in cache:
+        for name, spec in specs.items():
+            if spec not in cache:
                 try:
-                    nvml = Nvml.open(HardwareSettings(sim=key, sim_root=Path(root)))
+                    nvml = Nvml.open(HardwareSettings(sim=spec, sim_root=Path(root)))
                 except ConfigError as error:
-                    raise ConfigError(f"{path}: node {name}: {error}") from None
+                    raise ConfigError(f"{source}: node {name}: {error}") from None
                 with nvml:
-                    cache[key] = tuple(
+                    cache[spec] = tuple(
                         GpuModel(g.name, g.pci_device_id, tuple(nvml.gi_profiles(g.index)))
                         for g in nvml.gpus()
                     )
-            nodes.append(Node(str(name), cache[key]))
+            nodes.append(Node(name, cache[spec]))
     return nodes
 
 
 @app.command("plan")
 def plan_command(
     demand: str = typer.Option(..., "--demand", help="PROFILE=COUNT,… e.g. 1g.10gb=10,3g.40gb=2"),
-    nodes: str = typer.Option(
-        ..., "--nodes", help="YAML file: node name → preset or MODEL[xN],… (e.g. dgx-a100)"
+    nodes: str | None = typer.Option(
+        None, "--nodes", help="YAML file: node name → preset or MODEL[xN],… (e.g. dgx-a100)"
     ),
+    from_cluster: bool = typer.Option(
+        False, "--from-cluster", help="Plan for the GPU nodes of the cluster in KUBECONFIG."
+    ),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", hidden=True),
     output_format: str = typer.Option("text", "-o", "--output-format", help="text, yaml, json"),
 ) -> None:
     """Propose nvidia.com/mig.config per node for a demand of MIG devices, and explain it."""
-    cluster = plan_cluster(parse_demand(demand), _node_models(nodes), default_spec())
+    if (nodes is None) == (not from_cluster):
+        raise ConfigError("mig plan: give exactly one of --nodes FILE or --from-cluster")
+    if nodes is not None:
+        node_models = _node_models(nodes)
+    else:
+        node_models = _models_of(_cluster_node_specs(kubeconfig), "cluster")
+    cluster = plan_cluster(parse_demand(demand), node_models, default_spec())
     custom: dict[str, object] = {}
     for node in cluster.nodes:
         if node.custom is not None:

@@ -25,6 +25,7 @@ from gpu_operator.kube.objects import (
     get_namespaced,
     get_node,
     get_pod,
+    list_nodes,
     replace_namespaced,
 )
 from gpu_operator.kube.pods import apods_on_node, pods_on_node
@@ -63,6 +64,7 @@ __all__ = [
     "get_pod",
     "is_retryable",
     "kube_error",
+    "list_nodes",
     "load_config",
     "owned_by_prefixes",
     "patch_node_labels",

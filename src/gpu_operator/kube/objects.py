@@ -36,6 +36,13 @@ def get_node(client: Client, name: str, *, policy: RetryPolicy = RetryPolicy()) 
     return retry(lambda: client.get(Node, name), f"get node {name}", policy)
 
 
+def list_nodes(
+    client: Client, labels: Mapping[str, Any] | None = None, *, policy: RetryPolicy = RetryPolicy()
+) -> list[Any]:
+    """Nodes, optionally narrowed by a label selector (lightkube's ``labels=`` forms)."""
+    return retry(lambda: list(client.list(Node, labels=dict(labels or {}))), "list nodes", policy)
+
+
 def get_pod(
     client: Client, name: str, namespace: str, *, policy: RetryPolicy = RetryPolicy()
 ) -> Body | None:

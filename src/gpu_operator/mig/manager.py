@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import (
@@ -48,6 +50,7 @@ CLIENT_APPS = (
     "nvidia-dcgm",
 )
 VALIDATOR_APP = "nvidia-operator-validator"
+CLIENT_LABEL = "nvidia.com/gpu.deploy.client"
 
 
 def _flag(value: str | None) -> bool:
@@ -72,6 +75,17 @@ class ManagerSettings:
     """How often pods are looked at while waiting, and retries become due (seconds)."""
     publish_config_map: bool = True
     """Publish the generated config as ConfigMap ``<node>-mig-config`` (as upstream)."""
+    host_root: Path = Path("/host")
+    """``HOST_ROOT_MOUNT``: where the host's root filesystem is mounted in the pod."""
+    host_state_file: Path = Path("/etc/systemd/system/nvidia-mig-manager.service.d/override.conf")
+    """``HOST_MIG_MANAGER_STATE_FILE`` (on the host): when it exists, the selected config is
+    written to it so the host's mig-parted unit re-applies it after a reboot."""
+    shutdown_host_clients: bool = False
+    """``WITH_SHUTDOWN_HOST_GPU_CLIENTS``: stop the host's GPU client services around an apply."""
+    gpu_clients_file: Path | None = None
+    """``GPU_CLIENTS_FILE``: ``version: v1`` + ``systemd-services: [...]`` to stop."""
+    host_kubelet_service: str = "kubelet.service"
+    """``HOST_KUBELET_SYSTEMD_SERVICE``: also stopped for a mode change with host clients."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ManagerSettings:
@@ -91,18 +105,53 @@ class ManagerSettings:
             )
         except ValueError as error:
             raise ConfigError(f"MIG_MANAGER_*: {error}") from error
+        defaults = cls(node_name=node)
         return cls(
             node_name=node,
             config_file=path("CONFIG_FILE"),
             default_config_file=path("DEFAULT_CONFIG_FILE"),
             namespace=env.get("DEFAULT_GPU_CLIENTS_NAMESPACE", "gpu-operator"),
             protocol=protocol,
+            host_root=path("HOST_ROOT_MOUNT") or defaults.host_root,
+            host_state_file=path("HOST_MIG_MANAGER_STATE_FILE") or defaults.host_state_file,
+            shutdown_host_clients=_flag(env.get("WITH_SHUTDOWN_HOST_GPU_CLIENTS")),
+            gpu_clients_file=path("GPU_CLIENTS_FILE"),
+            host_kubelet_service=env.get(
+                "HOST_KUBELET_SYSTEMD_SERVICE", defaults.host_kubelet_service
+            ),
         )
 
 
 def host_reboot() -> None:
     """What upstream does: reboot the host through its root filesystem."""
     subprocess.run(["chroot", "/host", "reboot"], check=False, timeout=60)
+
+
+HostCommand = Callable[[list[str]], int]
+"""Runs a command on the host (``chroot /host …``) and returns its exit status."""
+
+
+def chroot_host(host_root: Path) -> HostCommand:
+    def run(argv: list[str]) -> int:
+        return subprocess.run(
+            ["chroot", str(host_root), *argv], check=False, timeout=120
+        ).returncode
+
+    return run
+
+
+def gpu_client_services(path: Path | None) -> list[str]:
+    """The ``systemd-services`` of the GPU clients file (``default-gpu-clients``)."""
+    if path is None:
+        return []
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: {error}") from error
+    services = data.get("systemd-services") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("version") != "v1" or not isinstance(services, list):
+        raise ConfigError(f"{path}: expected version: v1 and a systemd-services list")
+    return [str(s) for s in services]
 
 
 @dataclass
@@ -113,6 +162,8 @@ class MigManager:
     client: KubeClient
     hardware: HardwareSettings
     reboot: Callable[[], None] = host_reboot
+    host_command: HostCommand | None = None
+    """How host commands run; default ``chroot <HOST_ROOT_MOUNT>``."""
     clock: Callable[[], float] = time.time
     state: agent.State = field(default_factory=agent.State)
     _events: queue.Queue[Any] = field(default_factory=queue.Queue)
@@ -206,7 +257,48 @@ class MigManager:
         names: list[str] = []
         for app in CLIENT_APPS:
             names += [str(p.metadata.name) for p in self._pods({"app": app}) if p.metadata]
-        return tuple(sorted(names))
+        # Third-party GPU clients opt in by selecting nodes on nvidia.com/gpu.deploy.client,
+        # so pausing that label drains them too (upstream waits for them as well).
+        for pod in pods_on_node(self.client, self.settings.node_name):
+            selector = (pod.spec.nodeSelector if pod.spec else None) or {}
+            if CLIENT_LABEL in selector and pod.metadata and pod.metadata.name:
+                names.append(f"{pod.metadata.namespace}/{pod.metadata.name}")
+        return tuple(sorted(set(names)))
+
+    # --- the host side -----------------------------------------------------------------
+
+    def _host(self, argv: list[str]) -> int:
+        run = self.host_command or chroot_host(self.settings.host_root)
+        status = run(argv)
+        log.info("host: %s -> %d", " ".join(argv), status)
+        return status
+
+    def _persist_selected_config(self, config: str) -> None:
+        """Upstream's step 4: the host unit re-applies the selected config after a reboot."""
+        state_file = self.settings.host_root / self.settings.host_state_file.relative_to("/")
+        if not state_file.exists():
+            return
+        state_file.write_text(f'[Service]\nEnvironment="MIG_PARTED_SELECTED_CONFIG={config}"\n')
+        self._host(["systemctl", "daemon-reload"])
+
+    def _stop_host_clients(self, mode_change: bool, stopped: list[str]) -> None:
+        """Stop the active host GPU clients (and the kubelet for a mode change), recording each
+        in ``stopped`` as it goes, so they are started again whatever happens next."""
+        if not self.settings.shutdown_host_clients:
+            return
+        services = gpu_client_services(self.settings.gpu_clients_file)
+        if mode_change:
+            services.append(self.settings.host_kubelet_service)
+        for service in services:
+            if self._host(["systemctl", "-q", "is-active", service]) == 0:
+                if self._host(["systemctl", "stop", service]) != 0:
+                    raise ConfigError(f"could not stop host service {service}")
+                stopped.append(service)
+
+    def _start_host_clients(self, stopped: list[str]) -> None:
+        for service in reversed(stopped):
+            if self._host(["systemctl", "start", service]) != 0:
+                log.warning("host service %s did not start again", service)
 
     # --- the GPU side ------------------------------------------------------------------
 
@@ -235,9 +327,13 @@ class MigManager:
         return agent.Checked(now, valid=True, applied=applied, mode_applied=mode_applied)
 
     def _apply(self, config: str) -> agent.Applied:
+        stopped: list[str] = []
         try:
             entries = self._entries(config)
+            self._persist_selected_config(config)
             with Nvml.open(self.hardware) as nvml:
+                mode_change = not plan(entries, observe(nvml), mode_only=True).empty
+                self._stop_host_clients(mode_change, stopped)
                 try:
                     apply_config(nvml, entries, mode_only=True)
                 except GpuOperatorError as error:
@@ -247,6 +343,8 @@ class MigManager:
                 apply_config(nvml, entries, progress=lambda s: log.info("%s", s))
         except GpuOperatorError as error:
             return agent.Applied(self.clock(), ok=False, reason=str(error))
+        finally:
+            self._start_host_clients(stopped)
         return agent.Applied(self.clock(), ok=True)
 
     def _publish_config_map(self) -> None:

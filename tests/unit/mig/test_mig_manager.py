@@ -245,3 +245,102 @@ def test_with_reboot_a_mode_change_blocked_by_a_process_reboots_the_node(
         assert labels(client)[agent.STATE_LABEL] == "rebooting", "no retry while rebooting"
         assert running.reboots == 1
     assert labels(client)[PLUGIN] == agent.PAUSED, "clients stay paused until after the reboot"
+
+
+def test_third_party_gpu_clients_selected_on_the_client_label_are_waited_for(
+    client: Client, hardware: HardwareSettings
+) -> None:
+    make_node(
+        client, **{agent.CONFIG_LABEL: "all-balanced", "nvidia.com/gpu.deploy.client": "true"}
+    )
+    client.create(Namespace(metadata=ObjectMeta(name="monitoring")))
+    client.create(
+        Pod(
+            metadata=ObjectMeta(name="vendor-gpu-agent-x", namespace="monitoring"),
+            spec=PodSpec(
+                nodeName=NODE,
+                nodeSelector={"nvidia.com/gpu.deploy.client": "true"},
+                containers=[Container(name="c", image="i")],
+            ),
+        )
+    )
+    with Running(client, hardware, pod_wait_s=0.3, retry_base_s=60):
+        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+    reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
+    assert "monitoring/vendor-gpu-agent-x" in reason
+    assert labels(client)["nvidia.com/gpu.deploy.client"] == "true", "restored after the timeout"
+
+
+def test_host_steps_persist_the_config_and_stop_then_restart_active_host_clients(
+    client: Client, hardware: HardwareSettings, tmp_path: Path
+) -> None:
+    host = tmp_path / "host"
+    state_file = host / "etc/systemd/system/nvidia-mig-manager.service.d/override.conf"
+    state_file.parent.mkdir(parents=True)
+    state_file.write_text("")
+    clients = tmp_path / "clients.yaml"
+    clients.write_text("version: v1\nsystemd-services: [nvsm.service, dcgm.service]\n")
+    commands: list[list[str]] = []
+
+    def host_command(argv: list[str]) -> int:  # the host: only dcgm.service is running
+        commands.append(argv)
+        return 0 if argv[-2:] != ["is-active", "nvsm.service"] else 3
+
+    make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
+    settings = ManagerSettings(
+        node_name=NODE,
+        namespace=NS,
+        poll_s=0.05,
+        host_root=host,
+        shutdown_host_clients=True,
+        gpu_clients_file=clients,
+    )
+    manager = MigManager(settings, client, hardware, host_command=host_command)
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        until(lambda: labels(client).get(agent.STATE_LABEL) == "success")
+    finally:
+        stop.set()
+        thread.join(5)
+    assert (
+        state_file.read_text()
+        == '[Service]\nEnvironment="MIG_PARTED_SELECTED_CONFIG=all-balanced"\n'
+    )
+    assert ["systemctl", "daemon-reload"] in commands
+    stops = [c[-1] for c in commands if c[:2] == ["systemctl", "stop"]]
+    starts = [c[-1] for c in commands if c[:2] == ["systemctl", "start"]]
+    assert stops == ["dcgm.service", "kubelet.service"]  # H200 enabling MIG: a mode change
+    assert starts == ["kubelet.service", "dcgm.service"]
+    assert commands.index(["systemctl", "start", "dcgm.service"]) > commands.index(
+        ["systemctl", "stop", "kubelet.service"]
+    )
+
+
+def test_a_malformed_gpu_clients_file_fails_the_apply_and_names_the_file(
+    client: Client, hardware: HardwareSettings, tmp_path: Path
+) -> None:
+    clients = tmp_path / "clients.yaml"
+    clients.write_text("systemd-services: nvsm.service\n")
+    make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
+    settings = ManagerSettings(
+        node_name=NODE,
+        namespace=NS,
+        poll_s=0.05,
+        shutdown_host_clients=True,
+        gpu_clients_file=clients,
+        protocol=agent.Settings(retry_base_s=60),
+    )
+    manager = MigManager(settings, client, hardware, host_command=lambda argv: 0)
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+    finally:
+        stop.set()
+        thread.join(5)
+    reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
+    assert str(clients) in reason
+    assert labels(client)[PLUGIN] == "true"

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint gpu-test bench clean protos
+.PHONY: demo test lint gpu-test bench clean protos crds
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,16 +26,25 @@ test: $(STAMP) $(HELM)
 gpu-test: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu tests/gpu
 
-lint: $(STAMP)
+lint: $(STAMP) $(HELM)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/gpu-operator crds --check
+	$(HELM) lint --strict deployments/gpu-operator
+
+# Regenerate the ClusterPolicy CRD from the policy model (a test fails when they differ).
+crds: $(STAMP)
+	$(BIN)/gpu-operator crds
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_nvml_facade.py
 	$(BIN)/python bench/exporter.py
 	$(BIN)/python bench/mig.py
+	$(BIN)/python bench/deviceplugin.py
+	$(BIN)/python bench/apiserver.py
+	$(BIN)/python bench/operator.py
 
 # Regenerate the kubelet API stubs from src/gpu_operator/protos/*.proto (checked in; a test
 # fails when they differ from what this produces).

@@ -12,11 +12,19 @@ import typer
 
 from gpu_operator import __version__
 from gpu_operator.commands import mig, sandbox, sim
+from gpu_operator.commands import toolkit as toolkit_commands
+from gpu_operator.commands import validator as validator_commands
+from gpu_operator.commands.crds import crds_command
 from gpu_operator.commands.device_plugin import CONTEXT_SETTINGS, device_plugin_command
 from gpu_operator.commands.exporter import exporter_command
 from gpu_operator.commands.feature_discovery import feature_discovery_command
 from gpu_operator.commands.gpus import gpus_command
+from gpu_operator.commands.images import images_command
 from gpu_operator.commands.mig_manager import mig_manager_command
+from gpu_operator.commands.node_labeler import node_labeler_command
+from gpu_operator.commands.operator import operator_command
+from gpu_operator.commands.render import render_command
+from gpu_operator.commands.wait_for import wait_for_command
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.gpu import HardwareSettings
 
@@ -54,9 +62,17 @@ app.command("gpus")(gpus_command)
 app.command("exporter")(exporter_command)
 app.command("device-plugin", context_settings=CONTEXT_SETTINGS)(device_plugin_command)
 app.command("feature-discovery")(feature_discovery_command)
+app.command("render")(render_command)
+app.command("images")(images_command)
+app.command("crds")(crds_command)
+app.command("node-labeler")(node_labeler_command)
+app.command("operator")(operator_command)
 app.add_typer(sim.app, name="sim")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(mig.app, name="mig")
+app.add_typer(validator_commands.app, name="validator")
+app.add_typer(toolkit_commands.app, name="toolkit")
+app.command("wait-for")(wait_for_command)
 app.command("mig-manager")(mig_manager_command)
 
 

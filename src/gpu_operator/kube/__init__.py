@@ -20,6 +20,7 @@ from gpu_operator.kube.labels import (
 from gpu_operator.kube.objects import (
     KubeClient,
     apply_config_map,
+    create_from_manifest,
     create_namespaced,
     delete_pod,
     get_namespaced,
@@ -57,6 +58,7 @@ __all__ = [
     "build_async_client",
     "build_client",
     "build_event",
+    "create_from_manifest",
     "create_namespaced",
     "delete_pod",
     "get_namespaced",

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from lightkube import Client
+from lightkube import Client, codecs
 from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
@@ -59,13 +59,18 @@ def get_pod(
 
 
 def delete_pod(
-    client: Client, name: str, namespace: str, *, policy: RetryPolicy = RetryPolicy()
+    client: Client,
+    name: str,
+    namespace: str,
+    *,
+    grace_period: int | None = None,
+    policy: RetryPolicy = RetryPolicy(),
 ) -> bool:
     """Delete a pod; ``False`` when it was already gone."""
 
     def attempt() -> bool:
         try:
-            client.delete(Pod, name, namespace=namespace)
+            client.delete(Pod, name, namespace=namespace, grace_period=grace_period)
             return True
         except ApiError as error:
             if _missing(error):
@@ -73,6 +78,18 @@ def delete_pod(
             raise
 
     return retry(attempt, f"delete pod {namespace}/{name}", policy)
+
+
+def create_from_manifest(client: Client, manifest: Body) -> Body:
+    """Create any built-in object from its manifest (``generateName`` allowed); returns it."""
+    meta = manifest.get("metadata") or {}
+    name = meta.get("name") or f"{meta.get('generateName', '')}*"
+    created = retry(
+        lambda: client.create(codecs.from_dict(manifest)),
+        f"create {manifest.get('kind')} {meta.get('namespace', '')}/{name}".replace(" /", " "),
+    )
+    body: Body = created.to_dict()  # type: ignore[no-untyped-call]
+    return body
 
 
 def apply_config_map(

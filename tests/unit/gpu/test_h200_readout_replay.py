@@ -79,7 +79,9 @@ def test_placements_match_nvidia_smi_lgipp(fake_h200: Any, profile: dict[str, An
     assert [[p.start, p.size] for p in array] == profile["placements"]
 
 
-def test_the_gpu_is_a_3d_controller_as_the_real_card_in_sysfs(open_sim: Callable[..., Nvml]) -> None:
+def test_the_gpu_is_a_3d_controller_as_the_real_card_in_sysfs(
+    open_sim: Callable[..., Nvml],
+) -> None:
     assert open_sim("h200").gpu(0).pci_class == 0x0302  # sysfs class 0x030200 on the real H200
 
 

@@ -1,0 +1,93 @@
+"""``gpu-operator operator``: the controller — reads the ClusterPolicy, labels GPU nodes, applies
+every operand, reports status; metrics on :8080, health on :8081, leader election by Lease.
+Flags are upstream's (``--leader-elect``, ``--zap-log-level``, ``--zap-time-encoding``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+
+import typer
+
+from gpu_operator.errors import ConfigError
+from gpu_operator.kube import KubeSettings, build_async_client
+from gpu_operator.operator.controller import Controller, ControllerSettings
+from gpu_operator.operator.images import IMAGE_ENV
+from gpu_operator.operator.leader import LeaderElector, LeaderSettings
+from gpu_operator.operator.metrics import OperatorMetrics, health_app, metrics_app, serve_apps
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _port(address: str, flag: str) -> int:
+    try:
+        return int(address.rsplit(":", 1)[-1])
+    except ValueError as error:
+        raise ConfigError(f"{flag}: expected [HOST]:PORT, got {address!r}") from error
+
+
+async def _main(
+    kube: KubeSettings,
+    settings: ControllerSettings,
+    leader: LeaderSettings | None,
+    ports: tuple[int, int],
+) -> None:
+    client = build_async_client(kube)
+    metrics = OperatorMetrics()
+    elector = LeaderElector(client, leader) if leader else None
+    controller = Controller(client, settings, elector=elector, metrics=metrics)
+    runners = await serve_apps([(metrics_app(metrics), ports[0]), (health_app(metrics), ports[1])])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await controller.run(stop, renew_s=leader.renew_s if leader else 5.0)
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        await client.close()
+
+
+def operator_command(
+    leader_elect: bool = typer.Option(False, "--leader-elect", help="Lease-based leader election."),
+    log_level: str = typer.Option("info", "--zap-log-level", help="debug, info, warn, error."),
+    time_encoding: str = typer.Option("epoch", "--zap-time-encoding", help="Accepted (upstream)."),
+    metrics_address: str = typer.Option(":8080", "--metrics-bind-address"),
+    health_address: str = typer.Option(":8081", "--health-probe-bind-address"),
+    namespace: str = typer.Option(
+        "gpu-operator", "--namespace", envvar="OPERATOR_NAMESPACE", help="Operands' namespace."
+    ),
+    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    server: str | None = typer.Option(
+        None, "--server", help="API server URL (e.g. the sandbox's)."
+    ),
+) -> None:
+    """Run the operator (the ClusterPolicy controller)."""
+    if log_level not in LEVELS:
+        raise ConfigError(
+            f"--zap-log-level: expected one of {', '.join(LEVELS)}, got {log_level!r}"
+        )
+    logging.basicConfig(
+        level=LEVELS[log_level], format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    environ = {env: os.environ[env] for env in set(IMAGE_ENV.values()) if os.environ.get(env)}
+    identity = os.environ.get("POD_NAME") or socket.gethostname()
+    leader = LeaderSettings(identity=identity, namespace=namespace) if leader_elect else None
+    ports = (
+        _port(metrics_address, "--metrics-bind-address"),
+        _port(health_address, "--health-probe-bind-address"),
+    )
+    kube = KubeSettings(server=server, kubeconfig=kubeconfig)
+    asyncio.run(
+        _main(kube, ControllerSettings(namespace=namespace, environ=environ), leader, ports)
+    )

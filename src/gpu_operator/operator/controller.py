@@ -1,0 +1,385 @@
+"""The reconciler's thin shell: watches (ClusterPolicies, Nodes, owned DaemonSets, ConfigMaps,
+Services, RuntimeClasses) fill an in-memory view; a single worker runs the pure ``plan`` when
+anything changed or a requeue is due, and carries the plan out (label merge patches, server-side
+apply, deletes, status patches, Events). Only the lease holder writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lightkube import AsyncClient, codecs
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube.resources.apps_v1 import DaemonSet
+from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Service
+from lightkube.resources.node_v1 import RuntimeClass
+from lightkube.types import PatchType
+
+from gpu_operator.errors import GpuOperatorError
+from gpu_operator.kube import aapply, apost_event, aretry, awatch
+from gpu_operator.kube.retry import RetryPolicy
+from gpu_operator.operator.cluster import NodeFacts, node_facts
+from gpu_operator.operator.labeling import apply_patch
+from gpu_operator.operator.leader import LeaderElector
+from gpu_operator.operator.metrics import OperatorMetrics
+from gpu_operator.operator.reconcile import Event, Observed, Plan, deprecation_events, plan
+from gpu_operator.operator.render import HASH_ANNOTATION
+from gpu_operator.operator.render.common import PART_OF
+from gpu_operator.operator.status import ObjKey, daemonset_blocker, obj_key
+
+log = logging.getLogger(__name__)
+ClusterPolicy = create_global_resource("nvidia.com", "v1", "ClusterPolicy", "clusterpolicies")
+ServiceMonitor = create_namespaced_resource(
+    "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"
+)
+OWNED_KINDS: dict[str, Any] = {
+    "DaemonSet": DaemonSet,
+    "ConfigMap": ConfigMap,
+    "Service": Service,
+    "RuntimeClass": RuntimeClass,
+    "ServiceMonitor": ServiceMonitor,
+}
+WATCHED_OWNED = ("DaemonSet", "ConfigMap", "Service", "RuntimeClass")
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """namespace: operands' namespace (``OPERATOR_NAMESPACE``). environ: the image env
+    fallbacks (``*_IMAGE``). debounce_s: how long a burst of changes is gathered before a pass.
+    retry: API retries for writes."""
+
+    namespace: str = "gpu-operator"
+    environ: Mapping[str, str] = field(default_factory=dict)
+    debounce_s: float = 0.05
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj if isinstance(obj, dict) else dict(obj.to_dict())
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Controller:
+    """``await controller.run(stop)``; tests drive ``reconcile_once`` directly too."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        settings: ControllerSettings,
+        *,
+        elector: LeaderElector | None = None,
+        metrics: OperatorMetrics | None = None,
+        now: Callable[[], str] = _now,
+    ):
+        self.client = client
+        self.settings = settings
+        self.elector = elector
+        self.metrics = metrics or OperatorMetrics()
+        self.now = now
+        self.policies: dict[str, dict[str, Any]] = {}
+        self.nodes: dict[str, NodeFacts] = {}
+        self.owned: dict[ObjKey, dict[str, Any]] = {}
+        self.applied_hashes: dict[ObjKey, str] = {}
+        self.warned: set[tuple[str, int]] = set()
+        self.dirty = asyncio.Event()
+        self.last_plan: Plan | None = None
+
+    # -- the view the watches keep -------------------------------------------------------
+    def _on_policy(self, kind: str, obj: Any) -> None:
+        body = _plain(obj)
+        name = body["metadata"]["name"]
+        if kind == "DELETED":
+            self.policies.pop(name, None)
+        else:
+            self.policies[name] = body
+
+    def _on_node(self, kind: str, obj: Any) -> None:
+        facts = node_facts(_plain(obj))
+        if kind == "DELETED":
+            self.nodes.pop(facts.name, None)
+        else:
+            self.nodes[facts.name] = facts
+
+    def _on_owned(self, kind: str, obj: Any) -> None:
+        body = _plain(obj)
+        key = obj_key(body)
+        if kind == "DELETED":
+            self.owned.pop(key, None)
+        else:
+            self.owned[key] = body
+
+    async def _list_into(self, res: Any, sink: Callable[[str, Any], None], **args: Any) -> None:
+        async for obj in self.client.list(res, **args):
+            if res is not ClusterPolicy and hasattr(obj, "kind") and obj.kind is None:
+                obj.kind = res.__name__
+            sink("ADDED", obj)
+
+    def _sources(self) -> list[tuple[Any, Callable[[str, Any], None], dict[str, Any]]]:
+        ns, labels = self.settings.namespace, {PART_OF: "gpu-operator"}
+        sources: list[tuple[Any, Callable[[str, Any], None], dict[str, Any]]] = [
+            (ClusterPolicy, self._on_policy, {}),
+            (Node, self._on_node, {}),
+        ]
+        for kind in WATCHED_OWNED:
+            args = (
+                {"labels": labels}
+                if kind == "RuntimeClass"
+                else {"labels": labels, "namespace": ns}
+            )
+            sources.append((OWNED_KINDS[kind], self._typed_sink(kind), args))
+        return sources
+
+    def _typed_sink(self, kind: str) -> Callable[[str, Any], None]:
+        def sink(event: str, obj: Any) -> None:
+            body = _plain(obj)
+            body.setdefault("kind", kind)
+            body["kind"] = body["kind"] or kind
+            self._on_owned(event, body)
+
+        return sink
+
+    async def sync(self) -> None:
+        """Fill the view from one list of everything (before the watches take over)."""
+        for res, sink, args in self._sources():
+            await self._list_into(res, sink, **args)
+        self.metrics.synced = True
+
+    async def _watch(
+        self, res: Any, sink: Callable[[str, Any], None], args: dict[str, Any]
+    ) -> None:
+        async for event in awatch(self.client, res, policy=self.settings.retry, **args):
+            sink(event.type, event.obj)
+            self.dirty.set()
+
+    # -- one pass ------------------------------------------------------------------------
+    async def _pod_problems(self) -> dict[str, list[str]]:
+        """For each owned DaemonSet that is not ready: its pods' waiting reasons (reads only)."""
+        problems: dict[str, list[str]] = {}
+        for (kind, _, name), ds in self.owned.items():
+            if kind != "DaemonSet" or daemonset_blocker(ds) is None:
+                continue
+            found = []
+            async for pod in self.client.list(
+                Pod, namespace=self.settings.namespace, labels={"app": name}
+            ):
+                found += _pod_waits(_plain(pod))
+                if len(found) >= 5:
+                    break
+            if found:
+                problems[name] = found[:5]
+        return problems
+
+    async def reconcile_once(self) -> Plan:
+        started = time.process_time()
+        observed = Observed(
+            policies=list(self.policies.values()),
+            nodes=list(self.nodes.values()),
+            owned=dict(self.owned),
+            namespace=self.settings.namespace,
+            environ=self.settings.environ,
+            pod_problems=await self._pod_problems(),
+            now=self.now(),
+            applied_hashes=dict(self.applied_hashes),
+        )
+        result = plan(observed)
+        self.metrics.reconcile_cpu_seconds_total += time.process_time() - started
+        self.metrics.reconciliation_total += 1
+        try:
+            await self._execute(result)
+        except Exception:
+            self.metrics.reconciliation_failed_total += 1
+            self.metrics.reconciliation_status = -1
+            raise
+        self._record(result)
+        self.last_plan = result
+        return result
+
+    def _record(self, result: Plan) -> None:
+        m = self.metrics
+        m.gpu_nodes_total = result.gpu_nodes
+        m.reconciliation_has_nfd_labels = int(result.has_nfd)
+        if result.failure:
+            m.reconciliation_status = -1
+            m.reconciliation_failed_total += 1
+        elif result.ready is not None:
+            m.reconciliation_status = int(result.ready)
+            m.reconciliation_last_success_ts_seconds = time.time()
+        policy = self.policies.get(result.active or "")
+        upgrade = ((policy or {}).get("spec") or {}).get("driver", {}).get("upgradePolicy") or {}
+        m.driver_auto_upgrade_enabled = int(bool(upgrade.get("autoUpgrade")))
+
+    async def _execute(self, result: Plan) -> None:
+        policy_retry = self.settings.retry
+        for name, patch in sorted(result.node_patches.items()):
+            body: dict[str, Any] = {"metadata": {}}
+            if patch.labels:
+                body["metadata"]["labels"] = dict(patch.labels)
+            if patch.annotations:
+                body["metadata"]["annotations"] = dict(patch.annotations)
+            patching = _later(self.client.patch, Node, name, body, patch_type=PatchType.MERGE)
+            await aretry(patching, f"patch labels of node {name}", policy_retry)
+            self.metrics.api_writes_total += 1
+            if name in self.nodes:
+                node = self.nodes[name]
+                self.nodes[name] = NodeFacts(
+                    name=name,
+                    labels=apply_patch(node.labels, patch.labels),
+                    annotations=apply_patch(node.annotations, patch.annotations),
+                    runtime_version=node.runtime_version,
+                )
+        for obj in result.applies:
+            key = obj_key(obj)
+            applied = await aapply(self.client, codecs.from_dict(obj), policy=policy_retry)
+            self.metrics.api_writes_total += 1
+            self.applied_hashes[key] = obj["metadata"]["annotations"][HASH_ANNOTATION]
+            if key[0] in WATCHED_OWNED:
+                self._on_owned("MODIFIED", {**_plain(applied), "kind": key[0]})
+        for kind, namespace, name in result.deletes:
+            deleting = _later(
+                self.client.delete, OWNED_KINDS[kind], name, namespace=namespace or None
+            )
+            await aretry(deleting, f"delete {kind} {name}", policy_retry)
+            self.metrics.api_writes_total += 1
+            self.owned.pop((kind, namespace, name), None)
+            self.applied_hashes.pop((kind, namespace, name), None)
+        for name, status in sorted(result.statuses.items()):
+            patching = _later(
+                self.client.patch,
+                ClusterPolicy.Status,
+                name,
+                {"status": status},
+                patch_type=PatchType.MERGE,
+            )
+            await aretry(patching, f"patch status of clusterpolicy {name}", policy_retry)
+            self.metrics.api_writes_total += 1
+            if name in self.policies:
+                self.policies[name] = {**self.policies[name], "status": status}
+        events = list(result.events)
+        for policy in self.policies.values():
+            mark = (
+                str(policy["metadata"].get("uid")),
+                int(policy["metadata"].get("generation") or 0),
+            )
+            if policy["metadata"]["name"] == result.active and mark not in self.warned:
+                self.warned.add(mark)
+                events += deprecation_events(policy)
+        for event in events:
+            await self._post(event)
+
+    async def _post(self, event: Event) -> None:
+        policy = self.policies.get(event.policy) or {"metadata": {"name": event.policy}}
+        involved = ClusterPolicy.from_dict(
+            {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", **policy}
+        )
+        kind: Literal["Normal", "Warning"] = "Warning" if event.type == "Warning" else "Normal"
+        try:
+            await apost_event(
+                self.client,
+                involved,
+                event.reason,
+                event.message[:1024],
+                type=kind,
+                policy=RetryPolicy(attempts=1),
+            )
+        except GpuOperatorError as error:  # an Event is best effort; never fail a pass for it
+            log.warning("posting event %s failed: %s", event.reason, error)
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, *, renew_s: float = 5.0) -> None:
+        await self.sync()
+        tasks = [
+            asyncio.create_task(self._watch(res, sink, args)) for res, sink, args in self._sources()
+        ]
+        if self.elector is not None:
+            tasks.append(asyncio.create_task(self._lead(stop, renew_s)))
+        self.dirty.set()
+        try:
+            await self._work(stop)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.elector is not None:
+                await self.elector.release()
+
+    async def _lead(self, stop: asyncio.Event, renew_s: float) -> None:
+        assert self.elector is not None
+        while not stop.is_set():
+            was = self.elector.leading
+            try:
+                leading = await self.elector.try_acquire()
+            except Exception as error:
+                log.warning("leader election: %s", error)
+                leading = False
+                self.elector.leading = False
+            self.metrics.leading = leading
+            if leading and not was:
+                self.dirty.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), renew_s)
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        requeue: float | None = None
+        while not stop.is_set():
+            waiter = asyncio.create_task(self.dirty.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=requeue, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return
+            await asyncio.sleep(self.settings.debounce_s)
+            self.dirty.clear()
+            if self.elector is not None and not self.elector.leading:
+                requeue = None
+                continue
+            try:
+                requeue = (await self.reconcile_once()).requeue_after_s
+            except Exception as error:
+                log.error("reconcile failed: %s", error)
+                requeue = 5.0
+
+
+def _later(
+    fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+) -> Callable[[], Awaitable[Any]]:
+    """A retryable attempt: calls ``fn(*args, **kwargs)`` afresh each time."""
+
+    async def attempt() -> Any:
+        return await fn(*args, **kwargs)
+
+    return attempt
+
+
+def _pod_waits(pod: Mapping[str, Any]) -> list[str]:
+    """``node gpu-2 pod X: ImagePullBackOff <image>`` lines for a pod that is stuck."""
+    node = (pod.get("spec") or {}).get("nodeName") or "?"
+    name = (pod.get("metadata") or {}).get("name")
+    status = pod.get("status") or {}
+    lines = []
+    for key, what in (("initContainerStatuses", "init container "), ("containerStatuses", "")):
+        for c in status.get(key) or ():
+            waiting = (c.get("state") or {}).get("waiting")
+            running = (c.get("state") or {}).get("running")
+            if waiting:
+                reason = waiting.get("reason", "waiting")
+                text = (
+                    f"node {node} pod {name}: {what}{c.get('name')} {reason} {c.get('image', '')}"
+                )
+                lines.append(text.rstrip())
+            elif running and what and not c.get("ready"):
+                lines.append(
+                    f"node {node} pod {name}: init container {c.get('name')} still running"
+                )
+    return lines

@@ -1,0 +1,120 @@
+"""The operator's own Prometheus metrics (upstream's ``gpu_operator_*`` names) and its HTTP
+endpoints: ``/metrics`` on the metrics port (8080), ``/healthz`` and ``/readyz`` on the health
+port (8081). Values are plain fields the controller sets; rendering is a pure function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+
+@dataclass
+class OperatorMetrics:
+    gpu_nodes_total: int = 0
+    reconciliation_status: int = 0  # 1 ready, 0 not ready, -1 failed
+    reconciliation_total: int = 0
+    reconciliation_failed_total: int = 0
+    reconciliation_has_nfd_labels: int = 0
+    reconciliation_last_success_ts_seconds: float = 0.0
+    driver_auto_upgrade_enabled: int = 0
+    api_writes_total: int = 0
+    reconcile_cpu_seconds_total: float = 0.0
+    synced: bool = False
+    leading: bool = False
+
+    def render(self) -> str:
+        """The Prometheus text exposition of every metric."""
+        rows = [
+            (
+                "gpu_nodes_total",
+                "gauge",
+                "GPU nodes (nvidia.com/gpu.present=true)",
+                self.gpu_nodes_total,
+            ),
+            (
+                "reconciliation_status",
+                "gauge",
+                "1: ClusterPolicy ready, 0: not ready, -1: reconcile failed",
+                self.reconciliation_status,
+            ),
+            ("reconciliation_total", "counter", "Reconcile passes", self.reconciliation_total),
+            (
+                "reconciliation_failed_total",
+                "counter",
+                "Reconcile passes that failed",
+                self.reconciliation_failed_total,
+            ),
+            (
+                "reconciliation_has_nfd_labels",
+                "gauge",
+                "1 when some node carries feature.node.kubernetes.io/ labels",
+                self.reconciliation_has_nfd_labels,
+            ),
+            (
+                "reconciliation_last_success_ts_seconds",
+                "gauge",
+                "Unix time of the last successful pass",
+                self.reconciliation_last_success_ts_seconds,
+            ),
+            (
+                "driver_auto_upgrade_enabled",
+                "gauge",
+                "1 when driver.upgradePolicy.autoUpgrade is on",
+                self.driver_auto_upgrade_enabled,
+            ),
+            (
+                "api_writes_total",
+                "counter",
+                "Writes to the API server (patches, applies, deletes, status)",
+                self.api_writes_total,
+            ),
+            (
+                "reconcile_cpu_seconds_total",
+                "counter",
+                "CPU seconds spent deciding (the pure core)",
+                self.reconcile_cpu_seconds_total,
+            ),
+            ("leader", "gauge", "1 while this replica holds the leader lease", int(self.leading)),
+        ]
+        lines = []
+        for name, kind, help_, value in rows:
+            full = f"gpu_operator_{name}"
+            lines += [f"# HELP {full} {help_}", f"# TYPE {full} {kind}", f"{full} {value:g}"]
+        return "\n".join(lines) + "\n"
+
+
+def metrics_app(metrics: OperatorMetrics) -> web.Application:
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", serve)
+    return app
+
+
+def health_app(metrics: OperatorMetrics) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.Response(
+            text="ok" if metrics.synced else "syncing", status=200 if metrics.synced else 503
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve_apps(
+    apps: list[tuple[web.Application, int]], host: str = "0.0.0.0"
+) -> list[web.AppRunner]:
+    runners = []
+    for app, port in apps:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+    return runners

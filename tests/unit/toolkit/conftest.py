@@ -1,0 +1,52 @@
+"""Toolkit tests run on copies of real-world runtime config files in a temp dir."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gpu_operator.toolkit.settings import ToolkitSettings
+
+CONFIGS = Path(__file__).parents[2] / "data" / "runtime-configs"
+
+
+@pytest.fixture
+def toolkit_root(tmp_path: Path) -> Path:
+    """A toolkit install dir with nvidia-container-runtime in place (so handlers use it)."""
+    root = tmp_path / "usr-local-nvidia"
+    (root / "toolkit").mkdir(parents=True)
+    for name in ("", ".cdi", ".legacy"):
+        binary = root / "toolkit" / f"nvidia-container-runtime{name}"
+        binary.write_text('#!/bin/sh\nexec runc "$@"\n')
+        binary.chmod(0o755)
+    return root
+
+
+@pytest.fixture
+def copy_config(tmp_path: Path) -> Callable[[str], Path]:
+    def copy(name: str) -> Path:
+        target = tmp_path / "etc" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(CONFIGS / name, target)
+        return target
+
+    return copy
+
+
+@pytest.fixture
+def containerd_settings(toolkit_root: Path) -> Callable[..., ToolkitSettings]:
+    def make(config: Path, **overrides: object) -> ToolkitSettings:
+        values: dict[str, object] = {
+            "runtime": "containerd",
+            "root": toolkit_root,
+            "config": config,
+            "restart_mode": "none",
+            "runtime_version": "1.7.22",
+        }
+        values.update(overrides)
+        return ToolkitSettings(**values)  # type: ignore[arg-type]
+
+    return make

@@ -86,6 +86,18 @@ class ManagerSettings:
     """``GPU_CLIENTS_FILE``: ``version: v1`` + ``systemd-services: [...]`` to stop."""
     host_kubelet_service: str = "kubelet.service"
     """``HOST_KUBELET_SYSTEMD_SERVICE``: also stopped for a mode change with host clients."""
+    cdi_enabled: bool = False
+    """``CDI_ENABLED``: after a change, rewrite the ``management.nvidia.com/gpu`` CDI spec."""
+    cdi_dir: Path = Path("/var/run/cdi")
+    """Where CDI specs are written (upstream mounts the host's ``/var/run/cdi`` there)."""
+    driver_root: Path = Path("/run/nvidia/driver")
+    """``DRIVER_ROOT_CTR_PATH`` (else ``NVIDIA_DRIVER_ROOT``): the driver files, as mounted here."""
+    driver_root_host: Path = Path("/run/nvidia/driver")
+    """``NVIDIA_DRIVER_ROOT``/``DRIVER_ROOT``: the same files as the host sees them (spec paths)."""
+    dev_root: str = "/"
+    """``NVIDIA_DEV_ROOT``: where the device nodes are on the host."""
+    cdi_hook_path: str = "/usr/bin/nvidia-cdi-hook"
+    """``NVIDIA_CDI_HOOK_PATH``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ManagerSettings:
@@ -119,6 +131,15 @@ class ManagerSettings:
             host_kubelet_service=env.get(
                 "HOST_KUBELET_SYSTEMD_SERVICE", defaults.host_kubelet_service
             ),
+            cdi_enabled=_flag(env.get("CDI_ENABLED")),
+            driver_root=path("DRIVER_ROOT_CTR_PATH")
+            or path("NVIDIA_DRIVER_ROOT")
+            or defaults.driver_root,
+            driver_root_host=path("NVIDIA_DRIVER_ROOT")
+            or path("DRIVER_ROOT")
+            or defaults.driver_root_host,
+            dev_root=env.get("NVIDIA_DEV_ROOT", defaults.dev_root),
+            cdi_hook_path=env.get("NVIDIA_CDI_HOOK_PATH", defaults.cdi_hook_path),
         )
 
 
@@ -295,6 +316,26 @@ class MigManager:
                     raise ConfigError(f"could not stop host service {service}")
                 stopped.append(service)
 
+    def _refresh_cdi(self, nvml: Nvml) -> None:
+        """Upstream's step 11: the management CDI spec names every device node, and a MIG
+        change adds or removes capability nodes, so it is written again after each change."""
+        if not self.settings.cdi_enabled:
+            return
+        from gpu_operator.toolkit.cdi_generate import CdiOptions, management_spec, spec_file_name
+        from gpu_operator.toolkit.driver_tree import discover
+        from gpu_operator.toolkit.host_files import write_atomically
+
+        settings = self.settings
+        tree = discover(
+            settings.driver_root, nvml.system().driver_version, host_root=settings.driver_root_host
+        )
+        options = CdiOptions(dev_root=settings.dev_root, hook_path=settings.cdi_hook_path)
+        nodes = [f"/dev/nvidia{g.minor_number}" for g in nvml.gpus()]
+        spec = management_spec(tree, nodes, options)
+        path = settings.cdi_dir / spec_file_name(str(spec["kind"]))
+        write_atomically(path, yaml.safe_dump(spec, sort_keys=False))
+        log.info("wrote %s", path)
+
     def _start_host_clients(self, stopped: list[str]) -> None:
         for service in reversed(stopped):
             if self._host(["systemctl", "start", service]) != 0:
@@ -341,6 +382,7 @@ class MigManager:
                         self.clock(), ok=False, reason=str(error), reboot_needed=True
                     )
                 apply_config(nvml, entries, progress=lambda s: log.info("%s", s))
+                self._refresh_cdi(nvml)
         except GpuOperatorError as error:
             return agent.Applied(self.clock(), ok=False, reason=str(error))
         finally:

@@ -344,3 +344,39 @@ def test_a_malformed_gpu_clients_file_fails_the_apply_and_names_the_file(
     reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
     assert str(clients) in reason
     assert labels(client)[PLUGIN] == "true"
+
+
+def test_with_cdi_enabled_a_change_rewrites_the_management_cdi_spec(
+    client: Client, hardware: HardwareSettings, tmp_path: Path
+) -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    cdi_dir = tmp_path / "cdi"
+    make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
+    settings = ManagerSettings(
+        node_name=NODE,
+        namespace=NS,
+        poll_s=0.05,
+        cdi_enabled=True,
+        cdi_dir=cdi_dir,
+        driver_root=tmp_path / "driver",
+        driver_root_host=Path("/run/nvidia/driver"),
+    )
+    manager = MigManager(settings, client, hardware)
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        until(lambda: labels(client).get(agent.STATE_LABEL) == "success")
+    finally:
+        stop.set()
+        thread.join(5)
+    spec = yaml.safe_load((cdi_dir / "management.nvidia.com-gpu.yaml").read_text())
+    schema = json.loads((Path(__file__).parents[2] / "data" / "cdi-schema.json").read_text())
+    jsonschema.validate(spec, schema)
+    assert spec["kind"] == "management.nvidia.com/gpu"
+    nodes = {n["path"] for n in spec["devices"][0]["containerEdits"]["deviceNodes"]}
+    assert "/dev/nvidia0" in nodes

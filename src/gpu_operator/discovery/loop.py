@@ -41,7 +41,7 @@ def label_node(
     the timestamp is labelled (as upstream); otherwise the ``GpuError`` propagates."""
     try:
         with Nvml.open(hardware) as nvml:
-            view = observe(nvml, sysfs_root=settings.sysfs_root)
+            view = observe(nvml)
     except GpuError as error:
         if settings.fail_on_init_error:
             raise

@@ -1,5 +1,5 @@
 """Read the node into a ``NodeView``: the NVML facade (GPUs, MIG devices and their GI/CI
-profiles), the GPUs' PCI class from sysfs, and the machine-type file. The only I/O of labelling.
+profiles, PCI class), and the machine-type file. The only I/O of labelling.
 """
 
 from __future__ import annotations
@@ -20,17 +20,7 @@ def read_machine_type(path: Path) -> str | None:
         return None
 
 
-def read_pci_class(sysfs_root: Path, pci_bus_id: str) -> int | None:
-    """The PCI class of a GPU without its programming interface (``0x030200`` → ``0x0302``)."""
-    # sysfs names devices with a 4-digit domain, lower case: 0000:3b:00.0
-    path = sysfs_root / "bus/pci/devices" / pci_bus_id[-12:].lower() / "class"
-    try:
-        return int(path.read_text().strip(), 16) >> 8
-    except (OSError, ValueError):
-        return None
-
-
-def _gpu_view(info: GpuInfo, sysfs_root: Path) -> GpuView:
+def _gpu_view(info: GpuInfo) -> GpuView:
     return GpuView(
         index=info.index,
         name=info.name,
@@ -39,7 +29,7 @@ def _gpu_view(info: GpuInfo, sysfs_root: Path) -> GpuView:
         family=info.architecture,
         mig_capable=info.mig_capable,
         mig_enabled=info.mig_mode is not None and info.mig_mode.enabled,
-        pci_class=read_pci_class(sysfs_root, info.pci_bus_id),
+        pci_class=info.pci_class,
     )
 
 
@@ -75,11 +65,11 @@ def _mig_views(nvml: Nvml, index: int) -> list[MigView]:
     return views
 
 
-def observe(nvml: Nvml, *, sysfs_root: Path = Path("/sys")) -> NodeView:
+def observe(nvml: Nvml) -> NodeView:
     """The node as the label rules see it. vGPU guests are not detected yet (``vgpu`` stays
     ``None``, labelled ``vgpu.present=false``)."""
     system = nvml.system()
-    gpus = [_gpu_view(info, sysfs_root) for info in nvml.gpus()]
+    gpus = [_gpu_view(info) for info in nvml.gpus()]
     migs = [m for g in gpus if g.mig_enabled for m in _mig_views(nvml, g.index)]
     return NodeView(
         driver_version=system.driver_version,

@@ -63,8 +63,6 @@ class DiscoverySettings:
     """Where the NodeFeature object lives [NAMESPACE]."""
     pod_name: str | None = None
     """This pod, for the NodeFeature's owner references [POD_NAME]."""
-    sysfs_root: Path = Path("/sys")
-    """Where PCI classes are read for ``gpu.mode`` (ours, for tests) [GPU_OPERATOR_SYSFS_ROOT]."""
     sharing: Sharing = field(default_factory=Sharing)
     """From the config file only."""
     resources: Resources = field(default_factory=Resources)
@@ -164,7 +162,6 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...], Getter, Callable[[str], Any]]] = 
     "node_name": ("--node-name", ("NODE_NAME",), lambda c: None, _text),
     "namespace": ("--namespace", ("NAMESPACE",), lambda c: None, _text),
     "pod_name": ("--pod-name", ("POD_NAME",), lambda c: None, _text),
-    "sysfs_root": ("--sysfs-root", ("GPU_OPERATOR_SYSFS_ROOT",), lambda c: None, Path),
 }
 FLAG_ENV = {name: envs for name, (_, envs, _, _) in _FIELDS.items()}
 """Field → env vars, for the CLI's help and tests."""

@@ -1,5 +1,5 @@
 """What feature discovery knows about a node: plain, immutable records built by ``observe``
-from the NVML facade (and sysfs), so the label rules are pure functions of data."""
+from the NVML facade, so the label rules are pure functions of data."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -187,15 +186,6 @@ def test_a_simulated_mixed_node_labels_identically_across_runs_and_orders(
     assert runs[0]["nvidia.com/gpu-operator.model.1.product"] == "NVIDIA-L4"
 
 
-def test_gpu_mode_is_read_from_the_pci_class_in_sysfs(
-    open_sim: Callable[..., Nvml], tmp_path: Path
-) -> None:
-    nvml = open_sim("a30x4")
-    for info in nvml.gpus():
-        device = tmp_path / "sys/bus/pci/devices" / info.pci_bus_id[-12:].lower()
-        device.mkdir(parents=True)
-        (device / "class").write_text("0x030200\n")
-
-    labels = build_labels(observe(nvml, sysfs_root=tmp_path / "sys"), LabelInputs()).labels
-
-    assert labels["nvidia.com/gpu.mode"] == "compute"
+def test_gpu_mode_follows_the_pci_class_nvml_reports(open_sim: Callable[..., Nvml]) -> None:
+    labels = build_labels(observe(open_sim("a30x4")), LabelInputs()).labels
+    assert labels["nvidia.com/gpu.mode"] == "compute"  # every catalogue model is a 3D controller

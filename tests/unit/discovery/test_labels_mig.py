@@ -14,7 +14,7 @@ A100 = "NVIDIA-A100-SXM4-40GB"
 A100_GPU_LABELS = {
     **CUDA_LABELS,
     "nvidia.com/gpu.machine": "DGX-A100",
-    "nvidia.com/gpu.mode": "unknown",
+    "nvidia.com/gpu.mode": "compute",
     "nvidia.com/vgpu.present": "false",
     "nvidia.com/mps.capable": "false",
     "nvidia.com/mig.capable": "true",

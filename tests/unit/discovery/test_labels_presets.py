@@ -55,7 +55,7 @@ def expected_full_gpu_node(preset: str, sharing: str, strategy: str) -> dict[str
     labels = {
         **CUDA_LABELS,
         "nvidia.com/gpu.machine": "DGX-A100",
-        "nvidia.com/gpu.mode": "unknown",  # the simulator has no sysfs PCI class
+        "nvidia.com/gpu.mode": "compute",  # a 3D controller (PCI class 0x0302)
         "nvidia.com/vgpu.present": "false",
         "nvidia.com/mps.capable": "false",
         "nvidia.com/mig.capable": mig_capable,

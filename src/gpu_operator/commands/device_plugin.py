@@ -14,16 +14,15 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import typer
 
-from gpu_operator.deviceplugin.config_v1 import ConfigV1, load_config
 from gpu_operator.deviceplugin.plugin import DevicePlugin
-from gpu_operator.deviceplugin.settings import PluginSettings, resolve_settings
-from gpu_operator.errors import ConfigError, GpuError
+from gpu_operator.deviceplugin.settings import PluginSettings, read_config, resolve_settings
+from gpu_operator.errors import GpuError
 from gpu_operator.gpu import HardwareSettings
+from gpu_operator.hostpaths import host_path, remap
 
 log = logging.getLogger("gpu_operator.deviceplugin")
 
@@ -57,20 +56,11 @@ def bool_flags(args: list[str]) -> dict[str, str]:
     return out
 
 
-def _read_config(path: str | None) -> ConfigV1 | None:
-    if not path:
-        return None
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
-    return load_config(text, source=path)
-
-
 def load_settings(flags: dict[str, Any], env: dict[str, str]) -> PluginSettings:
     config_file = flags.get("config_file") or env.get("CONFIG_FILE")
-    config = _read_config(config_file)
-    return resolve_settings(flags, env, config, config_source=config_file or "config file")
+    config = read_config(str(host_path(config_file)) if config_file else None)
+    settings = resolve_settings(flags, env, config, config_source=config_file or "config file")
+    return remap(settings, "kubelet_socket", "driver_root_ctr_path", "mps_root")
 
 
 def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:

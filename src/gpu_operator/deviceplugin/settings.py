@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_args
 
 from gpu_operator.deviceplugin.config_v1 import (
@@ -21,6 +22,7 @@ from gpu_operator.deviceplugin.config_v1 import (
     MigStrategy,
     Resources,
     Sharing,
+    load_config,
     parse_duration,
 )
 from gpu_operator.errors import ConfigError
@@ -218,6 +220,18 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...], Callable[[ConfigV1], Any], Callab
         _list(str),
     ),
 }
+
+
+def read_config(path: str | None) -> ConfigV1 | None:
+    """The v1 config file at ``path`` (``None``: no config file); errors name the file. Shared
+    by the device plugin and feature discovery, which read the same file."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
+    return load_config(text, source=path)
 
 
 def resolve_settings(

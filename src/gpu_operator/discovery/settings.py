@@ -19,9 +19,9 @@ from gpu_operator.deviceplugin.config_v1 import (
     MigStrategy,
     Resources,
     Sharing,
-    load_config,
     parse_duration,
 )
+from gpu_operator.deviceplugin.settings import read_config
 from gpu_operator.errors import ConfigError
 
 DEFAULT_OUTPUT_FILE = "/etc/kubernetes/node-feature-discovery/features.d/gfd"
@@ -214,17 +214,6 @@ def resolve_settings(
         if values.get(optional) == "":
             values[optional] = None
     return DiscoverySettings(**values, sharing=config.sharing, resources=config.resources)
-
-
-def read_config(path: str | None) -> ConfigV1 | None:
-    """The v1 config at ``path`` (``None``: no config file); errors name the file."""
-    if not path:
-        return None
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
-    return load_config(text, source=path)
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> DiscoverySettings:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
-from gpu_operator.deviceplugin.config_v1 import RESOURCE_PREFIX, ReplicatedResources
+from gpu_operator.deviceplugin.config_v1 import RESOURCE_PREFIX, ReplicatedResources, Resources
 from gpu_operator.deviceplugin.settings import PluginSettings
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu.records import GpuInfo, MigDevice
@@ -99,15 +99,27 @@ def mig_resource_profile(profile: str) -> str | None:
     return profile.replace("+", ".")
 
 
-def _model(gpu: GpuInfo) -> str:
-    return gpu.name.removeprefix("NVIDIA ").strip()
-
-
 def _name_for(patterns: Sequence[tuple[str, str]], key: str) -> str | None:
     for pattern, name in patterns:
         if fnmatch.fnmatchcase(key, pattern):
             return name
     return None
+
+
+def gpu_resource_name(resources: Resources, gpu_name: str) -> str | None:
+    """The short resource name a full GPU of this model is advertised under (``gpu`` by
+    default): ``resources.gpus`` patterns match the name without its ``NVIDIA `` prefix."""
+    patterns = [(p.pattern, p.name) for p in resources.gpus] or [("*", "gpu")]
+    return _name_for(patterns, gpu_name.removeprefix("NVIDIA ").strip())
+
+
+def mig_resource_name(resources: Resources, profile: str) -> str | None:
+    """The short resource name of a MIG profile (``mig-1g.10gb`` by default, or the first
+    ``resources.mig`` pattern that matches); ``None`` when it is not advertised."""
+    if resources.mig:
+        return _name_for([(p.pattern, p.name) for p in resources.mig], profile)
+    suffix = mig_resource_profile(profile)
+    return None if suffix is None else f"mig-{suffix}"
 
 
 def _gpu_device(gpu: GpuInfo) -> Device:
@@ -165,8 +177,7 @@ def _base_resources(
     settings: PluginSettings,
     warnings: list[str],
 ) -> dict[str, list[Device]]:
-    gpu_patterns = [(p.pattern, p.name) for p in settings.resources.gpus] or [("*", "gpu")]
-    mig_patterns = [(p.pattern, p.name) for p in settings.resources.mig]
+    resources = settings.resources
     out: dict[str, list[Device]] = {}
 
     def add(name: str | None, device: Device) -> None:
@@ -180,7 +191,7 @@ def _base_resources(
     for gpu in gpus:
         mig_enabled = gpu in mig_gpus
         if strategy == "none" or not mig_enabled:
-            add(_name_for(gpu_patterns, _model(gpu)), _gpu_device(gpu))
+            add(gpu_resource_name(resources, gpu.name), _gpu_device(gpu))
             continue
         if not migs.get(gpu.index):
             warnings.append(f"GPU {gpu.index} has MIG enabled but no MIG devices")
@@ -196,10 +207,9 @@ def _base_resources(
                 warnings.append(f"GPU {gpu.index}: MIG device {mig.profile} is not advertised")
                 continue
             if strategy == "single":
-                add(_name_for(gpu_patterns, _model(gpu)), _mig_device(gpu, mig))
+                add(gpu_resource_name(resources, gpu.name), _mig_device(gpu, mig))
             else:
-                name = _name_for(mig_patterns, mig.profile) if mig_patterns else f"mig-{profile}"
-                add(name, _mig_device(gpu, mig))
+                add(mig_resource_name(resources, mig.profile), _mig_device(gpu, mig))
     return out
 
 

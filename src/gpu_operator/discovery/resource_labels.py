@@ -13,7 +13,6 @@ exactly upstream's.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,11 @@ from gpu_operator.deviceplugin.config_v1 import (
     Resources,
     Sharing,
 )
-from gpu_operator.deviceplugin.resources import SharingKind, mig_resource_profile
+from gpu_operator.deviceplugin.resources import (
+    SharingKind,
+    gpu_resource_name,
+    mig_resource_name,
+)
 from gpu_operator.discovery.view import GpuView, MigView, NodeView
 
 Labels = dict[str, str]
@@ -122,25 +125,17 @@ class _Resource:
         )
 
 
-def _match(patterns: Sequence[tuple[str, str]], key: str) -> str | None:
-    for pattern, name in patterns:
-        if fnmatch.fnmatchcase(key, pattern):
-            return f"{RESOURCE_PREFIX}/{name}"
-    return None
+def _prefixed(name: str | None) -> str | None:
+    return None if name is None else f"{RESOURCE_PREFIX}/{name}"
 
 
 def _advertised_gpu(resources: Resources, gpu_name: str) -> str | None:
-    """The device plugin's resource name for a full GPU (its ``resources.gpus`` patterns match
-    the model without the ``NVIDIA `` prefix; default ``nvidia.com/gpu``)."""
-    patterns = [(p.pattern, p.name) for p in resources.gpus] or [("*", "gpu")]
-    return _match(patterns, gpu_name.removeprefix("NVIDIA ").strip())
+    """The device plugin's resource name for a full GPU of this model."""
+    return _prefixed(gpu_resource_name(resources, gpu_name))
 
 
 def _advertised_mig(resources: Resources, profile: str) -> str | None:
-    if resources.mig:
-        return _match([(p.pattern, p.name) for p in resources.mig], profile)
-    suffix = mig_resource_profile(profile)
-    return f"{RESOURCE_PREFIX}/mig-{suffix}" if suffix else None
+    return _prefixed(mig_resource_name(resources, profile))
 
 
 # --- full GPUs ------------------------------------------------------------------------------

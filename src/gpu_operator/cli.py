@@ -16,6 +16,7 @@ from gpu_operator.commands import toolkit as toolkit_commands
 from gpu_operator.commands import validator as validator_commands
 from gpu_operator.commands.crds import crds_command
 from gpu_operator.commands.device_plugin import CONTEXT_SETTINGS, device_plugin_command
+from gpu_operator.commands.driver_manager import driver_manager_command
 from gpu_operator.commands.exporter import exporter_command
 from gpu_operator.commands.feature_discovery import feature_discovery_command
 from gpu_operator.commands.gpus import gpus_command
@@ -23,6 +24,7 @@ from gpu_operator.commands.images import images_command
 from gpu_operator.commands.mig_manager import mig_manager_command
 from gpu_operator.commands.node_labeler import node_labeler_command
 from gpu_operator.commands.operator import operator_command
+from gpu_operator.commands.preflight import preflight_command
 from gpu_operator.commands.render import render_command
 from gpu_operator.commands.wait_for import wait_for_command
 from gpu_operator.errors import GpuOperatorError
@@ -74,6 +76,8 @@ app.add_typer(validator_commands.app, name="validator")
 app.add_typer(toolkit_commands.app, name="toolkit")
 app.command("wait-for")(wait_for_command)
 app.command("mig-manager")(mig_manager_command)
+app.command("driver-manager")(driver_manager_command)
+app.command("preflight")(preflight_command)
 
 
 def main() -> None:

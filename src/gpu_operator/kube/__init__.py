@@ -17,6 +17,13 @@ from gpu_operator.kube.labels import (
     patch_node_labels,
     plan_map_patch,
 )
+from gpu_operator.kube.nodeops import (
+    daemonset_dicts,
+    evict_pod,
+    node_dicts,
+    pod_dicts,
+    set_unschedulable,
+)
 from gpu_operator.kube.objects import (
     KubeClient,
     apply_config_map,
@@ -60,7 +67,9 @@ __all__ = [
     "build_event",
     "create_from_manifest",
     "create_namespaced",
+    "daemonset_dicts",
     "delete_pod",
+    "evict_pod",
     "get_namespaced",
     "get_node",
     "get_pod",
@@ -68,14 +77,17 @@ __all__ = [
     "kube_error",
     "list_nodes",
     "load_config",
+    "node_dicts",
     "owned_by_prefixes",
     "patch_node_labels",
     "plan_map_patch",
+    "pod_dicts",
     "pods_on_node",
     "post_event",
     "relist_events",
     "replace_namespaced",
     "retry",
+    "set_unschedulable",
     "watch",
     "watch_node",
 ]

@@ -164,7 +164,7 @@ def test_every_upstream_executable_maps_to_a_gpu_operator_subcommand() -> None:
     for name, sub in EXECUTABLES.items():
         if CliRunner().invoke(app, [*sub, "--help"]).exit_code != 0:
             missing.append(name)
-    assert missing == ["driver-manager"]  # the driver lifecycle is not built yet
+    assert missing == []
 
 
 def test_losing_every_gpu_node_deletes_no_operand() -> None:

@@ -175,7 +175,10 @@ def test_precompiled_drivers_get_one_daemonset_per_kernel() -> None:
 
 def test_minor_versions_of_one_major_share_one_driver_daemonset() -> None:
     rendered = objects({}, [rocky("a", "8.5"), rocky("b", "8.6")])
-    assert [k for k in rendered if "driver" in k] == ["DaemonSet/nvidia-driver-daemonset"]
+    assert [k for k in rendered if "driver" in k] == [
+        "ConfigMap/nvidia-driver-startup-probe",
+        "DaemonSet/nvidia-driver-daemonset",
+    ]
 
 
 def test_a_half_specified_image_fails_the_render_naming_the_field() -> None:

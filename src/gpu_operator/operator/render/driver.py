@@ -4,22 +4,16 @@ the GPU nodes' OS by rule — one DaemonSet per OS pool, never "the first node's
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
-
-from gpu_operator.operator.cluster import KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL, NodeFacts
-from gpu_operator.operator.images import (
-    NodeOs,
-    driver_image,
-    os_tag,
-    precompiled_image,
-    pull_policy,
-)
+from gpu_operator.driver import startup
+from gpu_operator.driver.pools import plan_pools
+from gpu_operator.errors import ConfigError
+from gpu_operator.operator.images import pull_policy
 from gpu_operator.operator.render.common import (
     NODE_NAME_ENV,
     Obj,
     RenderContext,
     Rendered,
+    config_map,
     container,
     daemonset,
     deploy_selector,
@@ -72,17 +66,7 @@ def _manager(ctx: RenderContext, digest: str) -> Obj:
 
 def _probe(ctx: RenderContext) -> Obj:
     given = ctx.spec.driver.startupProbe
-    probe: Obj = {
-        "exec": {
-            "command": ["sh", "-c", "nvidia-smi && touch /run/nvidia/validations/.driver-ctr-ready"]
-        },
-        "initialDelaySeconds": 60,
-        "periodSeconds": 10,
-        "timeoutSeconds": 60,
-        "failureThreshold": 120,
-    }
-    probe.update(given.model_dump(exclude_none=True) if given else {})
-    return probe
+    return startup.startup_probe(given.model_dump(exclude_none=True) if given else None)
 
 
 def _module_type(ctx: RenderContext) -> str:
@@ -99,9 +83,9 @@ def _pool_daemonset(
     affinity: Obj | None,
     selector: dict[str, str],
     family: str,
+    extra_labels: dict[str, str] | None,
 ) -> Obj:
     driver = ctx.spec.driver
-    digest = hashlib.sha256(driver.model_dump_json(exclude_none=True).encode()).hexdigest()[:16]
     rdma = driver.rdma
     env = plain_env(
         KERNEL_MODULE_TYPE=_module_type(ctx),
@@ -110,7 +94,6 @@ def _pool_daemonset(
         USE_HOST_MOFED=str(bool(rdma and rdma.useHostMofed)).lower(),
         GDS_ENABLED=str(bool(ctx.spec.gds and ctx.spec.gds.enabled)).lower(),
         GDRCOPY_ENABLED=str(bool(ctx.spec.gdrcopy and ctx.spec.gdrcopy.enabled)).lower(),
-        DRIVER_CONFIG_DIGEST=digest,
     )
     mounts: list[Obj] = [
         {"name": "run-nvidia", "mountPath": "/run/nvidia", "mountPropagation": "Bidirectional"},
@@ -119,6 +102,7 @@ def _pool_daemonset(
         {"name": "dev-log", "mountPath": "/dev/log"},
         {"name": "host-os-release", "mountPath": "/host-etc/os-release", "readOnly": True},
         {"name": "firmware", "mountPath": "/lib/firmware"},
+        startup.probe_mount(),
     ]
     volumes: list[Obj] = [
         host_volume("run-nvidia", "/run/nvidia", "DirectoryOrCreate"),
@@ -129,6 +113,7 @@ def _pool_daemonset(
         host_volume("firmware", "/lib/firmware", "DirectoryOrCreate"),
         host_volume("host-root", "/"),
         host_volume("host-sys", "/sys", "Directory"),
+        startup.probe_volume(),
     ]
     rpm = family in RPM_OS
     for ref, volume, path in (
@@ -160,23 +145,13 @@ def _pool_daemonset(
         args=["init"],
         env=env,
         mounts=mounts,
-        extra={
-            "startupProbe": _probe(ctx),
-            "lifecycle": {
-                "preStop": {
-                    "exec": {
-                        "command": [
-                            "sh",
-                            "-c",
-                            "rm -f /run/nvidia/validations/.driver-ctr-ready"
-                            " /run/nvidia/validations/.driver-daemons-status",
-                        ]
-                    }
-                }
-            },
-        },
+        extra={"startupProbe": _probe(ctx), "lifecycle": {"preStop": startup.pre_stop()}},
     )
     main["image"] = image
+    # The digest covers what the driver install depends on (image, command, env, config mounts),
+    # so a pod restarted with an unchanged config skips the reinstall.
+    digest = startup.config_digest(main)
+    main["env"] = [*main.get("env", []), {"name": "DRIVER_CONFIG_DIGEST", "value": digest}]
     pod: Obj = {"hostPID": True}
     if driver.hostNetwork:
         pod["hostNetwork"] = True
@@ -193,39 +168,8 @@ def _pool_daemonset(
         on_delete=True,
         priority_class="system-node-critical",
         affinity=affinity,
-        extra_labels={"nvidia.com/precompiled": "true"} if driver.usePrecompiled else None,
+        extra_labels=extra_labels,
     )
-
-
-def _os_affinity(oses: set[NodeOs]) -> Obj:
-    return {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {
-                                "key": OS_ID_LABEL,
-                                "operator": "In",
-                                "values": sorted({o.id for o in oses}),
-                            },
-                            {
-                                "key": OS_VERSION_LABEL,
-                                "operator": "In",
-                                "values": sorted({o.version_id for o in oses}),
-                            },
-                        ]
-                    }
-                ]
-            }
-        }
-    }
-
-
-def _sanitize(kernel: str) -> str:
-    for arch in (".x86_64", ".aarch64", "-x86_64", "-aarch64"):
-        kernel = kernel.replace(arch, "")
-    return kernel.replace("_", ".").lower()
 
 
 def render(ctx: RenderContext) -> Rendered:
@@ -238,51 +182,28 @@ def render(ctx: RenderContext) -> Rendered:
         return Rendered(
             skipped="no GPU nodes (nvidia.com/gpu.present=true): the driver OS is unknown"
         )
-    aliases = driver.osAliases
-    base = ctx.image(driver, "driver")
-    unknown = [n.name for n in ctx.facts.gpu_nodes if n.os is None]
-    if unknown:
-        return Rendered(
-            skipped=f"GPU nodes without OS labels ({OS_ID_LABEL}): {', '.join(unknown)}"
+    try:
+        pools = plan_pools(
+            ctx.facts.gpu_nodes,
+            ctx.image(driver, "driver"),
+            precompiled=bool(driver.usePrecompiled),
+            aliases=driver.osAliases,
         )
-    if driver.usePrecompiled:
-        return _precompiled(ctx, base)
-    pools: dict[str, set[NodeOs]] = defaultdict(set)
-    for node in ctx.facts.gpu_nodes:
-        assert node.os is not None
-        pools[os_tag(node.os, aliases)].add(node.os)
-    if len(pools) == 1:
-        ((oses),) = pools.values()
-        first = min(oses)
-        return Rendered(
-            (_pool_daemonset(ctx, NAME, driver_image(base, first, aliases), None, {}, first.id),)
+    except ConfigError as error:
+        return Rendered(skipped=str(error))
+    single = len(pools) == 1 and not driver.usePrecompiled
+    objects = [
+        _pool_daemonset(
+            ctx,
+            pool.name,
+            pool.image,
+            # One pool keeps upstream's shape: no OS pinning, so it matches upstream's DaemonSet.
+            None if single else pool.node_affinity(),
+            {} if single else dict(pool.node_selector),
+            pool.os_family,
+            pool.labels() or None,
         )
-    return Rendered(
-        tuple(
-            _pool_daemonset(
-                ctx,
-                f"{NAME}-{tag}",
-                driver_image(base, min(oses), aliases),
-                _os_affinity(oses),
-                {},
-                min(oses).id,
-            )
-            for tag, oses in sorted(pools.items())
-        )
-    )
-
-
-def _precompiled(ctx: RenderContext, base: str) -> Rendered:
-    kernels: dict[str, NodeFacts] = {}
-    for node in ctx.facts.gpu_nodes:
-        if not node.kernel:
-            return Rendered(skipped=f"usePrecompiled: node {node.name} has no {KERNEL_LABEL} label")
-        kernels.setdefault(node.kernel, node)
-    objects = []
-    for kernel, node in sorted(kernels.items()):
-        assert node.os is not None
-        tag = os_tag(node.os, ctx.spec.driver.osAliases)
-        image = precompiled_image(base, kernel, node.os, ctx.spec.driver.osAliases)
-        name = f"{NAME}-{_sanitize(kernel)}-{tag}"
-        objects.append(_pool_daemonset(ctx, name, image, None, {KERNEL_LABEL: kernel}, node.os.id))
-    return Rendered(tuple(objects))
+        for pool in pools
+    ]
+    probe = startup.config_map(ctx.namespace)
+    return Rendered((config_map(ctx, probe["metadata"]["name"], probe["data"]), *objects))

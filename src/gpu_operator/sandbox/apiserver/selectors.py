@@ -2,75 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_operator.errors import ConfigError
+from gpu_operator.labelselectors import Requirement, parse_selector, split_clauses
 from gpu_operator.sandbox.apiserver.status import bad_request
-
-_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
-_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
-_SET_RE = re.compile(rf"^\s*(?P<key>{_KEY})\s+(?P<op>in|notin)\s+\((?P<values>[^)]*)\)\s*$")
-_EQ_RE = re.compile(rf"^\s*(?P<key>{_KEY})\s*(?P<op>==|!=|=)\s*(?P<value>{_VALUE})\s*$")
-_EXISTS_RE = re.compile(rf"^\s*(?P<neg>!?)\s*(?P<key>{_KEY})\s*$")
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """One clause: ``key op values`` with op in ``= != in notin exists !exists``."""
-
-    key: str
-    op: str
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        present = self.key in labels
-        if self.op == "exists":
-            return present
-        if self.op == "!exists":
-            return not present
-        if self.op in ("=", "in"):
-            return present and labels[self.key] in self.values
-        return not present or labels[self.key] not in self.values
-
-
-def _split_clauses(text: str) -> list[str]:
-    """Split on commas that are not inside ``( )``."""
-    clauses, depth, current = [], 0, ""
-    for char in text:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            clauses.append(current)
-            current = ""
-        else:
-            current += char
-    clauses.append(current)
-    return [c for c in clauses if c.strip()]
 
 
 def parse_label_selector(text: str | None) -> tuple[Requirement, ...]:
     """Parse ``labelSelector``; a malformed clause is a 400 naming it."""
-    if not text:
-        return ()
-    out = []
-    for clause in _split_clauses(text):
-        if m := _SET_RE.match(clause):
-            values = frozenset(v.strip() for v in m["values"].split(",") if v.strip())
-            out.append(Requirement(m["key"], "in" if m["op"] == "in" else "notin", values))
-        elif m := _EQ_RE.match(clause):
-            op = "!=" if m["op"] == "!=" else "="
-            out.append(Requirement(m["key"], op, frozenset({m["value"]})))
-        elif m := _EXISTS_RE.match(clause):
-            out.append(Requirement(m["key"], "!exists" if m["neg"] else "exists"))
-        else:
-            raise bad_request(
-                f"unable to parse requirement: {clause.strip()!r} in labelSelector {text!r}"
-            )
-    return tuple(out)
+    try:
+        return parse_selector(text, source=f"labelSelector {text!r}").requirements
+    except ConfigError as error:
+        raise bad_request(f"unable to parse requirement: {error}") from error
 
 
 def labels_match(selector: tuple[Requirement, ...], obj: Mapping[str, Any]) -> bool:
@@ -92,7 +38,7 @@ def parse_field_selector(
     if not text:
         return ()
     out = []
-    for clause in _split_clauses(text):
+    for clause in split_clauses(text):
         for op in ("==", "!=", "="):
             if op in clause:
                 path, value = (part.strip() for part in clause.split(op, 1))

@@ -1,0 +1,89 @@
+"""``gpu-operator preflight`` (driver part): the driver pools a policy gives for a set of nodes,
+the exact image of each, and with ``--check-registry`` whether each tag exists (registry v2 API).
+Exits 1 when a tag is missing, so an install script can stop before anything is installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from gpu_operator.commands.images import parse_os
+from gpu_operator.commands.render import load_documents, load_policy_file
+from gpu_operator.driver.preflight import preflight
+from gpu_operator.driver.registry import RegistryAuth, TagCheck, check_tag
+from gpu_operator.errors import ConfigError
+from gpu_operator.kube import KubeSettings, build_client
+from gpu_operator.kube import node_dicts as list_nodes
+from gpu_operator.operator.cluster import node_facts
+from gpu_operator.operator.inventory import synthetic_nodes
+
+
+def preflight_command(
+    policy: Path = typer.Option(
+        ...,
+        "-f",
+        "--filename",
+        help="ClusterPolicy YAML, or a `helm template` stream ('-' = stdin).",
+    ),
+    nodes: Path | None = typer.Option(
+        None, "--nodes", help="Node objects (YAML/JSON, e.g. `kubectl get nodes -o yaml`)."
+    ),
+    node_os: list[str] = typer.Option(
+        [], "--node-os", help="A GPU node OS as ID:VERSION_ID (repeat), instead of --nodes."
+    ),
+    kernel: list[str] = typer.Option([], "--kernel", help="Node kernel (precompiled drivers)."),
+    check_registry: bool = typer.Option(
+        False, "--check-registry", help="Ask each registry whether the tag exists."
+    ),
+    plain_http: list[str] = typer.Option(
+        [], "--plain-http", help="A registry (host:port) spoken to over HTTP (repeat)."
+    ),
+    from_cluster: bool = typer.Option(
+        False, "--from-cluster", help="Read the nodes from the cluster (--server/--kubeconfig)."
+    ),
+    server: str | None = typer.Option(None, "--server", help="API server URL."),
+    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+) -> None:
+    """Name every driver image the operator will pull, and whether it exists."""
+    _, spec = load_policy_file(policy)
+    if from_cluster:
+        client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+        try:
+            facts = [node_facts(n) for n in list_nodes(client)]
+        finally:
+            client.close()
+    elif nodes is not None:
+        facts = [node_facts(d) for d in load_documents(nodes) if d.get("kind", "Node") == "Node"]
+    elif node_os:
+        facts = synthetic_nodes([parse_os(t) for t in node_os], kernel)
+    else:
+        raise ConfigError("preflight: say which nodes: --from-cluster, --nodes FILE or --node-os")
+    auth = None
+    if os.environ.get("REGISTRY_USERNAME"):
+        auth = RegistryAuth(
+            os.environ["REGISTRY_USERNAME"], os.environ.get("REGISTRY_PASSWORD", "")
+        )
+    hosts = frozenset(plain_http)
+
+    def check(image: str) -> TagCheck:
+        return check_tag(image, auth=auth, plain_http=hosts)
+
+    reports = preflight(spec, facts, os.environ, check if check_registry else None)
+    if not reports:
+        typer.echo("driver: no driver pools (driver disabled, or no GPU nodes with OS labels)")
+        return
+    width = max(len(r.pool.name) for r in reports)
+    for report in reports:
+        pool = report.pool
+        line = f"{pool.name:<{width}}  {pool.image}  nodes: {', '.join(pool.nodes)}"
+        if report.check is not None:
+            line += f"  exists: {report.check.exists.value}"
+            if report.check.detail:
+                line += f" ({report.check.detail})"
+        typer.echo(line)
+    missing = [r.pool.image for r in reports if r.missing]
+    if missing:
+        typer.echo(f"missing driver images: {', '.join(missing)}", err=True)
+        raise typer.Exit(1)

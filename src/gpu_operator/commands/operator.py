@@ -13,8 +13,9 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube import KubeSettings, build_async_client
+from gpu_operator.kube import KubeSettings, build_async_client, build_client
 from gpu_operator.operator.controller import Controller, ControllerSettings
 from gpu_operator.operator.images import IMAGE_ENV
 from gpu_operator.operator.leader import LeaderElector, LeaderSettings
@@ -42,9 +43,17 @@ async def _main(
     ports: tuple[int, int],
 ) -> None:
     client = build_async_client(kube)
+    sync_client = build_client(kube)  # the driver upgrade controller's calls run in a thread
     metrics = OperatorMetrics()
     elector = LeaderElector(client, leader) if leader else None
-    controller = Controller(client, settings, elector=elector, metrics=metrics)
+    upgrades = UpgradeSettings(namespace=settings.namespace)
+    controller = Controller(
+        client,
+        settings,
+        elector=elector,
+        metrics=metrics,
+        upgrader=lambda policy: upgrade_step(sync_client, policy, upgrades),
+    )
     runners = await serve_apps([(metrics_app(metrics), ports[0]), (health_app(metrics), ports[1])])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,6 +65,7 @@ async def _main(
         for runner in runners:
             await runner.cleanup()
         await client.close()
+        sync_client.close()
 
 
 def operator_command(

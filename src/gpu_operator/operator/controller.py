@@ -21,6 +21,8 @@ from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Service
 from lightkube.resources.node_v1 import RuntimeClass
 from lightkube.types import PatchType
 
+from gpu_operator.driver.upgrade import UpgradeStep
+from gpu_operator.driver.upgrade_model import UpgradePolicy
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.kube import aapply, apost_event, aretry, awatch
 from gpu_operator.kube.retry import RetryPolicy
@@ -28,6 +30,7 @@ from gpu_operator.operator.cluster import NodeFacts, node_facts
 from gpu_operator.operator.labeling import apply_patch
 from gpu_operator.operator.leader import LeaderElector
 from gpu_operator.operator.metrics import OperatorMetrics
+from gpu_operator.operator.policy_v1 import enabled, parse_spec
 from gpu_operator.operator.reconcile import Event, Observed, Plan, deprecation_events, plan
 from gpu_operator.operator.render import HASH_ANNOTATION
 from gpu_operator.operator.render.common import PART_OF
@@ -38,6 +41,9 @@ ClusterPolicy = create_global_resource("nvidia.com", "v1", "ClusterPolicy", "clu
 ServiceMonitor = create_namespaced_resource(
     "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"
 )
+Upgrader = Callable[[UpgradePolicy], UpgradeStep]
+"""One pass of the driver upgrade controller for a policy (blocking; run off the loop)."""
+
 OWNED_KINDS: dict[str, Any] = {
     "DaemonSet": DaemonSet,
     "ConfigMap": ConfigMap,
@@ -79,8 +85,10 @@ class Controller:
         elector: LeaderElector | None = None,
         metrics: OperatorMetrics | None = None,
         now: Callable[[], str] = _now,
+        upgrader: Upgrader | None = None,
     ):
         self.client = client
+        self.upgrader = upgrader
         self.settings = settings
         self.elector = elector
         self.metrics = metrics or OperatorMetrics()
@@ -201,7 +209,32 @@ class Controller:
             raise
         self._record(result)
         self.last_plan = result
+        await self._upgrade(result)
         return result
+
+    async def _upgrade(self, result: Plan) -> None:
+        """One pass of the driver upgrade controller (reference §5) after each reconcile, off
+        the event loop: it walks nodes whose driver pod runs an outdated spec through the
+        upgrade states within ``driver.upgradePolicy``'s limits (and with autoUpgrade off,
+        removes the state labels)."""
+        body = self.policies.get(result.active or "")
+        if self.upgrader is None or body is None:
+            return
+        try:
+            spec = parse_spec(body.get("spec"), source=f"ClusterPolicy {result.active}")
+            if not enabled(spec, "driver"):
+                return
+            policy = UpgradePolicy.from_spec(spec.driver.upgradePolicy)
+        except GpuOperatorError as error:  # the reconcile pass reports a bad policy already
+            log.info("driver upgrades skipped: %s", error)
+            return
+        step = await asyncio.to_thread(self.upgrader, policy)
+        m = self.metrics
+        m.driver_auto_upgrade_enabled = int(policy.auto_upgrade)
+        for what in ("in_progress", "done", "failed", "available", "pending"):
+            setattr(m, f"nodes_upgrades_{what}", getattr(step.metrics, what))
+        if step.actions:
+            self.dirty.set()
 
     def _record(self, result: Plan) -> None:
         m = self.metrics

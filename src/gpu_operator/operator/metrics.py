@@ -20,6 +20,11 @@ class OperatorMetrics:
     driver_auto_upgrade_enabled: int = 0
     api_writes_total: int = 0
     reconcile_cpu_seconds_total: float = 0.0
+    nodes_upgrades_in_progress: int = 0
+    nodes_upgrades_done: int = 0
+    nodes_upgrades_failed: int = 0
+    nodes_upgrades_available: int = 0
+    nodes_upgrades_pending: int = 0
     synced: bool = False
     leading: bool = False
 
@@ -76,6 +81,15 @@ class OperatorMetrics:
                 self.reconcile_cpu_seconds_total,
             ),
             ("leader", "gauge", "1 while this replica holds the leader lease", int(self.leading)),
+            *(
+                (
+                    f"nodes_upgrades_{what}",
+                    "gauge",
+                    f"GPU nodes whose driver upgrade is {what}",
+                    getattr(self, f"nodes_upgrades_{what}"),
+                )
+                for what in ("in_progress", "done", "failed", "available", "pending")
+            ),
         ]
         lines = []
         for name, kind, help_, value in rows:

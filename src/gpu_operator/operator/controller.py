@@ -21,7 +21,9 @@ from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Service
 from lightkube.resources.node_v1 import RuntimeClass
 from lightkube.types import PatchType
 
-from gpu_operator.driver.upgrade import UpgradeStep
+from gpu_operator.driver.pools import DAEMONSET as DRIVER_DAEMONSET
+from gpu_operator.driver.upgrade import UPGRADE_DONE, UpgradeStep
+from gpu_operator.driver.upgrade_model import STATE_LABEL as UPGRADE_STATE_LABEL
 from gpu_operator.driver.upgrade_model import UpgradePolicy
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.kube import aapply, apost_event, aretry, awatch
@@ -228,9 +230,11 @@ class Controller:
         except GpuOperatorError as error:  # the reconcile pass reports a bad policy already
             log.info("driver upgrades skipped: %s", error)
             return
-        step = await asyncio.to_thread(self.upgrader, policy)
         m = self.metrics
         m.driver_auto_upgrade_enabled = int(policy.auto_upgrade)
+        if not self._upgrade_due(policy):
+            return
+        step = await asyncio.to_thread(self.upgrader, policy)
         for what in ("in_progress", "done", "failed", "available", "pending"):
             setattr(m, f"nodes_upgrades_{what}", getattr(step.metrics, what))
         if step.actions:
@@ -325,6 +329,26 @@ class Controller:
             )
         except GpuOperatorError as error:  # an Event is best effort; never fail a pass for it
             log.warning("posting event %s failed: %s", event.reason, error)
+
+    def _upgrade_due(self, policy: UpgradePolicy) -> bool:
+        """Whether the upgrade controller has anything to look at, from what the watches already
+        hold: a GPU node not yet labelled ``upgrade-done``, or a driver DaemonSet whose pods do
+        not all run its newest template. At steady state it is not called (no reads)."""
+        states = [n.labels.get(UPGRADE_STATE_LABEL) for n in self.nodes.values() if n.gpu_present]
+        if not policy.auto_upgrade:
+            return any(state is not None for state in states)
+        if any(state != UPGRADE_DONE for state in states):
+            return True
+        for (kind, _, name), body in self.owned.items():
+            if kind != "DaemonSet" or not name.startswith(DRIVER_DAEMONSET):
+                continue
+            status = body.get("status") or {}
+            generation = int((body.get("metadata") or {}).get("generation") or 0)
+            if int(status.get("observedGeneration") or 0) < generation or int(
+                status.get("updatedNumberScheduled") or 0
+            ) < int(status.get("desiredNumberScheduled") or 0):
+                return True
+        return False
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, *, renew_s: float = 5.0) -> None:

@@ -135,3 +135,42 @@ async def test_a_driver_version_bump_in_the_policy_walks_every_node_to_upgrade_d
         if p.metadata
     )
     assert drivers == [f"{DRIVER}-{n}-g2" for n in NODES]
+
+
+async def test_at_steady_state_the_upgrade_controller_is_not_even_asked(
+    clients: tuple[AsyncClient, Client],
+) -> None:
+    from lightkube.resources.apps_v1 import DaemonSet
+
+    aclient, client = clients
+    await cluster(aclient)
+    calls: list[object] = []
+
+    def upgrader(policy: Any) -> Any:
+        calls.append(policy)
+        return upgrade_step(client, policy, UpgradeSettings(namespace=NS, retry=FAST))
+
+    controller = Controller(
+        aclient, ControllerSettings(namespace=NS, retry=FAST, debounce_s=0.01), upgrader=upgrader
+    )
+    await controller.sync()
+    await controller.reconcile_once()
+    play_kubelet(client)
+    await controller.reconcile_once()
+    assert states(client) == dict.fromkeys(NODES, UPGRADE_DONE)
+    ds = client.get(DaemonSet, DRIVER, namespace=NS)
+    status = {
+        "observedGeneration": ds.metadata.generation,
+        "desiredNumberScheduled": 2,  # type: ignore[union-attr]
+        "updatedNumberScheduled": 2,
+        "currentNumberScheduled": 2,
+        "numberReady": 2,
+        "numberMisscheduled": 0,
+    }
+    client.patch(
+        DaemonSet.Status, DRIVER, {"status": status}, namespace=NS, patch_type=PatchType.MERGE
+    )
+    await controller.sync()
+    before = len(calls)
+    await controller.reconcile_once()
+    assert len(calls) == before, "nothing to upgrade: no list requests for the upgrade controller"

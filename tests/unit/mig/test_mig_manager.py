@@ -4,6 +4,7 @@ never leave (timeout, labels restored, failed, retried), an agent restarted mid-
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +91,19 @@ class Running:
         self.stop.set()
         self.thread.join(5)
         assert self.error is None, self.error
+
+
+@contextlib.contextmanager
+def running(manager: MigManager) -> Iterator[None]:
+    """``manager.run`` in a thread for the duration of the block."""
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -296,14 +310,8 @@ def test_host_steps_persist_the_config_and_stop_then_restart_active_host_clients
         gpu_clients_file=clients,
     )
     manager = MigManager(settings, client, hardware, host_command=host_command)
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(manager):
         until(lambda: labels(client).get(agent.STATE_LABEL) == "success")
-    finally:
-        stop.set()
-        thread.join(5)
     assert (
         state_file.read_text()
         == '[Service]\nEnvironment="MIG_PARTED_SELECTED_CONFIG=all-balanced"\n'
@@ -333,14 +341,8 @@ def test_a_malformed_gpu_clients_file_fails_the_apply_and_names_the_file(
         protocol=agent.Settings(retry_base_s=60),
     )
     manager = MigManager(settings, client, hardware, host_command=lambda argv: 0)
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(manager):
         until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
-    finally:
-        stop.set()
-        thread.join(5)
     reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
     assert str(clients) in reason
     assert labels(client)[PLUGIN] == "true"
@@ -366,14 +368,8 @@ def test_with_cdi_enabled_a_change_rewrites_the_management_cdi_spec(
         driver_root_host=Path("/run/nvidia/driver"),
     )
     manager = MigManager(settings, client, hardware)
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(manager):
         until(lambda: labels(client).get(agent.STATE_LABEL) == "success")
-    finally:
-        stop.set()
-        thread.join(5)
     spec = yaml.safe_load((cdi_dir / "management.nvidia.com-gpu.yaml").read_text())
     schema = json.loads((Path(__file__).parents[2] / "data" / "cdi-schema.json").read_text())
     jsonschema.validate(spec, schema)

@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/deviceplugin.py
 	$(BIN)/python bench/apiserver.py
 	$(BIN)/python bench/operator.py
+	$(BIN)/python bench/sandbox.py
 
 # Regenerate the kubelet API stubs from src/gpu_operator/protos/*.proto (checked in; a test
 # fails when they differ from what this produces).

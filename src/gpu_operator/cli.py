@@ -26,6 +26,7 @@ from gpu_operator.commands.node_labeler import node_labeler_command
 from gpu_operator.commands.operator import operator_command
 from gpu_operator.commands.preflight import preflight_command
 from gpu_operator.commands.render import render_command
+from gpu_operator.commands.status import status_command
 from gpu_operator.commands.wait_for import wait_for_command
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.gpu import HardwareSettings
@@ -78,6 +79,7 @@ app.command("wait-for")(wait_for_command)
 app.command("mig-manager")(mig_manager_command)
 app.command("driver-manager")(driver_manager_command)
 app.command("preflight")(preflight_command)
+app.command("status")(status_command)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from gpu_operator.exporter.serving import Exporter, ExporterService
 from gpu_operator.exporter.settings import DeviceSelection, ExporterSettings
 from gpu_operator.exporter.webconfig import read_web_config
 from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.hostpaths import remap
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def exporter_command(
         replace_blanks_in_model_name=replace_blanks,
         energy_interval_ms=energy_interval,
     )
+    settings = remap(settings, "pod_resources_socket", "collectors")
     table = read_collectors(collectors or DEFAULT_COLLECTORS)
     for message in table.skipped:
         log.warning(message)

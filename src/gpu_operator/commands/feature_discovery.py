@@ -20,6 +20,7 @@ from gpu_operator.discovery.settings import DiscoverySettings, load_settings
 from gpu_operator.discovery.writers import FeatureFileWriter
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
+from gpu_operator.hostpaths import remap
 
 
 def _opt(*names: str, env: str, help: str) -> Any:
@@ -32,6 +33,11 @@ def _flag(name: str, *, env: str, help: str) -> Any:
     return typer.Option(
         None, f"--{name}/--no-{name}", help=f"{help} Env: {env}.", show_default=False
     )
+
+
+def _settings(flags: dict[str, Any], env: dict[str, str]) -> DiscoverySettings:
+    """The settings, with container paths mapped to this host's (``gpu_operator.hostpaths``)."""
+    return remap(load_settings(flags, env), "output_file", "machine_type_file", "config_file")
 
 
 def make_writers(settings: DiscoverySettings) -> list[Writer]:
@@ -145,13 +151,13 @@ def feature_discovery_command(
     env = dict(os.environ)
     hardware: HardwareSettings = ctx.obj
     waiter = SignalWaiter()
-    first = load_settings(flags, env)
+    first = _settings(flags, env)
     if not first.oneshot:
         waiter.block()
     loaded = [first]
 
     def load() -> DiscoverySettings:
         # The first run uses the settings checked above; a SIGHUP re-reads everything.
-        return loaded.pop() if loaded else load_settings(flags, dict(os.environ))
+        return loaded.pop() if loaded else _settings(flags, dict(os.environ))
 
     run(load, make_writers, hardware, waiter)

@@ -12,6 +12,7 @@ from types import FrameType
 import typer
 
 from gpu_operator.gpu import HardwareSettings
+from gpu_operator.hostpaths import remap
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.mig.manager import ManagerSettings, MigManager
 
@@ -25,7 +26,15 @@ def mig_manager_command(
 ) -> None:
     """Watch this node's nvidia.com/mig.config label and apply it (NODE_NAME required)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = ManagerSettings.from_env()
+    settings = remap(
+        ManagerSettings.from_env(),
+        "config_file",
+        "default_config_file",
+        "host_root",
+        "gpu_clients_file",
+        "cdi_dir",
+        "driver_root",
+    )
     obj = ctx.obj
     hardware = obj if isinstance(obj, HardwareSettings) else HardwareSettings.from_env()
     client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.hostpaths import host_path
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.operator.node_features import FeatureRoots
 from gpu_operator.operator.node_labeler import LabelerSettings, run
@@ -29,9 +30,9 @@ def node_labeler_command(
     """Label this node: feature.node.kubernetes.io/{pci-10de,system-os_release,kernel-version}."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     roots = FeatureRoots(
-        sys=sys_root,
-        os_release=host_root / "etc" / "os-release",
-        kernel_release=proc_root / "sys" / "kernel" / "osrelease",
+        sys=host_path(sys_root),
+        os_release=host_path(host_root / "etc" / "os-release"),
+        kernel_release=host_path(proc_root / "sys" / "kernel" / "osrelease"),
     )
     settings = LabelerSettings(node_name, roots=roots, interval_s=interval_s, oneshot=oneshot)
     client = build_client(KubeSettings(kubeconfig=kubeconfig))

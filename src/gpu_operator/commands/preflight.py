@@ -10,11 +10,12 @@ from pathlib import Path
 import typer
 
 from gpu_operator.commands.images import parse_os
+from gpu_operator.commands.preflight_cluster import cluster_checks
 from gpu_operator.commands.render import load_documents, load_policy_file
 from gpu_operator.driver.preflight import preflight
 from gpu_operator.driver.registry import RegistryAuth, TagCheck, check_tag
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube import KubeSettings, build_client
+from gpu_operator.kube import KubeSettings, build_client, pod_dicts
 from gpu_operator.kube import node_dicts as list_nodes
 from gpu_operator.operator.cluster import node_facts
 from gpu_operator.operator.inventory import synthetic_nodes
@@ -48,12 +49,18 @@ def preflight_command(
 ) -> None:
     """Name every driver image the operator will pull, and whether it exists."""
     _, spec = load_policy_file(policy)
+    cluster_failed = False
     if from_cluster:
         client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
         try:
-            facts = [node_facts(n) for n in list_nodes(client)]
+            objects = list_nodes(client)
+            facts = [node_facts(n) for n in objects]
+            checks = cluster_checks(objects, pod_dicts(client))
         finally:
             client.close()
+        for item in checks:
+            typer.echo(item.line(), err=True)  # stdout stays the driver image table
+        cluster_failed = any(c.level == "fail" for c in checks)
     elif nodes is not None:
         facts = [node_facts(d) for d in load_documents(nodes) if d.get("kind", "Node") == "Node"]
     elif node_os:
@@ -73,6 +80,8 @@ def preflight_command(
     reports = preflight(spec, facts, os.environ, check if check_registry else None)
     if not reports:
         typer.echo("driver: no driver pools (driver disabled, or no GPU nodes with OS labels)")
+        if cluster_failed:
+            raise typer.Exit(1)
         return
     width = max(len(r.pool.name) for r in reports)
     for report in reports:
@@ -86,4 +95,6 @@ def preflight_command(
     missing = [r.pool.image for r in reports if r.missing]
     if missing:
         typer.echo(f"missing driver images: {', '.join(missing)}", err=True)
+        raise typer.Exit(1)
+    if cluster_failed:
         raise typer.Exit(1)

@@ -1,15 +1,24 @@
-"""``gpu-operator sandbox``: the simulated cluster. ``apiserver`` runs the Kubernetes API server
-emulator in the foreground and writes a kubeconfig for it (up/down/demo come with the sandbox)."""
+"""``gpu-operator sandbox``: the simulated cluster. ``up`` runs API server emulator, simulated
+GPU nodes and the chart's operator in the foreground; ``down`` stops it; ``status`` shows it;
+``demo`` runs the seed story and exits; ``apiserver`` runs the API server emulator alone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import os
+import shutil
 import signal
+import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import typer
+import yaml
+from rich.console import Console
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.sandbox.apiserver import ApiServer
@@ -70,3 +79,148 @@ def apiserver_command(
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(server, kubeconfig.expanduser()))
+
+
+DEFAULT_DIR = Path(tempfile.gettempdir()) / f"gpu-operator-sandbox-{os.getuid()}"
+PID_FILE = "sandbox.pid"
+
+
+def _console() -> Console:
+    # Wide enough for kubectl-like tables when the output is a pipe (make demo | tee …).
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+@app.command("up")
+def up_command(
+    nodes: str = typer.Option("dgx-a100:2", "--nodes", help="PRESET:COUNT,… (dgx-a100, h200, …)."),
+    os_image: str = typer.Option("rocky:8.5", "--os", help="Every node's OS, ID:VERSION."),
+    values: list[str] = typer.Option([], "--set", help="Helm values, as helm install --set."),
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="The nodes' root directories."),
+    kubeconfig: Path = typer.Option(
+        DEFAULT_KUBECONFIG, "--kubeconfig", help="Where to write the kubeconfig."
+    ),
+    port: int = typer.Option(0, "--port", help="API server port on 127.0.0.1 (0: any free)."),
+    driver_delay: float = typer.Option(
+        2.0, "--driver-delay", help="Seconds the simulated driver takes to load."
+    ),
+    missing: list[str] = typer.Option(
+        [], "--missing-image", help="Image glob the sandbox registry lacks (ImagePullBackOff)."
+    ),
+) -> None:
+    """Start a simulated cluster, install the chart, run until Ctrl-C or `sandbox down`."""
+    from gpu_operator.sandbox.cluster import Sandbox
+    from gpu_operator.sandbox.nodes import parse_nodes
+    from gpu_operator.sandbox.podspec import ImageCatalogue
+
+    specs = parse_nodes(nodes, os_image)
+    directory = directory.expanduser()
+    if (directory / PID_FILE).exists():
+        raise ConfigError(
+            f"a sandbox may already run from {directory} (pid file {directory / PID_FILE}); "
+            "run `gpu-operator sandbox down` or pass another --dir"
+        )
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / "kubeconfig").exists():
+            raise ConfigError(f"--dir {directory}: not empty and not a sandbox's directory")
+        shutil.rmtree(directory)  # a previous sandbox's nodes: start afresh
+    sandbox = Sandbox(
+        specs,
+        directory,
+        catalogue=ImageCatalogue(missing=tuple(missing)),
+        driver_delay_s=driver_delay,
+        port=port,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sandbox.start()
+    try:
+        target = kubeconfig.expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sandbox.kubeconfig, target)
+        (directory / PID_FILE).write_text(f"{os.getpid()}\n{target}\n")
+        sandbox.install(values)
+        typer.echo(f"sandbox: {len(specs)} GPU nodes, API server {sandbox.server.url}")
+        typer.echo(f"kubeconfig: {target}")
+        typer.echo(
+            f"try: kubectl --kubeconfig {target} get pods -A   (Ctrl-C or `sandbox down` stops)"
+        )
+        stop.wait()
+    finally:
+        typer.echo("sandbox: stopping every pod and the API server")
+        sandbox.stop()
+        (directory / PID_FILE).unlink(missing_ok=True)
+
+
+@app.command("down")
+def down_command(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="The sandbox's directory."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for it to stop."),
+) -> None:
+    """Stop the sandbox that `sandbox up` runs (SIGTERM to its process, then wait)."""
+    pid_file = directory.expanduser() / PID_FILE
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        typer.echo(f"no sandbox runs from {directory} (no {PID_FILE})")
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        typer.echo(f"sandbox process {pid} was gone; cleaned up")
+        return
+    deadline = time.monotonic() + timeout
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_file.exists():
+        raise ConfigError(f"sandbox process {pid} did not stop within {timeout:g}s")
+    typer.echo("sandbox stopped")
+
+
+@app.command("status")
+def status_command(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="The sandbox's directory."),
+) -> None:
+    """Nodes, GPU resources, pods and the ClusterPolicy of the running sandbox."""
+    from gpu_operator.sandbox import views
+    from gpu_operator.sandbox.demo import pod_table
+    from gpu_operator.sandbox.rest import Rest
+
+    config = directory.expanduser() / "kubeconfig"
+    if not (directory.expanduser() / PID_FILE).exists() or not config.exists():
+        raise ConfigError(
+            f"no sandbox runs from {directory}: start one with `gpu-operator sandbox up`"
+        )
+    server = yaml.safe_load(config.read_text())["clusters"][0]["cluster"]["server"]
+    rest = Rest(server)
+    console = _console()
+    for node in rest.list("nodes"):
+        resources = views.gpu_resources(node)
+        shown = ", ".join(f"{k}: {v}" for k, v in resources.items()) or "no GPU resources"
+        console.print(f"node {node['metadata']['name']}: {shown}")
+    console.print(pod_table(rest))
+    state, problems = views.policy_summary(
+        rest.get("nvidia.com/v1/clusterpolicies", "cluster-policy")
+    )
+    console.print(f"ClusterPolicy: {state}" + "".join(f"\n  {p}" for p in problems))
+
+
+@app.command("demo")
+def demo_command(
+    timeout: float = typer.Option(150.0, "--timeout", help="Give up after this many seconds."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the nodes' directories (logs)."),
+) -> None:
+    """The seed story: 2 Rocky 8.5 DGX A100 nodes, MIG all-balanced, a MIG pod and its metrics."""
+    from gpu_operator.sandbox.demo import run_demo
+
+    base = Path(tempfile.mkdtemp(prefix="gos-demo-"))
+    console = _console()
+    try:
+        took = run_demo(console, base, timeout_s=timeout)
+        console.print(f"\n[bold green]Seed story done in {took:.1f}s[/]")
+    finally:
+        if keep:
+            console.print(f"nodes' directories and container logs kept in {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)

@@ -15,6 +15,7 @@ import yaml
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.hostpaths import remap
 from gpu_operator.toolkit.cdi_generate import (
     NAME_STRATEGIES,
     CdiOptions,
@@ -39,7 +40,7 @@ def install_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say which files would change."),
 ) -> None:
     """Add the nvidia runtimes to the runtime RUNTIME names (nvidia-ctk-installer env vars)."""
-    settings = ToolkitSettings.from_env()
+    settings = toolkit_settings()
     changed = install(settings, log=_say, dry_run=dry_run)
     if dry_run:
         for path in changed:
@@ -61,10 +62,26 @@ def _daemon(settings: ToolkitSettings) -> None:
     settings.pid_file.unlink(missing_ok=True)
 
 
+def toolkit_settings() -> ToolkitSettings:
+    """The installer's settings from the environment, container paths mapped to this host's."""
+    return remap(
+        ToolkitSettings.from_env(),
+        "root",
+        "config",
+        "drop_in",
+        "socket",
+        "host_root",
+        "cdi_output_dir",
+        "driver_root_ctr_path",
+        "state_dir",
+        "pid_file",
+    )
+
+
 @app.command("uninstall")
 def uninstall_command() -> None:
     """Restore every file install changed (byte for byte when unchanged since)."""
-    uninstall(ToolkitSettings.from_env(), log=_say)
+    uninstall(toolkit_settings(), log=_say)
 
 
 def _dump(spec: dict[str, Any], fmt: str) -> str:

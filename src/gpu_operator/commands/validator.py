@@ -9,9 +9,10 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.commands.toolkit import toolkit_settings
 from gpu_operator.gpu import HardwareSettings
+from gpu_operator.hostpaths import host_path
 from gpu_operator.kube import KubeSettings
-from gpu_operator.toolkit.settings import ToolkitSettings
 from gpu_operator.validator.running import Retry, run_component
 from gpu_operator.validator.settings import ValidatorSettings, parse_bool
 from gpu_operator.validator.status import COMPONENT_FILES, VALIDATIONS_DIR
@@ -74,7 +75,7 @@ def validator_command(
         component=component,
         with_wait=parse_bool(with_wait, "WITH_WAIT"),
         with_workload=parse_bool(with_workload, "WITH_WORKLOAD"),
-        output_dir=output_dir,
+        output_dir=host_path(output_dir),
         sleep_interval_s=sleep_interval,
         mig_strategy=mig_strategy,
         metrics_port=metrics_port,
@@ -83,7 +84,9 @@ def validator_command(
         disable_dev_char_symlinks=parse_bool(disable_dev_char, "DISABLE_DEV_CHAR_SYMLINK_CREATION"),
         host_root=host_root,
         driver_install_dir=driver_install_dir,
-        driver_install_dir_ctr_path=driver_install_dir_ctr,
+        driver_install_dir_ctr_path=host_path(driver_install_dir_ctr),
+        host_root_ctr_path=host_path("/host"),
+        dev_char_dir=host_path("/host-dev-char"),
         skip_gpu_init=parse_bool(skip_gpu_init, "DRIVER_VALIDATION_SKIP_GPU_INIT"),
     )
     hardware: HardwareSettings = ctx.obj or HardwareSettings.from_env()
@@ -104,7 +107,7 @@ def validator_command(
         return
     from gpu_operator.validator.components import check_for
 
-    check = check_for(settings, hardware, kube, pod, ToolkitSettings.from_env(), log=_say)
+    check = check_for(settings, hardware, kube, pod, toolkit_settings(), log=_say)
     run_component(
         settings.output_dir / COMPONENT_FILES[settings.component],
         check,

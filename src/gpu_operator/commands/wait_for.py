@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.hostpaths import host_path
 from gpu_operator.validator.waiting import wait_for
 
 
@@ -21,7 +22,7 @@ def wait_for_command(
 ) -> None:
     """Block until every FILE exists."""
     missing = wait_for(
-        files,
+        [host_path(f) for f in files],
         timeout_s=timeout,
         report_every_s=report_every,
         report=lambda line: typer.echo(line, err=True),

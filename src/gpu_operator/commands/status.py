@@ -1,0 +1,197 @@
+"""``gpu-operator status`` (and ``kubectl gpu status``): the cluster as an administrator asks
+about it — per GPU node its GPUs, MIG layout and state, the readiness of each operand, and what
+blocks (a pod's reason, a failed or pending MIG change, a paused operand, a cordon), then the
+ClusterPolicy's state with the conditions that are not true. Read-only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpu_operator.errors import GpuOperatorError
+from gpu_operator.sandbox import views
+
+Obj = Mapping[str, Any]
+OPERANDS = (
+    "nvidia-driver-daemonset",
+    "nvidia-container-toolkit-daemonset",
+    "nvidia-operator-validator",
+    "nvidia-device-plugin-daemonset",
+    "gpu-feature-discovery",
+    "nvidia-dcgm-exporter",
+    "nvidia-mig-manager",
+)
+
+
+@dataclass
+class NodeReport:
+    name: str
+    gpus: str
+    mig_config: str
+    mig_state: str
+    resources: dict[str, int]
+    operands: dict[str, str] = field(default_factory=dict)
+    blocking: list[str] = field(default_factory=list)
+
+
+def node_report(node: Obj, pods: list[Obj]) -> NodeReport:
+    """One GPU node's line, from its Node object and the pods bound to it."""
+    labels = node["metadata"].get("labels") or {}
+    name = node["metadata"]["name"]
+    count, product = (
+        labels.get("nvidia.com/gpu.count", "?"),
+        labels.get("nvidia.com/gpu.product", ""),
+    )
+    report = NodeReport(
+        name=name,
+        gpus=f"{count}× {product}" if product else "not discovered yet",
+        mig_config=labels.get("nvidia.com/mig.config", "-"),
+        mig_state=labels.get("nvidia.com/mig.config.state", "-"),
+        resources=views.gpu_resources(node),
+    )
+    for pod in pods:
+        app = (pod["metadata"].get("labels") or {}).get("app", "")
+        if app in OPERANDS:
+            report.operands[app] = views.pod_status(pod)
+            if not views.settled(pod):
+                report.blocking.append(f"pod {pod['metadata']['name']}: {views.pod_status(pod)}")
+    for operand in OPERANDS:
+        deploy = labels.get(f"nvidia.com/gpu.deploy.{operand_key(operand)}", "")
+        if deploy.startswith("paused"):
+            report.blocking.append(
+                f"{operand} is {deploy} (nvidia.com/gpu.deploy.{operand_key(operand)})"
+            )
+    if report.mig_state == "failed":
+        report.blocking.append(
+            f"MIG config {report.mig_config} failed: see the nvidia-mig-manager pod's log"
+        )
+    elif report.mig_state == "pending":
+        report.blocking.append(f"MIG config {report.mig_config} is being applied")
+    if (node.get("spec") or {}).get("unschedulable"):
+        report.blocking.append("node is cordoned (spec.unschedulable)")
+    return report
+
+
+def operand_key(operand: str) -> str:
+    return {
+        "nvidia-driver-daemonset": "driver",
+        "nvidia-container-toolkit-daemonset": "container-toolkit",
+        "nvidia-operator-validator": "operator-validator",
+        "nvidia-device-plugin-daemonset": "device-plugin",
+        "gpu-feature-discovery": "gpu-feature-discovery",
+        "nvidia-dcgm-exporter": "dcgm-exporter",
+        "nvidia-mig-manager": "mig-manager",
+    }[operand]
+
+
+def cluster_report(
+    nodes: list[Obj], pods: list[Obj], policy: Obj | None
+) -> tuple[list[NodeReport], str, list[str]]:
+    """Every GPU node (``nvidia.com/gpu.present=true`` or NFD's NVIDIA PCI label) and the policy."""
+    by_node: dict[str, list[Obj]] = {}
+    for pod in pods:
+        by_node.setdefault((pod.get("spec") or {}).get("nodeName") or "", []).append(pod)
+    reports = [
+        node_report(n, by_node.get(n["metadata"]["name"], []))
+        for n in sorted(nodes, key=lambda n: n["metadata"]["name"])
+        if is_gpu_node(n)
+    ]
+    state, problems = views.policy_summary(policy)
+    return reports, state, problems
+
+
+def is_gpu_node(node: Obj) -> bool:
+    labels = node["metadata"].get("labels") or {}
+    return labels.get("nvidia.com/gpu.present") == "true" or any(
+        labels.get(k) == "true"
+        for k in (
+            "feature.node.kubernetes.io/pci-10de.present",
+            "feature.node.kubernetes.io/pci-0302_10de.present",
+        )
+    )
+
+
+def render(console: Console, reports: list[NodeReport], state: str, problems: list[str]) -> None:
+    table = Table("NODE", "GPUS", "MIG CONFIG", "MIG STATE", "RESOURCES", "OPERANDS", box=None)
+    for r in reports:
+        ready = sum(1 for s in r.operands.values() if s in ("Running", "Completed"))
+        table.add_row(
+            r.name,
+            r.gpus,
+            r.mig_config,
+            r.mig_state,
+            ", ".join(f"{k.removeprefix('nvidia.com/')}: {v}" for k, v in r.resources.items())
+            or "-",
+            f"{ready}/{len(r.operands)} running",
+        )
+    console.print(table)
+    for r in reports:
+        for line in r.blocking:
+            console.print(f"[yellow]{r.name}[/]: {line}", highlight=False)
+    console.print(
+        f"ClusterPolicy: {state}" + "".join(f"\n  {p}" for p in problems), highlight=False
+    )
+
+
+def gather(kubeconfig: Path | None, server: str | None) -> tuple[list[Obj], list[Obj], Obj | None]:
+    from gpu_operator.kube import KubeSettings, build_client, node_dicts, pod_dicts
+    from gpu_operator.operator.controller import ClusterPolicy
+
+    client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+    try:
+        nodes: list[Obj] = list(node_dicts(client))
+        pods: list[Obj] = list(pod_dicts(client))
+        policies: list[Obj] = sorted(
+            (dict(p) for p in client.list(ClusterPolicy)),
+            key=lambda p: str(p["metadata"].get("creationTimestamp", "")),
+        )
+    finally:
+        client.close()
+    return nodes, pods, (policies[0] if policies else None)
+
+
+def status_command(
+    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    server: str | None = typer.Option(None, "--server", help="API server URL."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Per GPU node: GPUs, MIG layout and state, operand readiness, and what blocks."""
+    reports, state, problems = cluster_report(*gather(kubeconfig, server))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "nodes": [asdict(r) for r in reports],
+                    "policy": {"state": state, "problems": problems},
+                },
+                indent=2,
+            )
+        )
+        return
+    render(Console(width=None if sys.stdout.isatty() else 200), reports, state, problems)
+    if state != "ready" or any(r.blocking for r in reports):
+        raise typer.Exit(1)
+
+
+def kubectl_gpu() -> None:
+    """The ``kubectl-gpu`` console script: ``kubectl gpu status`` as a kubectl plugin."""
+    app = typer.Typer(help="GPU operator status as a kubectl plugin.", no_args_is_help=True)
+    app.command("status")(status_command)
+
+    @app.callback()
+    def _root() -> None:
+        """kubectl gpu …"""
+
+    try:
+        app()
+    except GpuOperatorError as error:
+        print(f"kubectl gpu: {error}", file=sys.stderr)
+        sys.exit(1)

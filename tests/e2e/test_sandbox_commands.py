@@ -1,0 +1,143 @@
+"""The sandbox's commands as a user runs them: ``sandbox demo`` prints the seed story's result
+in under a minute; ``sandbox up`` serves the real kubectl through the kubeconfig it printed and
+``sandbox down`` stops it with every process it started."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+BALANCED_LINE = "nvidia.com/mig-1g.5gb: 16, nvidia.com/mig-2g.10gb: 8, nvidia.com/mig-3g.20gb: 8"
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text`` (read from /proc; nothing is signalled)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(150)
+def test_sandbox_demo_prints_the_seed_story_result_in_under_a_minute() -> None:
+    done = subprocess.run(
+        [str(BIN / "gpu-operator"), "sandbox", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for node in ("gpu-node-1", "gpu-node-2"):
+        assert re.search(
+            rf"{node}: {BALANCED_LINE}",
+            out,
+        ), out
+    assert "state=ready" in out
+    assert re.search(r"gpu-operator\s+nvidia-driver-daemonset-\w+\s+1/1\s+Running", out)
+    assert "ImagePullBackOff" not in out
+    assert "CrashLoopBackOff" not in out
+    assert 'nvidia.com/mig-3g.20gb": ["MIG-' in out
+    assert 'pod="cuda-workload"' in out
+    took = float(re.search(r"Seed story done in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
+    assert took < 60
+
+
+@pytest.mark.timeout(120)
+def test_sandbox_up_serves_kubectl_and_down_stops_everything_it_started(tmp_path: Path) -> None:
+    # Short: device plugin sockets live under it (unix socket paths stop at 107 bytes).
+    short = Path(tempfile.mkdtemp(prefix="gos-"))
+    directory, kubeconfig = short / "sbx", tmp_path / "kubeconfig"
+    up = subprocess.Popen(
+        [
+            str(BIN / "gpu-operator"),
+            "sandbox",
+            "up",
+            "--nodes",
+            "h200:1",
+            "--os",
+            "rocky:8.5",
+            "--dir",
+            str(directory),
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        listing = ""
+        while time.monotonic() < deadline:
+            if kubeconfig.exists():
+                listing = subprocess.run(
+                    [str(BIN / "kubectl"), "--kubeconfig", str(kubeconfig), "get", "pods", "-A"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                ).stdout
+                if re.search(r"nvidia-device-plugin-daemonset-\w+\s+1/1\s+Running", listing):
+                    break
+            time.sleep(1)
+        assert re.search(r"nvidia-device-plugin-daemonset-\w+\s+1/1\s+Running", listing), listing
+        assert len(processes_mentioning(str(directory))) > 1  # its pods' processes
+        shown = subprocess.run(
+            [str(BIN / "gpu-operator"), "sandbox", "status", "--dir", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert "node gpu-node-1: nvidia.com/gpu: 1" in shown
+        assert "sandbox-control-plane: no GPU resources" in shown
+        down = subprocess.run(
+            [str(BIN / "gpu-operator"), "sandbox", "down", "--dir", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert up.wait(30) == 0
+    finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait(30)
+        if up.stdout is not None:
+            up.stdout.close()
+    assert processes_mentioning(str(directory)) == []
+    assert not (directory / "sandbox.pid").exists()
+    shutil.rmtree(short)
+
+
+def test_a_sandbox_directory_too_deep_for_unix_sockets_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / ("d" * 60)
+    done = subprocess.run(
+        [str(BIN / "gpu-operator"), "sandbox", "up", "--dir", str(deep)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "too deep" in done.stderr
+    assert "unix socket path limit" in done.stderr

@@ -5,6 +5,7 @@ Exits 1 when a tag is missing, so an install script can stop before anything is 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -12,13 +13,14 @@ import typer
 from gpu_operator.commands.images import parse_os
 from gpu_operator.commands.preflight_cluster import cluster_checks
 from gpu_operator.commands.render import load_documents, load_policy_file
-from gpu_operator.driver.preflight import preflight
-from gpu_operator.driver.registry import RegistryAuth, TagCheck, check_tag
+from gpu_operator.driver.preflight import PoolReport, preflight
+from gpu_operator.driver.registry import Exists, RegistryAuth, TagCheck, check_tag
 from gpu_operator.errors import ConfigError
 from gpu_operator.kube import KubeSettings, build_client, pod_dicts
 from gpu_operator.kube import node_dicts as list_nodes
-from gpu_operator.operator.cluster import node_facts
-from gpu_operator.operator.inventory import synthetic_nodes
+from gpu_operator.operator.cluster import NodeFacts, node_facts
+from gpu_operator.operator.inventory import pod_images, policy_images, synthetic_nodes
+from gpu_operator.operator.policy_v1 import ClusterPolicySpec
 
 
 def preflight_command(
@@ -40,6 +42,11 @@ def preflight_command(
     ),
     plain_http: list[str] = typer.Option(
         [], "--plain-http", help="A registry (host:port) spoken to over HTTP (repeat)."
+    ),
+    all_images: bool = typer.Option(
+        False,
+        "--all-images",
+        help="With --check-registry: every image the policy pulls, not only the drivers.",
     ),
     from_cluster: bool = typer.Option(
         False, "--from-cluster", help="Read the nodes from the cluster (--server/--kubeconfig)."
@@ -78,9 +85,12 @@ def preflight_command(
         return check_tag(image, auth=auth, plain_http=hosts)
 
     reports = preflight(spec, facts, os.environ, check if check_registry else None)
+    others_missing = (
+        _other_images(spec, facts, reports, check, policy) if check_registry and all_images else []
+    )
     if not reports:
         typer.echo("driver: no driver pools (driver disabled, or no GPU nodes with OS labels)")
-        if cluster_failed:
+        if cluster_failed or others_missing:
             raise typer.Exit(1)
         return
     width = max(len(r.pool.name) for r in reports)
@@ -96,5 +106,40 @@ def preflight_command(
     if missing:
         typer.echo(f"missing driver images: {', '.join(missing)}", err=True)
         raise typer.Exit(1)
-    if cluster_failed:
+    if cluster_failed or others_missing:
         raise typer.Exit(1)
+
+
+def _other_images(
+    spec: ClusterPolicySpec,
+    facts: list[NodeFacts],
+    reports: list[PoolReport],
+    check: Callable[[str], TagCheck],
+    source: Path,
+) -> list[str]:
+    """Every non-driver image the policy's operands pull, asked of its registry once; printed
+    to stderr (stdout stays the driver table). Returns the images that do not exist."""
+    drivers = {r.pool.image for r in reports}
+    users: dict[str, set[str]] = {}
+    uses = set(policy_images(spec, facts, os.environ))
+    if str(source) != "-":  # a `helm template` stream also holds the operator's own Deployment
+        for doc in load_documents(source):
+            if doc.get("kind") in ("Deployment", "DaemonSet", "Job"):
+                uses.update(pod_images(doc))
+    for use in uses:
+        if use.image not in drivers:
+            users.setdefault(use.image, set()).add(use.used_by)
+    missing = []
+    for image in sorted(users):
+        result = check(image)
+        detail = f" ({result.detail})" if result.detail else ""
+        typer.echo(
+            f"image {image}  used by: {', '.join(sorted(users[image]))}  "
+            f"exists: {result.exists.value}{detail}",
+            err=True,
+        )
+        if result.exists is Exists.NO:
+            missing.append(image)
+    if missing:
+        typer.echo(f"missing images: {', '.join(missing)}", err=True)
+    return missing

@@ -164,3 +164,45 @@ def test_preflight_names_the_missing_rocky_tag_before_install(
         f"nvidia-driver-daemonset-ubuntu22.04  {image}-ubuntu22.04  nodes: os-2-0  exists: yes",
     ]
     assert f"missing driver images: {registry}/nvidia/driver:595.91.07-rocky8" in result.stderr
+
+
+def test_all_images_names_a_missing_operand_image_too(registry: str, tmp_path: Path) -> None:
+    ours = f"{registry}/gpu-operator/gpu-operator:1.0.0"
+    Registry.tags["gpu-operator/gpu-operator"] = {"1.0.0"}
+    Registry.tags["nvidia/dcgm"] = set()  # the DCGM host engine image was never mirrored
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: nvidia.com/v1\nkind: ClusterPolicy\nmetadata: {name: cluster-policy}\n"
+        f"spec:\n  driver: {{repository: {registry}/nvidia, image: driver, version: 595.91.07}}\n"
+        f"  dcgm: {{enabled: true, repository: {registry}/nvidia, image: dcgm, version: 4.6.0}}\n"
+    )
+    operand_image_vars = (
+        "DRIVER_MANAGER_IMAGE",
+        "CONTAINER_TOOLKIT_IMAGE",
+        "DEVICE_PLUGIN_IMAGE",
+        "DCGM_EXPORTER_IMAGE",
+        "GFD_IMAGE",
+        "VALIDATOR_IMAGE",
+        "MIG_MANAGER_IMAGE",
+    )
+    env = dict.fromkeys(operand_image_vars, ours)
+    result = CliRunner().invoke(
+        app,
+        [
+            "preflight",
+            "-f",
+            str(policy),
+            "--node-os",
+            "ubuntu:22.04",
+            "--check-registry",
+            "--all-images",
+            "--plain-http",
+            registry,
+        ],
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    assert f"image {ours}  used by:" in result.stderr
+    assert "exists: yes" in result.stderr
+    assert f"missing images: {registry}/nvidia/dcgm:4.6.0" in result.stderr
+    assert "missing driver images" not in result.stderr  # the ubuntu22.04 driver tag exists

@@ -14,6 +14,7 @@ from gpu_operator import __version__
 from gpu_operator.commands import mig, sandbox, sim
 from gpu_operator.commands import toolkit as toolkit_commands
 from gpu_operator.commands import validator as validator_commands
+from gpu_operator.commands.config_manager import config_manager_command
 from gpu_operator.commands.crds import crds_command
 from gpu_operator.commands.device_plugin import CONTEXT_SETTINGS, device_plugin_command
 from gpu_operator.commands.driver_manager import driver_manager_command
@@ -80,6 +81,7 @@ app.command("mig-manager")(mig_manager_command)
 app.command("driver-manager")(driver_manager_command)
 app.command("preflight")(preflight_command)
 app.command("status")(status_command)
+app.command("config-manager")(config_manager_command)
 
 
 def main() -> None:

@@ -83,3 +83,46 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         run.rest.close()
     finally:
         sandbox.stop()
+
+
+TIME_SLICING_CONFIG = "time-slicing-config"
+TIME_SLICING_CONFIGS = {
+    # node 2 has no label: the `named` fallback gives it this one
+    "default": "version: v1\nflags:\n  migStrategy: single\n",
+    "ts-4": (
+        "version: v1\nsharing:\n  timeSlicing:\n    resources:\n"
+        "    - name: nvidia.com/gpu\n      replicas: 4\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def sliced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """Two DGX A100 nodes without MIG, the plugin ConfigMap of TIME_SLICING_CONFIGS installed
+    with the chart, node 1 labelled nvidia.com/device-plugin.config=ts-4."""
+    base = Path(tmp_path_factory.mktemp("sbx", numbered=True))
+    sandbox = Sandbox(parse_nodes("dgx-a100:2", "rocky:8.5"), base, driver_delay_s=1.0)
+    sandbox.start()
+    run = Story(sandbox)
+    try:
+        run.label(NODES[0], "nvidia.com/device-plugin.config", "ts-4")
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": TIME_SLICING_CONFIG, "namespace": "gpu-operator"},
+            "data": TIME_SLICING_CONFIGS,
+        }
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gpu-operator"}}
+        run.rest.create("namespaces", namespace)
+        run.rest.create("configmaps", body, namespace="gpu-operator")
+        sandbox.install(
+            (
+                "operator.defaultRuntime=containerd",
+                "mig.strategy=single",
+                f"devicePlugin.config.name={TIME_SLICING_CONFIG}",
+            )
+        )
+        yield run
+    finally:
+        run.rest.close()
+        sandbox.stop()

@@ -21,6 +21,7 @@ EXECUTABLES = {
     "vectorAdd": ("validator", "cuda-workload"),
     "driver-manager": ("driver-manager",),
     "gpu-node-labeler": ("node-labeler",),
+    "config-manager": ("config-manager",),
 }
 
 
@@ -82,3 +83,7 @@ def driver_manager() -> None:
 
 def gpu_node_labeler() -> None:
     _run("gpu-node-labeler")
+
+
+def config_manager() -> None:
+    _run("config-manager")

@@ -201,6 +201,8 @@ def process_spec(
     for cdi in ("/etc/cdi", "/var/run/cdi"):
         mounts.setdefault(cdi, str(node_root / cdi.lstrip("/")))
     env = {**base_env, **container_env(pod, container, config_maps)}
+    if env.get("KUBECONFIG") == "" and base_env.get("KUBECONFIG"):
+        env["KUBECONFIG"] = base_env["KUBECONFIG"]  # "" means in-cluster: the sandbox's API
     pod_ip = (pod.get("status") or {}).get("podIP") or ""
     if pod_ip:
         env = {k: bind_to(v, pod_ip) for k, v in env.items()}

@@ -52,8 +52,9 @@ def plugin_env(ctx: RenderContext) -> list[Obj]:
     return env
 
 
-def config_manager(ctx: RenderContext, init: bool) -> Obj:
-    """Upstream's ``config-manager``: copies the config the node label selects to /config."""
+def config_manager(ctx: RenderContext, init: bool, process: str = "nvidia-device-plugin") -> Obj:
+    """Upstream's ``config-manager`` (in the device plugin's image): copies the config the node
+    label selects to /config; the sidecar signals ``process`` when it changes."""
     cfg = ctx.spec.devicePlugin.config
     default = (cfg.default if cfg else None) or ""
     return container(
@@ -73,7 +74,7 @@ def config_manager(ctx: RenderContext, init: bool) -> Obj:
             {"name": "FALLBACK_STRATEGIES", "value": "named,single"},
             {"name": "SEND_SIGNAL", "value": "false" if init else "true"},
             {"name": "SIGNAL", "value": "1"},
-            {"name": "PROCESS_TO_SIGNAL", "value": "nvidia-device-plugin"},
+            {"name": "PROCESS_TO_SIGNAL", "value": process},
         ],
         mounts=[
             {"name": "available-configs", "mountPath": "/available-configs"},
@@ -81,6 +82,22 @@ def config_manager(ctx: RenderContext, init: bool) -> Obj:
         ],
         privileged=False,
     ) | {"image": ctx.image(ctx.spec.devicePlugin, "devicePlugin")}
+
+
+def config_volumes(ctx: RenderContext) -> list[Obj]:
+    """The plugin ConfigMap (every named config) and the emptyDir the selected one goes to."""
+    cfg = ctx.spec.devicePlugin.config
+    assert cfg is not None
+    assert cfg.name
+    return [
+        {"name": "available-configs", "configMap": {"name": cfg.name}},
+        {"name": "config", "emptyDir": {}},
+    ]
+
+
+def has_config(ctx: RenderContext) -> bool:
+    cfg = ctx.spec.devicePlugin.config
+    return bool(cfg and cfg.name)
 
 
 def render(ctx: RenderContext) -> Rendered:
@@ -116,13 +133,9 @@ def render(ctx: RenderContext) -> Rendered:
     ]
     inits = [wait_for(ctx, "toolkit-validation", "toolkit-ready")]
     containers = []
-    cfg = spec.devicePlugin.config
-    if cfg and cfg.name:
+    if has_config(ctx):
         mounts.append({"name": "config", "mountPath": "/config"})
-        volumes += [
-            {"name": "available-configs", "configMap": {"name": cfg.name}},
-            {"name": "config", "emptyDir": {}},
-        ]
+        volumes += config_volumes(ctx)
         inits.append(config_manager(ctx, init=True))
         containers.append(config_manager(ctx, init=False))
     main = container(

@@ -1,5 +1,7 @@
 """State ``gpu-feature-discovery``: DaemonSet ``gpu-feature-discovery`` writing the
-``nvidia.com/gpu.*``/``mig*`` labels once ``toolkit-ready`` exists (MIG_STRATEGY from policy)."""
+``nvidia.com/gpu.*``/``mig*`` labels once ``toolkit-ready`` exists (MIG_STRATEGY from policy);
+with a ``devicePlugin.config`` it gets the same config-manager pair as the device plugin, so its
+``replicas``/``sharing-strategy`` labels follow the node's config."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from gpu_operator.operator.render.common import (
     validations_volume,
     wait_for,
 )
+from gpu_operator.operator.render.device_plugin import config_manager, config_volumes, has_config
 
 NAME = "gpu-feature-discovery"
 
@@ -31,6 +34,26 @@ def render(ctx: RenderContext) -> Rendered:
     ]
     if spec.mig.strategy != "none":
         env.append({"name": "NVIDIA_MIG_MONITOR_DEVICES", "value": "all"})
+    mounts: list[Obj] = [
+        {
+            "name": "output-dir",
+            "mountPath": "/etc/kubernetes/node-feature-discovery/features.d",
+        },
+        {"name": "host-sys", "mountPath": "/sys"},
+    ]
+    volumes = [
+        validations_volume(),
+        host_volume("output-dir", "/etc/kubernetes/node-feature-discovery/features.d"),
+        host_volume("host-sys", "/sys"),
+    ]
+    inits = [wait_for(ctx, "toolkit-validation", "toolkit-ready")]
+    sidecars = []
+    if has_config(ctx):
+        env.append({"name": "CONFIG_FILE", "value": "/config/config.yaml"})
+        mounts.append({"name": "config", "mountPath": "/config"})
+        volumes += config_volumes(ctx)
+        inits.append(config_manager(ctx, init=True, process="gpu-feature-discovery"))
+        sidecars.append(config_manager(ctx, init=False, process="gpu-feature-discovery"))
     main = container(
         ctx,
         spec.gfd,
@@ -38,30 +61,21 @@ def render(ctx: RenderContext) -> Rendered:
         "gpu-feature-discovery",
         command=["gpu-feature-discovery"],
         env=env,
-        mounts=[
-            {
-                "name": "output-dir",
-                "mountPath": "/etc/kubernetes/node-feature-discovery/features.d",
-            },
-            {"name": "host-sys", "mountPath": "/sys"},
-        ],
+        mounts=mounts,
     )
     return Rendered(
         (
             daemonset(
                 ctx,
                 NAME,
-                containers=[main],
-                init_containers=[wait_for(ctx, "toolkit-validation", "toolkit-ready")],
-                volumes=[
-                    validations_volume(),
-                    host_volume("output-dir", "/etc/kubernetes/node-feature-discovery/features.d"),
-                    host_volume("host-sys", "/sys"),
-                ],
+                containers=[main, *sidecars],
+                init_containers=inits,
+                volumes=volumes,
                 node_selector=deploy_selector("gpu-feature-discovery"),
                 service_account="nvidia-gpu-feature-discovery",
                 sections=[spec.gfd],
                 runtime_class=True,
+                pod={"shareProcessNamespace": True} if sidecars else None,
             ),
         )
     )

@@ -1,0 +1,123 @@
+"""config-manager's selection of a node's named config, its install, and how it finds the
+process to signal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpu_operator.commands.config_manager import find_processes
+from gpu_operator.deviceplugin.configselect import (
+    EMPTY,
+    available,
+    install,
+    parse_fallbacks,
+    select,
+)
+from gpu_operator.errors import ConfigError
+
+WHERE = "label nvidia.com/device-plugin.config on node n1"
+
+
+@pytest.fixture
+def srcdir(tmp_path: Path) -> Path:
+    """A ConfigMap volume as the kubelet writes it: keys behind ..data links."""
+    src = tmp_path / "available-configs"
+    data = src / "..2026_11_27"
+    data.mkdir(parents=True)
+    (data / "default").write_text("version: v1\n")
+    (data / "ts-4").write_text("version: v1\nsharing: {timeSlicing: {}}\n")
+    (src / "..data").symlink_to(data.name)
+    for key in ("default", "ts-4"):
+        (src / key).symlink_to(f"..data/{key}")
+    return src
+
+
+def test_available_lists_the_keys_and_not_the_kubelet_links(srcdir: Path) -> None:
+    assert available(srcdir) == ["default", "ts-4"]
+
+
+def test_a_missing_source_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"CONFIG_FILE_SRCDIR .*/nope: no such directory"):
+        available(tmp_path / "nope")
+
+
+def test_the_label_wins_over_the_default_and_the_default_over_fallbacks() -> None:
+    names = ["a", "b", "default"]
+    assert select("b", "a", ["named"], names, where=WHERE).name == "b"
+    assert select("", "a", ["named"], names, where=WHERE).name == "a"
+    assert select("", "", ["named"], names, where=WHERE).name == "default"
+
+
+def test_fallbacks_are_tried_in_order() -> None:
+    assert select("", "", ["named", "single"], ["only"], where=WHERE).name == "only"
+    assert select("", "", ["single", "empty"], ["a", "b"], where=WHERE).name == EMPTY
+    with pytest.raises(ConfigError, match=r"no fallback strategy \(named, single\) chose"):
+        select("", "", ["named", "single"], ["a", "b"], where=WHERE)
+
+
+def test_a_label_naming_a_missing_config_names_the_label_and_what_exists() -> None:
+    with pytest.raises(ConfigError) as error:
+        select("ts-8", "", ["named"], ["default", "ts-4"], where=WHERE)
+    assert str(error.value) == (
+        "label nvidia.com/device-plugin.config on node n1 asks for config 'ts-8', which the "
+        "ConfigMap does not have (it has: default, ts-4)"
+    )
+
+
+def test_a_missing_default_config_is_an_error_too() -> None:
+    with pytest.raises(ConfigError, match=r"DEFAULT_CONFIG 'x' is not in the ConfigMap"):
+        select("", "x", [], ["a"], where=WHERE)
+
+
+def test_unknown_fallback_strategies_are_refused() -> None:
+    assert parse_fallbacks(" named, single ") == ("named", "single")
+    with pytest.raises(ConfigError, match="unknown strategy newest"):
+        parse_fallbacks("named,newest")
+
+
+def test_install_reports_a_change_only_when_the_content_differs(
+    srcdir: Path, tmp_path: Path
+) -> None:
+    dst = tmp_path / "config" / "config.yaml"
+    ts = select("ts-4", "", [], available(srcdir), where=WHERE)
+    assert install(srcdir, ts, dst) is True
+    assert dst.read_text() == (srcdir / "ts-4").read_text()
+    assert install(srcdir, ts, dst) is False
+    assert install(srcdir, select("", "", ["empty"], [], where=WHERE), dst) is True
+    assert dst.read_bytes() == b""
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["config.yaml"]
+
+
+def test_find_processes_matches_the_executable_and_our_exec_and_filters_by_node(
+    tmp_path: Path,
+) -> None:
+    def script(name: str) -> str:
+        path = tmp_path / name
+        path.write_text("import time\ntime.sleep(30)\n")
+        return str(path)
+
+    # How the processes look: our executable execs `python …/gpu-operator device-plugin`;
+    # NVIDIA's image runs `nvidia-device-plugin`.
+    ours = subprocess.Popen(
+        [sys.executable, script("gpu-operator"), "device-plugin"],
+        env={**os.environ, "NODE_NAME": "n1"},
+    )
+    other_node = subprocess.Popen(
+        [sys.executable, script("nvidia-device-plugin")], env={**os.environ, "NODE_NAME": "n2"}
+    )
+    unrelated = subprocess.Popen(
+        [sys.executable, script("gpu-operator"), "exporter"], env={**os.environ, "NODE_NAME": "n1"}
+    )
+    try:
+        assert find_processes("nvidia-device-plugin", "n1") == [ours.pid]
+        assert find_processes("nvidia-device-plugin", "n2") == [other_node.pid]
+        assert {ours.pid, other_node.pid} <= set(find_processes("nvidia-device-plugin", ""))
+    finally:
+        for proc in (ours, other_node, unrelated):
+            proc.kill()
+            proc.wait()

@@ -1,9 +1,10 @@
 """The sandbox's own timings: from start (API server, nodes, chart install) to every operand pod
 settled and the ClusterPolicy ready; from a MIG relabel (all-balanced → all-1g.5gb) to the new
-resources being allocatable; and the sandbox's CPU (this process and its children) for it. The
-operator at 5,000 nodes (nodes registered without operands) is ``bench/operator.py``.
+resources being allocatable; and the sandbox's CPU (this process and its children) for it.
+Then the operator's scale run at ``--scale`` nodes (registered in the emulator without
+operands: CPU, requests, RSS), which is ``bench/operator.py --nodes N`` run as a child.
 
-    .venv/bin/python bench/sandbox.py [--nodes dgx-a100:2]
+    .venv/bin/python bench/sandbox.py [--nodes dgx-a100:2] [--scale 5000 | --scale 0]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
 import resource  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,6 +38,7 @@ def cpu_s() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", default="dgx-a100:2")
+    parser.add_argument("--scale", type=int, default=5000, help="operator scale run; 0: skip")
     args = parser.parse_args()
     specs = parse_nodes(args.nodes, "rocky:8.5")
     names = [s.name for s in specs]
@@ -73,6 +76,10 @@ def main() -> None:
     print(f"{'measure':48} {'wall s':>8} {'CPU s':>8}")
     for what, wall, cpu in rows:
         print(f"{what:48} {wall:8.1f} {cpu:8.1f}")
+    if args.scale:
+        print(f"\noperator scale run, {args.scale} nodes (bench/operator.py):", flush=True)
+        scale = [sys.executable, os.path.join(_HERE, "operator.py"), "--nodes", str(args.scale)]
+        subprocess.run(scale, check=True)
 
 
 if __name__ == "__main__":

@@ -207,12 +207,17 @@ def test_a_driver_image_that_does_not_exist_is_image_pull_back_off_named_by_the_
 
     story.wait("the policy naming the missing image", blocked, 40)
     story.rest.patch(POLICY, "cluster-policy", {"spec": {"driver": {"version": "450.156.00"}}})
-    # Wherever the bad version got to (the upgrade controller may have rolled it further),
-    # the admin deletes the pods that can't pull; OnDelete brings them back on 450.156.00.
-    for pod in story.rest.list("pods", NAMESPACE, labels="app=nvidia-driver-daemonset"):
-        if MISSING_DRIVER in pod["spec"]["containers"][0]["image"]:
-            story.rest.delete("pods", pod["metadata"]["name"], NAMESPACE)
-    story.wait("the driver back", story.settled, 60)
+
+    # Wherever the bad version got to (the upgrade controller may still roll it to the other
+    # node until it sees the fixed policy), the admin deletes the pods that can't pull until
+    # none is left; OnDelete brings them back on 450.156.00.
+    def delete_unpullable_then_check() -> list[str]:
+        for pod in story.rest.list("pods", NAMESPACE, labels="app=nvidia-driver-daemonset"):
+            if MISSING_DRIVER in pod["spec"]["containers"][0]["image"]:
+                story.rest.delete("pods", pod["metadata"]["name"], NAMESPACE)
+        return story.settled()
+
+    story.wait("the driver back", delete_unpullable_then_check, 60)
 
 
 @pytest.mark.timeout(120)

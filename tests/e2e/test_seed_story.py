@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from conftest import MISSING_DRIVER, NODES, Story
 from gpu_operator.sandbox import views
 from gpu_operator.sandbox.demo import BALANCED, NAMESPACE, scrape, workload_pod
 from gpu_operator.sandbox.pods import ALLOCATION_ANNOTATION
+from gpu_operator.sandbox.rest import Rest
 
 ALL_1G = {"nvidia.com/mig-1g.5gb": 56}
 POLICY = "nvidia.com/v1/clusterpolicies"
@@ -144,13 +148,45 @@ def eval_json(text: str) -> dict[str, dict[str, list[str]]]:
     return result
 
 
+@contextmanager
+def label_history(story: Story, node: str, key: str) -> Iterator[list[str | None]]:
+    """Every value ``key`` takes on ``node`` while the block runs (sampled every 50 ms)."""
+    seen: list[str | None] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        rest = Rest(story.sandbox.server.url)  # its own connection: Rest is not thread-safe
+        try:
+            while not done.is_set():
+                labels = ((rest.get("nodes", node) or {}).get("metadata") or {}).get("labels")
+                value = (labels or {}).get(key)
+                if not seen or seen[-1] != value:
+                    seen.append(value)
+                done.wait(0.05)
+        finally:
+            rest.close()
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join(5)
+
+
 @pytest.mark.timeout(90)
 def test_a_mig_relabel_after_an_api_watch_drop_changes_the_resources_and_back(story: Story) -> None:
     server = story.sandbox.server
     server.call(server.server.drop_watches)
     server.call(server.server.compact)
-    story.label("gpu-node-1", "nvidia.com/mig.config", "all-1g.5gb")
-    story.wait("all-1g.5gb on gpu-node-1", lambda: story.settled(ALL_1G, ["gpu-node-1"]), 40)
+    deploy = "nvidia.com/gpu.deploy.device-plugin"
+    with label_history(story, "gpu-node-1", deploy) as history:
+        story.label("gpu-node-1", "nvidia.com/mig.config", "all-1g.5gb")
+        story.wait("all-1g.5gb on gpu-node-1", lambda: story.settled(ALL_1G, ["gpu-node-1"]), 40)
+    # The MIG manager paused the device plugin for the change and gave it back.
+    assert "paused-for-mig-change" in history, history
+    assert history[-1] == "true", history
     assert story.allocatable("gpu-node-1").get("nvidia.com/mig-3g.20gb", 0) == 0
     story.label("gpu-node-1", "nvidia.com/mig.config", "all-balanced")
     story.wait("back to all-balanced", story.settled, 40)

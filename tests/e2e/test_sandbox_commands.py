@@ -1,6 +1,7 @@
 """The sandbox's commands as a user runs them: ``sandbox demo`` prints the seed story's result
-(its time is measured by bench/ and docs/performance.md, not asserted); ``sandbox up`` serves the real kubectl through the kubeconfig it printed and
-``sandbox down`` stops it with every process it started."""
+(its time is measured by bench/ and docs/performance.md, not asserted); ``sandbox up`` serves
+the real kubectl through the kubeconfig it printed and ``sandbox down`` stops it with every
+process it started."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from gpu_operator.discovery.loop import SignalWaiter, Writer, run
-from gpu_operator.discovery.settings import FLAG_ENV, DiscoverySettings, load_settings
+from gpu_operator.discovery.settings import DiscoverySettings, load_settings
 from gpu_operator.discovery.writers import FeatureFileWriter
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
@@ -37,12 +37,8 @@ def _flag(name: str, *, env: str, help: str) -> Any:
 
 def _settings(flags: dict[str, Any], env: dict[str, str]) -> DiscoverySettings:
     """The settings, with container paths mapped to this host's (``gpu_operator.hostpaths``)."""
-    config = flags.get("config_file") or next(
-        (env[e] for e in FLAG_ENV["config_file"] if env.get(e)), None
-    )
-    if config:  # read it where this host has it (the sandbox remaps container paths)
-        flags = {**flags, "config_file": host_str(config)}
-    return remap(load_settings(flags, env), "output_file", "machine_type_file", "config_file")
+    settings = load_settings(flags, env, locate=host_str)
+    return remap(settings, "output_file", "machine_type_file", "config_file")
 
 
 def make_writers(settings: DiscoverySettings) -> list[Writer]:

@@ -216,9 +216,14 @@ def resolve_settings(
     return DiscoverySettings(**values, sharing=config.sharing, resources=config.resources)
 
 
-def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> DiscoverySettings:
-    """Resolve settings, reading the config file the flags or environment name."""
+def load_settings(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    locate: Callable[[str], str] = lambda path: path,
+) -> DiscoverySettings:
+    """Resolve settings, reading the config file the flags or environment name (at
+    ``locate(path)``: where this host has a container path)."""
     path = flags.get("config_file") or next(
         (env[e] for e in FLAG_ENV["config_file"] if env.get(e)), None
     )
-    return resolve_settings(flags, env, read_config(path))
+    return resolve_settings(flags, env, read_config(locate(path) if path else None))

@@ -47,7 +47,7 @@ def plugin_env(ctx: RenderContext) -> list[Obj]:
     ]
     if spec.mig.strategy != "none":
         env.append({"name": "NVIDIA_MIG_MONITOR_DEVICES", "value": "all"})
-    if spec.devicePlugin.config and spec.devicePlugin.config.name:
+    if has_config(ctx):
         env.append({"name": "CONFIG_FILE", "value": "/config/config.yaml"})
     return env
 

@@ -98,8 +98,6 @@ def config_manager_command(
 ) -> None:
     """Install the device-plugin config this node's label selects (upstream's config-manager)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if os.environ.get("KUBECONFIG") == "":
-        del os.environ["KUBECONFIG"]  # upstream's empty KUBECONFIG means in-cluster
     try:
         if not node_name:
             raise ConfigError("NODE_NAME is not set: config-manager must know its node")

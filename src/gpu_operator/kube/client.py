@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,12 @@ def load_config(settings: KubeSettings) -> KubeConfig:
             if not settings.kubeconfig.is_file():
                 raise ConfigError(f"kubeconfig {settings.kubeconfig}: no such file")
             return KubeConfig.from_file(settings.kubeconfig)
-        return KubeConfig.from_env(service_account=settings.service_account)
+        try:
+            return KubeConfig.from_service_account(service_account=settings.service_account)
+        except LightkubeConfigError:
+            # An empty KUBECONFIG counts as unset: upstream pod specs set it empty to mean
+            # in-cluster, which lightkube's from_env would read as a file named "".
+            return KubeConfig.from_file(os.environ.get("KUBECONFIG") or "~/.kube/config")
     except (LightkubeConfigError, OSError, KeyError, ValueError) as error:
         where = settings.kubeconfig or "the environment (in-cluster, $KUBECONFIG, ~/.kube/config)"
         raise ConfigError(f"no usable Kubernetes configuration from {where}: {error}") from error

@@ -45,6 +45,21 @@ def test_kubeconfig_from_environment(
         client.close()
 
 
+def test_an_empty_kubeconfig_counts_as_unset(
+    server_thread: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upstream pod specs set KUBECONFIG="" to mean in-cluster; off-cluster that is
+    ~/.kube/config, not a file named ""."""
+    server_thread.server.write_kubeconfig(tmp_path / ".kube" / "config")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", "")
+    client = build_client(KubeSettings(service_account=tmp_path / "no-service-account"))
+    try:
+        assert client.get(Namespace, "kube-system").metadata.name == "kube-system"
+    finally:
+        client.close()
+
+
 def test_missing_kubeconfig_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nowhere\.yaml: no such file"):
         build_client(KubeSettings(kubeconfig=tmp_path / "nowhere.yaml"))

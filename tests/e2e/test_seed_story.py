@@ -193,6 +193,60 @@ def test_a_mig_relabel_after_an_api_watch_drop_changes_the_resources_and_back(st
     assert pending == []
 
 
+@pytest.mark.timeout(150)
+def test_a_job_holding_a_mig_device_holds_off_a_relabel_with_its_name_until_it_is_deleted(
+    story: Story,
+) -> None:
+    story.rest.create("pods", workload_pod("job", "nvidia.com/mig-3g.20gb"), "default")
+
+    def running() -> list[str]:
+        pod = story.rest.get("pods", "job", "default") or {}
+        return [] if views.pod_status(pod) == "Running" else [views.pod_status(pod)]
+
+    story.wait("the job", running, 20)
+    node = (story.rest.get("pods", "job", "default") or {})["spec"]["nodeName"]
+    [uuid] = eval_json(
+        (story.rest.get("pods", "job", "default") or {})["metadata"]["annotations"][
+            ALLOCATION_ANNOTATION
+        ]
+    )["cuda"]["nvidia.com/mig-3g.20gb"]
+
+    def labels() -> dict[str, str]:
+        return dict((story.rest.get("nodes", node) or {})["metadata"]["labels"])
+
+    deploy = "nvidia.com/gpu.deploy.device-plugin"
+    with label_history(story, node, deploy) as while_held:
+        story.label(node, "nvidia.com/mig.config", "all-1g.5gb")
+        story.wait(
+            "mig.config.state=failed",
+            lambda: [] if labels().get("nvidia.com/mig.config.state") == "failed" else ["state"],
+            30,
+        )
+        reason = (story.rest.get("nodes", node) or {})["metadata"]["annotations"][
+            "gpu-operator.nvidia.com/mig-config-failure"
+        ]
+        time.sleep(2)  # the manager keeps polling; nothing may move while the job runs
+    assert "(pod default/job) on MIG 3g.20gb " + uuid in reason, reason
+    assert "Nothing was changed" in reason
+    assert while_held == ["true"], "the operands were not paused for a change that can't happen"
+    assert {k: v for k, v in story.allocatable(node).items() if v} == BALANCED
+    assert running() == []
+    events = [
+        e for e in story.rest.list("events", "default") if e.get("reason") == "MigConfigFailed"
+    ]
+    assert any("pod default/job" in e.get("message", "") for e in events), events
+
+    story.rest.delete("pods", "job", "default")
+    story.wait(
+        f"all-1g.5gb on {node} once the job is gone", lambda: story.settled(ALL_1G, [node]), 60
+    )
+    assert "gpu-operator.nvidia.com/mig-config-failure" not in (
+        (story.rest.get("nodes", node) or {})["metadata"].get("annotations") or {}
+    )
+    story.label(node, "nvidia.com/mig.config", "all-balanced")
+    story.wait("back to all-balanced", story.settled, 40)
+
+
 @pytest.mark.timeout(30)
 def test_after_a_kubelet_restart_the_device_plugin_registers_again(story: Story) -> None:
     kubelet = story.sandbox.nodes["gpu-node-1"].kubelet

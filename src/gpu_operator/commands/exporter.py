@@ -130,7 +130,7 @@ def exporter_command(
     with Nvml.open(hardware) as nvml:
         pod_source = None
         if kubernetes:
-            from gpu_operator.exporter.podresources import pod_resources_source
+            from gpu_operator.podresources import pod_resources_source
 
             pod_source = pod_resources_source(settings.pod_resources_socket)
         service = ExporterService(Exporter(nvml, settings, table, pod_source=pod_source), nvml, web)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gpu_operator.errors import GpuOperatorError
+from gpu_operator.mig.agent import FAILURE_ANNOTATION
 from gpu_operator.sandbox import views
 
 Obj = Mapping[str, Any]
@@ -70,9 +71,10 @@ def node_report(node: Obj, pods: list[Obj]) -> NodeReport:
                 f"{operand} is {deploy} (nvidia.com/gpu.deploy.{operand_key(operand)})"
             )
     if report.mig_state == "failed":
-        report.blocking.append(
-            f"MIG config {report.mig_config} failed: see the nvidia-mig-manager pod's log"
+        reason = (node["metadata"].get("annotations") or {}).get(
+            FAILURE_ANNOTATION, "see the nvidia-mig-manager pod's log"
         )
+        report.blocking.append(f"MIG config {report.mig_config} failed: {reason}")
     elif report.mig_state == "pending":
         report.blocking.append(f"MIG config {report.mig_config} is being applied")
     if (node.get("spec") or {}).get("unschedulable"):

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from gpu_operator.podresources import ContainerDevices
+
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"
 # Beyond upstream: time-slicing with renameByDefault advertises nvidia.com/gpu.shared.
@@ -27,17 +29,6 @@ class PodRef:
     pod: str
     namespace: str
     container: str
-
-
-@dataclass(frozen=True)
-class ContainerDevices:
-    """One container's devices of one resource, as PodResources ``List`` reports them."""
-
-    pod: str
-    namespace: str
-    container: str
-    resource_name: str
-    device_ids: tuple[str, ...]
 
 
 def counts(resource: str, extra_resources: Iterable[str]) -> bool:

@@ -18,13 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.exporter.collectors_csv import Collectors
 from gpu_operator.exporter.fields import CLOCK_EVENT_BITS, GPM_METRICS
-from gpu_operator.exporter.pods import ContainerDevices, PodRef, pod_map
+from gpu_operator.exporter.pods import PodRef, pod_map
 from gpu_operator.exporter.rendering import OWN, Renderer, RenderOptions
 from gpu_operator.exporter.sampling import Pass, Sampler
 from gpu_operator.exporter.settings import ExporterSettings
 from gpu_operator.exporter.webconfig import WebConfig
 from gpu_operator.exporter.xids import XidTracker, XidWatcher
 from gpu_operator.gpu import Nvml
+from gpu_operator.podresources import ContainerDevices
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,9 @@ The protocol (mig.md §4), with what we add so a node is never wedged (upstream 
   the labels go back to what they were; the validator pod is deleted; ``success``;
 - on any failure the labels are restored FIRST, then ``failed``, an Event and a node annotation
   with the reason, and a retry with exponential backoff (no label change needed);
+- GPUs that must change but run compute processes (a user's job holding a MIG device) fail the
+  check before anything is paused, naming the processes and their pods; the agent then retries
+  as soon as those GPUs are idle (``GpusIdle``), not only on the backoff timer;
 - with ``WITH_REBOOT``, a mode change that needs a reboot → ``rebooting`` and a reboot; after it,
   a mode that still did not take effect is a failure, not another reboot;
 - an agent restarted mid-apply finds paused labels and puts them back on its way to the end.
@@ -68,6 +71,8 @@ class Checked:
     applied: bool = False
     mode_applied: bool = False
     reason: str = ""
+    in_use: str = ""
+    """Why GPUs the config would change are busy (empty: idle); only asked when not applied."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class Applied:
     reason: str = ""
     reboot_needed: bool = False
     """The MIG mode did not take effect without a reboot (reset not possible)."""
+    in_use: bool = False
+    """Refused because processes started on the GPUs after the check."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,14 @@ class Tick:
     now: float
 
 
-Event = NodeSeen | Checked | PodsLeft | Applied | Tick
+@dataclass(frozen=True)
+class GpusIdle:
+    """The GPUs a failed config would change run no compute process any more."""
+
+    now: float
+
+
+Event = NodeSeen | Checked | PodsLeft | Applied | Tick | GpusIdle
 
 
 # --- actions -----------------------------------------------------------------------------
@@ -193,6 +207,8 @@ class State:
     retry_at: float | None = None
     failed_reason: str = ""
     has_failure_annotation: bool = False
+    waits_for_idle: bool = False
+    """Failed because GPUs were in use: retry when ``GpusIdle`` comes."""
 
 
 def paused(labels: Mapping[str, str]) -> dict[str, str | None]:
@@ -209,8 +225,11 @@ def backoff(settings: Settings, attempt: int) -> float:
     return float(min(settings.retry_max_s, settings.retry_base_s * 2 ** max(0, attempt - 1)))
 
 
-def _fail(state: State, settings: Settings, now: float, reason: str) -> tuple[State, list[Action]]:
-    """Restore the labels first, then ``failed`` + report + retry."""
+def _fail(
+    state: State, settings: Settings, now: float, reason: str, *, in_use: bool = False
+) -> tuple[State, list[Action]]:
+    """Restore the labels first, then ``failed`` + report + retry (on the backoff timer, and
+    when ``in_use`` also as soon as the GPUs are idle)."""
     attempt = state.attempt + 1
     when = now + backoff(settings, attempt)
     actions: list[Action] = []
@@ -233,6 +252,7 @@ def _fail(state: State, settings: Settings, now: float, reason: str) -> tuple[St
         retry_at=when,
         failed_reason=reason,
         has_failure_annotation=True,
+        waits_for_idle=in_use,
     )
     return new, actions
 
@@ -240,7 +260,12 @@ def _fail(state: State, settings: Settings, now: float, reason: str) -> tuple[St
 def _start(state: State, event: NodeSeen, config: str) -> tuple[State, list[Action]]:
     attempt = state.attempt if config == state.config else 0
     new = dataclasses.replace(
-        state, phase=Phase.CHECKING, config=config, labels=dict(event.labels), attempt=attempt
+        state,
+        phase=Phase.CHECKING,
+        config=config,
+        labels=dict(event.labels),
+        attempt=attempt,
+        waits_for_idle=False,
     )
     return new, [Check(config)]
 
@@ -266,7 +291,17 @@ def step(state: State, event: Event, settings: Settings) -> tuple[State, list[Ac
     if isinstance(event, Tick):
         due = state.retry_at is not None and event.now >= state.retry_at
         if state.phase is Phase.FAILED and due:
-            new = dataclasses.replace(state, phase=Phase.CHECKING, retry_at=None)
+            new = dataclasses.replace(
+                state, phase=Phase.CHECKING, retry_at=None, waits_for_idle=False
+            )
+            return new, [Check(state.config)]
+        return state, []
+
+    if isinstance(event, GpusIdle):
+        if state.phase is Phase.FAILED and state.waits_for_idle:
+            new = dataclasses.replace(
+                state, phase=Phase.CHECKING, retry_at=None, waits_for_idle=False
+            )
             return new, [Check(state.config)]
         return state, []
 
@@ -295,7 +330,8 @@ def step(state: State, event: Event, settings: Settings) -> tuple[State, list[Ac
             labels = {**state.labels, STATE_LABEL: "rebooting"}
             new = dataclasses.replace(state, phase=Phase.REBOOTING, labels=labels)
             return new, [SetLabels({STATE_LABEL: "rebooting"}), Reboot()]
-        return _fail(state, settings, event.now, event.reason or "applying the config failed")
+        reason = event.reason or "applying the config failed"
+        return _fail(state, settings, event.now, reason, in_use=event.in_use)
 
     return state, []  # an answer to a question no longer asked
 
@@ -326,6 +362,8 @@ def _checked(state: State, event: Checked, settings: Settings) -> tuple[State, l
         return new, actions
     if event.applied:
         return _succeed(state)
+    if event.in_use:
+        return _fail(state, settings, event.now, event.in_use, in_use=True)
     if state.labels.get(STATE_LABEL) == "rebooting" and not event.mode_applied:
         return _fail(
             state, settings, event.now, "the MIG mode change did not take effect after rebooting"
@@ -364,5 +402,6 @@ def _succeed(state: State, *, reconfigured: bool = False) -> tuple[State, list[A
         retry_at=None,
         failed_reason="",
         has_failure_annotation=False,
+        waits_for_idle=False,
     )
     return new, actions

@@ -1,20 +1,24 @@
 """``mig apply``: run a plan on the node through the NVML facade, then assert it took.
 
-Order: MIG modes first (destroy instances, set the mode, one reset of every GPU left pending
-when the model needs it, verify), then per GPU the GPU instances largest first at the solver's
-placements, their compute instances, and a read-back. A GPU that fails is cleared (no MIG
-instances) and the error names it, the step and the cause; pending modes that could not take
-effect are set back. GPUs that already match are never touched.
+Before any change, every GPU the plan would touch is checked for compute processes: a GPU in use
+is refused up front, naming the processes (and, where the caller can tell, the pods that hold
+them), so nothing is half-destroyed under a running job. Order: MIG modes first (destroy
+instances, set the mode, one reset of every GPU left pending when the model needs it, verify),
+then per GPU the GPU instances largest first at the solver's placements, their compute
+instances, and a read-back. A GPU that fails is cleared (no MIG instances) and the error names
+it, the step and the cause; pending modes that could not take effect are set back. GPUs that
+already match are never touched.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gpu_operator.errors import GpuError, GpuOperatorError
 from gpu_operator.gpu import Nvml
+from gpu_operator.gpu.records import MigDevice
 from gpu_operator.mig.observe import observe, observe_gpu
 from gpu_operator.mig.plan import GpuChange, Plan, plan
 from gpu_operator.mig.spec_v1 import MigConfigEntry
@@ -39,6 +43,39 @@ class Step:
 
 Progress = Callable[[Step], None]
 Hook = Callable[[str], None]
+Owners = Callable[[Iterable[str]], Mapping[str, str]]
+"""Device UUIDs (``MIG-…`` or ``GPU-…``) → who holds each (``pod default/train``)."""
+
+
+@dataclass(frozen=True)
+class GpuUser:
+    """A compute process on a GPU that a plan would change."""
+
+    gpu_label: str
+    pid: int
+    device: str
+    """The UUID of the MIG device it runs on, or of the whole GPU."""
+    profile: str
+    """The MIG device's profile (``3g.20gb``); empty for a whole GPU."""
+
+
+class GpuInUse(ApplyError):
+    """Refused before any change: processes use GPUs the plan would change."""
+
+    def __init__(self, users: Sequence[GpuUser], owners: Mapping[str, str]):
+        self.users = tuple(users)
+        lines = []
+        for label in dict.fromkeys(u.gpu_label for u in users):
+            held = []
+            for user in (u for u in users if u.gpu_label == label):
+                owner = owners.get(user.device)
+                where = f"MIG {user.profile} {user.device}" if user.profile else user.device
+                held.append(f"pid {user.pid}{f' ({owner})' if owner else ''} on {where}")
+            lines.append(f"{label} is in use by {'; '.join(held)}")
+        super().__init__(
+            f"{'. '.join(lines)}. Nothing was changed: stop those processes (drain the node's "
+            f"GPU pods) and apply again"
+        )
 
 
 def _nothing(_: object) -> None:
@@ -58,6 +95,38 @@ def clear_gpu(nvml: Nvml, index: int) -> None:
         for ci in gi.compute_instances:
             nvml.destroy_compute_instance(index, gi.id, ci.id)
         nvml.destroy_gpu_instance(index, gi.id)
+
+
+def gpu_users(nvml: Nvml, indexes: Iterable[int]) -> list[GpuUser]:
+    """The compute processes on the given GPUs, each with the device it runs on."""
+    users = []
+    for index in indexes:
+        processes = nvml.processes(index)
+        if not processes:
+            continue
+        info = nvml.gpu(index)
+        label = f"GPU {index} ({info.name})"
+        migs: dict[tuple[int | None, int | None], MigDevice] = {
+            (m.gpu_instance_id, m.compute_instance_id): m for m in nvml.mig_devices(index)
+        }
+        for process in processes:
+            mig = migs.get((process.gpu_instance_id, process.compute_instance_id))
+            if mig is None and process.gpu_instance_id is not None:
+                mig = next(
+                    (m for m in migs.values() if m.gpu_instance_id == process.gpu_instance_id),
+                    None,
+                )
+            device, profile = (mig.uuid, mig.profile) if mig else (info.uuid, "")
+            users.append(GpuUser(label, process.pid, device, profile))
+    return users
+
+
+def refuse_if_in_use(nvml: Nvml, the_plan: Plan, owners: Owners | None = None) -> None:
+    """Raise ``GpuInUse`` when a GPU the plan changes runs compute processes."""
+    users = gpu_users(nvml, [c.index for c in the_plan.changes])
+    if users:
+        named = owners([u.device for u in users]) if owners else {}
+        raise GpuInUse(users, named)
 
 
 def _set_back_pending(nvml: Nvml, indexes: Sequence[int]) -> None:
@@ -188,10 +257,13 @@ def apply_config(
     skip_reset: bool = False,
     progress: Progress = _nothing,
     hook: Hook = _nothing,
+    owners: Owners | None = None,
 ) -> Plan:
-    """Plan (refusing before any change), apply, and assert; returns the plan that ran."""
+    """Plan and check that no GPU to change is in use (refusing before any change), apply,
+    and assert; returns the plan that ran."""
     gpus = observe(nvml)
     the_plan = plan(entries, gpus, mode_only=mode_only)
+    refuse_if_in_use(nvml, the_plan, owners)
     changed = {c.index for c in the_plan.changes}
     for gpu in gpus:
         if gpu.index in the_plan.targets and gpu.index not in changed:

@@ -14,7 +14,7 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,14 @@ from gpu_operator.kube import (
     watch_node,
 )
 from gpu_operator.mig import agent
-from gpu_operator.mig.apply import apply_config
+from gpu_operator.mig.apply import GpuInUse, apply_config, gpu_users, refuse_if_in_use
 from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text
 from gpu_operator.mig.export import generate_spec
 from gpu_operator.mig.observe import observe
 from gpu_operator.mig.plan import plan
 from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec
+from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
+from gpu_operator.podresources import list_pod_devices
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +215,8 @@ class MigManager:
                 )
             if self.state.phase is agent.Phase.WAITING_FOR_PODS:
                 self.feed(agent.PodsLeft(self.clock(), self._client_pods()))
+            elif self.state.waits_for_idle and self._gpus_idle(self.state.config):
+                self.feed(agent.GpusIdle(self.clock()))
             else:
                 self.feed(agent.Tick(self.clock()))
 
@@ -361,11 +365,29 @@ class MigManager:
             entries = self._entries(config)
             with Nvml.open(self.hardware) as nvml:
                 gpus = observe(nvml)
-            applied = plan(entries, gpus).empty
-            mode_applied = plan(entries, gpus, mode_only=True).empty
+                the_plan = plan(entries, gpus)
+                mode_applied = plan(entries, gpus, mode_only=True).empty
+                in_use = ""
+                if not the_plan.empty:
+                    try:
+                        refuse_if_in_use(nvml, the_plan, self._owners)
+                    except GpuInUse as busy:
+                        in_use = str(busy)
         except GpuOperatorError as error:
             return agent.Checked(now, valid=False, reason=str(error))
-        return agent.Checked(now, valid=True, applied=applied, mode_applied=mode_applied)
+        return agent.Checked(
+            now, valid=True, applied=the_plan.empty, mode_applied=mode_applied, in_use=in_use
+        )
+
+    def _gpus_idle(self, config: str) -> bool:
+        """Whether the GPUs ``config`` would change run no compute process now."""
+        try:
+            entries = self._entries(config)
+            with Nvml.open(self.hardware) as nvml:
+                the_plan = plan(entries, observe(nvml))
+                return not gpu_users(nvml, [c.index for c in the_plan.changes])
+        except GpuOperatorError:
+            return False
 
     def _apply(self, config: str) -> agent.Applied:
         stopped: list[str] = []
@@ -376,18 +398,41 @@ class MigManager:
                 mode_change = not plan(entries, observe(nvml), mode_only=True).empty
                 self._stop_host_clients(mode_change, stopped)
                 try:
-                    apply_config(nvml, entries, mode_only=True)
+                    apply_config(nvml, entries, mode_only=True, owners=self._owners)
+                except GpuInUse as error:
+                    return agent.Applied(self.clock(), ok=False, reason=str(error), in_use=True)
                 except GpuOperatorError as error:
                     return agent.Applied(
                         self.clock(), ok=False, reason=str(error), reboot_needed=True
                     )
-                apply_config(nvml, entries, progress=lambda s: log.info("%s", s))
+                apply_config(
+                    nvml, entries, progress=lambda s: log.info("%s", s), owners=self._owners
+                )
                 self._refresh_cdi(nvml)
+        except GpuInUse as error:
+            return agent.Applied(self.clock(), ok=False, reason=str(error), in_use=True)
         except GpuOperatorError as error:
             return agent.Applied(self.clock(), ok=False, reason=str(error))
         finally:
             self._start_host_clients(stopped)
         return agent.Applied(self.clock(), ok=True)
+
+    def _owners(self, uuids: Iterable[str]) -> dict[str, str]:
+        """Which pods hold these devices, from the kubelet's PodResources (through the host
+        root); an unreachable kubelet names no pods, the PIDs still say what is in use."""
+        socket = self.settings.host_root / POD_RESOURCES_SOCKET.lstrip("/")
+        try:
+            held = list_pod_devices(socket)
+        except OSError as error:
+            log.warning("cannot name the pods that hold the GPUs: %s", error)
+            return {}
+        wanted = set(uuids)
+        return {
+            device.split("::", 1)[0]: f"pod {entry.namespace}/{entry.pod}"
+            for entry in held
+            for device in entry.device_ids
+            if device.split("::", 1)[0] in wanted
+        }
 
     def _publish_config_map(self) -> None:
         """The node's generated config as ConfigMap ``<node>-mig-config`` (key config.yaml)."""

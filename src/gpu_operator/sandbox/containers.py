@@ -1,7 +1,8 @@
 """One container of a simulated pod: a local process for our image, a stand-in for the images
 the sandbox simulates (NVIDIA's driver "loads" after a delay and writes ``.driver-ctr-ready``,
-the DCGM host engine and workload images just run), or nothing at all for an image the
-catalogue lacks (``ImagePullBackOff``). Tracks what a kubelet reports: state, restarts, ready."""
+the DCGM host engine just runs, a workload image runs a CUDA process on each GPU device it was
+given), or nothing at all for an image the catalogue lacks (``ImagePullBackOff``). Tracks what
+a kubelet reports: state, restarts, ready."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gpu_operator.errors import GpuOperatorError
 from gpu_operator.hostpaths import host_path
 from gpu_operator.sandbox.podspec import ProcessSpec
+from gpu_operator.sandbox.workloads import Held, hold_devices, release
 
 DRIVER_READY = "/run/nvidia/validations/.driver-ctr-ready"
 DRIVER_ROOT = "/run/nvidia/driver"
@@ -57,8 +60,17 @@ def rfc3339(seconds: float) -> str:
 
 
 class Container:
-    def __init__(self, spec: ProcessSpec, log_dir: Path, *, driver_delay_s: float = 2.0):
+    def __init__(
+        self,
+        spec: ProcessSpec,
+        log_dir: Path,
+        *,
+        driver_delay_s: float = 2.0,
+        devices: tuple[str, ...] = (),
+    ):
         self.spec = spec
+        self.devices = devices
+        """The device ids the kubelet allocated to this container."""
         self.log_path = log_dir / f"{spec.name}.log"
         self.driver_delay_s = driver_delay_s
         self.restarts = 0
@@ -70,6 +82,7 @@ class Container:
         self._proc: subprocess.Popen[bytes] | None = None
         self._simulated = threading.Event()  # set while a simulated container "runs"
         self._loaded_at: float | None = None
+        self._held: list[Held] = []
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -96,10 +109,20 @@ class Container:
                     start_new_session=True,
                 )
         else:
+            if behaviour == "workload":
+                self._hold_devices()
             self._simulated.set()
             if behaviour == "driver":
                 self._loaded_at = self.started_at + self.driver_delay_s
         return True
+
+    def _hold_devices(self) -> None:
+        try:
+            self._held = hold_devices(self.spec.env, self.devices)
+        except GpuOperatorError as error:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a") as log:
+                log.write(f"CUDA error: {error}\n")
 
     def poll(self) -> int | None:
         """The exit code once the container has exited; drives the simulated driver's load."""
@@ -134,6 +157,7 @@ class Container:
     def stop(self) -> None:
         """SIGTERM to the container's process group, SIGKILL after the grace period."""
         self._simulated.clear()
+        release(self.spec.env, self._held)
         if self.spec.behaviour == "driver":
             host_path(DRIVER_READY, self.spec.env).unlink(missing_ok=True)
         proc = self._proc

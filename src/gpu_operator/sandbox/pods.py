@@ -111,6 +111,7 @@ class PodWorker:
         containers = self.pod["spec"].get("containers") or []
         wanted = [(c["name"], extended_requests(c)) for c in containers]
         self.allocations: dict[str, dict[str, str]] = {}
+        self.device_ids: dict[str, tuple[str, ...]] = {}
         if not any(r for _, r in wanted):
             return True
         kubelet = self.node.kubelet
@@ -129,6 +130,9 @@ class PodWorker:
                 env.update(dict(response.envs))
             self.allocations[container.name] = env
             devices[container.name] = container.devices
+            self.device_ids[container.name] = tuple(
+                d for ids in container.devices.values() for d in ids
+            )
         self.node.rest.patch(
             "pods",
             self.name,
@@ -152,7 +156,12 @@ class PodWorker:
                 base_env=self.node.base_env,
             )
             spec.env.update(self.allocations.get(container["name"], {}))
-            return Container(spec, self.dir, driver_delay_s=self.node.driver_delay_s)
+            return Container(
+                spec,
+                self.dir,
+                driver_delay_s=self.node.driver_delay_s,
+                devices=self.device_ids.get(container["name"], ()),
+            )
 
         self.init = [make(c) for c in self.pod["spec"].get("initContainers") or []]
         self.main = [make(c) for c in self.pod["spec"].get("containers") or []]

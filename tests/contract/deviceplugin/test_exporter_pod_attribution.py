@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, read_collectors
-from gpu_operator.exporter.podresources import list_pod_devices, pod_resources_source
 from gpu_operator.exporter.serving import Exporter
 from gpu_operator.exporter.settings import ExporterSettings
 from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.podresources import list_pod_devices, pod_resources_source
 from gpu_operator.sandbox.kubelet import Kubelet
 
 

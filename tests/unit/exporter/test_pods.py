@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_operator.exporter.pods import ContainerDevices, PodRef, entity_key, pod_map
+from gpu_operator.exporter.pods import PodRef, entity_key, pod_map
+from gpu_operator.podresources import ContainerDevices
 
 MIG = {"MIG-aaaa": (2, 7)}
 

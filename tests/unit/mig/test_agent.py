@@ -22,6 +22,7 @@ from gpu_operator.mig.agent import (
     ClearFailure,
     DeleteValidatorPods,
     Event,
+    GpusIdle,
     NodeSeen,
     Phase,
     PodsLeft,
@@ -222,6 +223,46 @@ def test_a_new_config_name_during_a_run_waits_for_the_run_to_end() -> None:
     ]
 
 
+BUSY = "GPU 0 (NVIDIA A100-SXM4-40GB) is in use by pid 7 (pod default/train) on MIG 3g.20gb …"
+
+
+def test_gpus_in_use_fail_the_check_without_pausing_anything_and_retry_once_they_are_idle() -> None:
+    original = node_labels()
+    node = Node(original)
+    node.seen(0.0)
+    actions = node.feed(Checked(1.0, valid=True, in_use=BUSY))
+    assert actions == [
+        SetLabels({STATE_LABEL: "failed"}),
+        ReportFailure("all-balanced", BUSY),
+        RetryAt(31.0),
+    ]
+    assert node.labels == {**original, STATE_LABEL: "failed"}, "no operand was paused"
+    assert node.feed(Tick(2.0)) == []
+    assert node.feed(GpusIdle(5.0)) == [Check("all-balanced")], "retried when the job ended"
+    assert node.feed(Checked(6.0, valid=True))[0] == SetLabels(
+        {STATE_LABEL: "pending", PLUGIN: PAUSED, GFD: PAUSED}
+    )
+
+
+def test_idle_gpus_do_not_retry_a_failure_that_was_not_about_gpus_in_use() -> None:
+    node = Node(node_labels())
+    node.seen()
+    node.feed(Checked(1.0, valid=True))
+    node.feed(PodsLeft(2.0, ()))
+    node.feed(Applied(3.0, ok=False, reason="GPU 1: creating 3g.20gb@4 failed"))
+    assert node.feed(GpusIdle(4.0)) == [], "only the backoff timer retries this one"
+
+
+def test_a_job_that_starts_between_check_and_apply_also_waits_for_idle_gpus() -> None:
+    node = Node(node_labels())
+    node.seen()
+    node.feed(Checked(1.0, valid=True))
+    node.feed(PodsLeft(2.0, ()))
+    actions = node.feed(Applied(3.0, ok=False, reason=BUSY, in_use=True))
+    assert actions[0] == SetLabels({PLUGIN: "true", GFD: "true"}), "labels come back first"
+    assert node.feed(GpusIdle(4.0)) == [Check("all-balanced")]
+
+
 def test_success_after_a_failure_clears_the_failure_annotation() -> None:
     node = Node(node_labels())
     node.feed(NodeSeen(0.0, node.labels, {"gpu-operator.nvidia.com/mig-config-failure": "x"}))
@@ -246,6 +287,12 @@ def random_event(kind: str, now: float, node: Node, config: str) -> Event:
         return Applied(now, ok=True)
     if kind == "apply-fail":
         return Applied(now, ok=False, reason="boom")
+    if kind == "checked-in-use":
+        return Checked(now, valid=True, in_use="busy")
+    if kind == "apply-in-use":
+        return Applied(now, ok=False, reason="busy", in_use=True)
+    if kind == "idle":
+        return GpusIdle(now)
     return Tick(now)
 
 
@@ -258,6 +305,9 @@ KINDS = [
     "pods-gone",
     "apply-ok",
     "apply-fail",
+    "checked-in-use",
+    "apply-in-use",
+    "idle",
     "tick",
 ]
 

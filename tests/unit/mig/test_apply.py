@@ -4,7 +4,7 @@ idempotence, refusals before any change, and faults mid-apply that leave a clean
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
-from gpu_operator.mig.apply import ApplyError, Step, apply_config
+from gpu_operator.mig.apply import ApplyError, GpuInUse, Step, apply_config, apply_plan
 from gpu_operator.mig.defaults import default_spec
 from gpu_operator.mig.observe import observe
 from gpu_operator.mig.placement import PlacementError
@@ -153,31 +153,72 @@ def test_skip_reset_on_ampere_leaves_the_mode_pending_and_refuses_the_layout(
     assert mode.change_pending
 
 
-def test_a_process_blocking_the_mode_change_fails_cleanly_and_sets_the_pending_mode_back(
+def test_a_process_on_a_gpu_whose_mode_must_change_is_refused_before_any_change(
     open_sim: OpenSim, tmp_path: Path
 ) -> None:
     nvml = open_sim("a30x4")
-    faults.start_process(store_for(tmp_path, "a30x4"), 2)
-    with pytest.raises(ApplyError) as info:
+    pid = faults.start_process(store_for(tmp_path, "a30x4"), 2)
+    with pytest.raises(GpuInUse) as info:
         apply_config(nvml, balanced())
-    assert "changing the MIG mode failed" in str(info.value)
-    assert "GPU(s) 0, 1, 2, 3" in str(info.value) or "GPU 2" in str(info.value)
+    assert str(info.value).startswith(
+        f"GPU 2 (NVIDIA A30) is in use by pid {pid} on {nvml.gpu(2).uuid}. Nothing was changed"
+    )
     for gpu in nvml.gpus():
         assert gpu.mig_mode is not None
         assert not gpu.mig_mode.change_pending, f"GPU {gpu.index} left pending"
         assert not gpu.mig_mode.enabled
 
 
-def test_a_process_on_an_instance_that_must_go_fails_naming_the_gpu_and_the_step(
+def test_a_process_that_appears_after_the_check_fails_the_mode_change_and_sets_pending_back(
+    open_sim: OpenSim, tmp_path: Path
+) -> None:
+    nvml = open_sim("a30x4")
+    the_plan = plan(balanced(), observe(nvml))  # planned while idle, as a racing job would see
+    faults.start_process(store_for(tmp_path, "a30x4"), 2)
+    with pytest.raises(ApplyError) as info:
+        apply_plan(nvml, the_plan)
+    assert "changing the MIG mode failed" in str(info.value)
+    for gpu in nvml.gpus():
+        assert gpu.mig_mode is not None
+        assert not gpu.mig_mode.change_pending, f"GPU {gpu.index} left pending"
+        assert not gpu.mig_mode.enabled
+
+
+def test_a_process_on_a_mig_device_that_must_go_is_refused_naming_the_device_and_its_pod(
     open_sim: OpenSim, tmp_path: Path
 ) -> None:
     nvml = open_sim("h200")
     store = store_for(tmp_path, "h200")
     apply_config(nvml, balanced())
-    gi = nvml.gpu_instances(0)[0].id
-    faults.start_process(store, 0, gi=gi)
+    before = [layout(nvml, i) for i in range(nvml.device_count())]
+    device = nvml.mig_devices(0)[0]
+    pid = faults.start_process(store, 0, gi=device.gpu_instance_id)
+    asked: list[str] = []
+
+    def owners(uuids: Iterable[str]) -> dict[str, str]:
+        asked.extend(uuids)
+        return {device.uuid: "pod default/train"}
+
+    with pytest.raises(GpuInUse) as info:
+        apply_config(nvml, entries('{"7g.141gb": 1}'), owners=owners)
+    assert str(info.value).startswith(
+        f"GPU 0 (NVIDIA H200) is in use by pid {pid} (pod default/train) on "
+        f"MIG {device.profile} {device.uuid}. Nothing was changed"
+    )
+    assert asked == [device.uuid]
+    assert [layout(nvml, i) for i in range(nvml.device_count())] == before
+
+
+def test_a_process_that_appears_after_the_check_fails_clearing_naming_the_gpu_and_the_step(
+    open_sim: OpenSim, tmp_path: Path
+) -> None:
+    nvml = open_sim("h200")
+    store = store_for(tmp_path, "h200")
+    apply_config(nvml, balanced())
+    the_plan = plan(entries('{"7g.141gb": 1}'), observe(nvml))
+    faults.start_process(store, 0, gi=nvml.gpu_instances(0)[0].id)
     with pytest.raises(ApplyError) as info:
-        apply_config(nvml, entries('{"7g.141gb": 1}'))
+        apply_plan(nvml, the_plan)
     message = str(info.value)
     assert message.startswith("GPU 0 (NVIDIA H200): clearing failed")
     assert "NVMLError_InUse" in message

@@ -244,13 +244,13 @@ def _profiles(hardware: HardwareSettings) -> list[str]:
         return sorted(d.profile for d in nvml.mig_devices(0))
 
 
-def test_with_reboot_a_mode_change_blocked_by_a_process_reboots_the_node(
+def test_with_reboot_a_mode_change_the_gpu_cannot_take_without_a_reset_reboots_the_node(
     client: Client, tmp_path: Path
 ) -> None:
     hardware = HardwareSettings(sim="a30x4", sim_root=tmp_path / "sim")
     with Nvml.open(hardware):
         pass  # creates the simulated node
-    faults.start_process(StateStore(hardware.state_path()), 1)
+    faults.block_reset(StateStore(hardware.state_path()), 1)
     make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
     with Running(client, hardware, with_reboot=True) as running:
         until(lambda: labels(client).get(agent.STATE_LABEL) == "rebooting")
@@ -259,6 +259,31 @@ def test_with_reboot_a_mode_change_blocked_by_a_process_reboots_the_node(
         assert labels(client)[agent.STATE_LABEL] == "rebooting", "no retry while rebooting"
         assert running.reboots == 1
     assert labels(client)[PLUGIN] == agent.PAUSED, "clients stay paused until after the reboot"
+
+
+def test_a_job_on_a_gpu_to_change_fails_naming_it_pauses_nothing_and_applies_once_it_ends(
+    client: Client, tmp_path: Path
+) -> None:
+    hardware = HardwareSettings(sim="a30x4", sim_root=tmp_path / "sim")
+    with Nvml.open(hardware):
+        pass
+    store = StateStore(hardware.state_path())
+    pid = faults.start_process(store, 1)
+    make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
+    seen = history(client, PLUGIN)
+    with Running(client, hardware, with_reboot=True, retry_base_s=600) as running:
+        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+        reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
+        assert reason.startswith(f"GPU 1 (NVIDIA A30) is in use by pid {pid} on GPU-")
+        time.sleep(0.3)
+        assert labels(client)[agent.STATE_LABEL] == "failed", "no retry while the job runs"
+        faults.stop_processes(store, 1, pid)
+        until(lambda: labels(client).get(agent.STATE_LABEL) == "success")
+        assert running.reboots == 0, "a busy GPU is never a reason to reboot"
+    assert seen() == ["true", agent.PAUSED, "true"], "paused once: for the apply that worked"
+    with Nvml.open(hardware) as nvml:
+        assert all(gpu.mig_mode is not None and gpu.mig_mode.enabled for gpu in nvml.gpus())
+    assert agent.FAILURE_ANNOTATION not in (client.get(Node, NODE).metadata.annotations or {})  # type: ignore[union-attr]
 
 
 def test_third_party_gpu_clients_selected_on_the_client_label_are_waited_for(

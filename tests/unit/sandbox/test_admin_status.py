@@ -69,3 +69,12 @@ def test_only_gpu_nodes_are_reported_and_a_missing_policy_is_said() -> None:
     reports, state, problems = cluster_report([node(), cpu_node], [], None)
     assert [r.name for r in reports] == ["gpu-node-1"]
     assert (state, problems) == ("absent", ["no ClusterPolicy"])
+
+
+def test_a_failed_mig_change_is_reported_with_the_reason_the_mig_manager_left_on_the_node() -> None:
+    failed = node(
+        **{"nvidia.com/mig.config": "all-1g.5gb", "nvidia.com/mig.config.state": "failed"}
+    )
+    reason = "GPU 0 (NVIDIA A100-SXM4-40GB) is in use by pid 7 (pod default/job) on MIG 3g.20gb"
+    failed["metadata"]["annotations"] = {"gpu-operator.nvidia.com/mig-config-failure": reason}
+    assert node_report(failed, []).blocking == [f"MIG config all-1g.5gb failed: {reason}"]

@@ -84,6 +84,13 @@ def lose_gpu(store: StateStore, gpu: int) -> None:
         )
 
 
+def block_reset(store: StateStore, gpu: int, blocked: bool = True) -> None:
+    """The GPU can't be reset on this host (a VM without reset rights, an NVLink domain that
+    resets only as a whole): ``nvidia-smi -r`` answers "not supported"; only a reboot helps."""
+    with store.update() as doc:
+        _gpu(doc, gpu)["resetBlocked"] = blocked
+
+
 def _now(doc: Doc, clock: Callable[[], float]) -> float:
     return max(0.0, clock() - float(doc["bootTime"]))
 

@@ -145,5 +145,7 @@ class FakeNvml(FakeNvmlTelemetry):
             gpus = [doc["gpus"][i] for i in indexes]  # a lost GPU may be reset too
             if any(gpu["processes"] for gpu in gpus):
                 raise err(pynvml.NVML_ERROR_IN_USE)
+            if any(gpu.get("resetBlocked") for gpu in gpus):
+                raise err(pynvml.NVML_ERROR_NOT_SUPPORTED)
             for gpu in gpus:
                 partitioning.reset_gpu(gpu)

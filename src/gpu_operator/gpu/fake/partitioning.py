@@ -246,6 +246,8 @@ def reset_gpu(gpu: Doc) -> None:
     like a real reset, destroys every GPU instance."""
     if gpu["processes"]:
         raise fail(pynvml.NVML_ERROR_IN_USE)
+    if gpu.get("resetBlocked"):
+        raise fail(pynvml.NVML_ERROR_NOT_SUPPORTED)
     gpu["migCurrent"] = gpu["migPending"]
     gpu["gpuInstances"] = []
     gpu["lost"] = False

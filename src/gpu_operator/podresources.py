@@ -1,22 +1,35 @@
-"""The kubelet PodResources ``List`` call, as the exporter's pod source.
+"""The kubelet PodResources ``List`` call: which pod's container holds which device.
 
-The one place outside the device plugin that speaks gRPC (the exporter is a kubelet API client
-too). A missing socket means "no pods to attribute", not an error, as upstream; a call that
-fails raises ``OSError`` so the exporter keeps its previous attribution and says why.
+The one kubelet API client outside the device plugin that speaks gRPC; the exporter uses it to
+attribute series to pods, the MIG manager to name the pods that hold a GPU it must change. A
+missing socket means "no pods known", not an error, as upstream; a call that fails raises
+``OSError`` so the caller keeps what it had and says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-from gpu_operator.exporter.pods import ContainerDevices
 from gpu_operator.protos import podresources_v1_pb2 as api
 from gpu_operator.protos.grpc_api import PodResourcesListerStub
 
 TIMEOUT_S = 10.0
+SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
+
+@dataclass(frozen=True)
+class ContainerDevices:
+    """One container's devices of one resource, as PodResources ``List`` reports them."""
+
+    pod: str
+    namespace: str
+    container: str
+    resource_name: str
+    device_ids: tuple[str, ...]
 
 
 def list_pod_devices(socket: Path, timeout_s: float = TIMEOUT_S) -> list[ContainerDevices]:

@@ -12,12 +12,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.hostpaths import host_path
 from gpu_operator.sandbox.podspec import ProcessSpec
+from gpu_operator.sandbox.probes import Probes
 from gpu_operator.sandbox.workloads import Held, hold_devices, release
 
 DRIVER_READY = "/run/nvidia/validations/.driver-ctr-ready"
@@ -67,8 +69,12 @@ class Container:
         *,
         driver_delay_s: float = 2.0,
         devices: tuple[str, ...] = (),
+        probes: Mapping[str, Any] | None = None,
     ):
         self.spec = spec
+        self.probe_specs = probes or {}
+        """The pod spec's container (its ``*Probe`` fields and ``ports``)."""
+        self.probes: Probes | None = None
         self.devices = devices
         """The device ids the kubelet allocated to this container."""
         self.log_path = log_dir / f"{spec.name}.log"
@@ -97,6 +103,7 @@ class Container:
         self.waiting_reason = ""
         self.started_at = time.time()
         if behaviour == "run":
+            self.probes = Probes(self.probe_specs, self.started_at)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log:
                 self._proc = subprocess.Popen(
@@ -152,7 +159,23 @@ class Container:
             return False
         if self.spec.behaviour == "driver":
             return self._loaded_at is None
-        return True
+        return self.probes is None or self.probes.ready
+
+    @property
+    def started(self) -> bool:
+        return self.running and (self.probes is None or self.probes.started)
+
+    def probe(self, now: float, host: str) -> str:
+        """Run the probes that are due; a failed startup or liveness probe stops the container
+        (the pod's restart policy then decides) and is returned as the reason."""
+        if self.probes is None or not self.running:
+            return ""
+        why = self.probes.run(now, env=self.spec.env, host=host)
+        if why:
+            with self.log_path.open("a") as log:
+                log.write(f"kubelet: {why}; killing the container\n")
+            self.stop()
+        return why
 
     def stop(self) -> None:
         """SIGTERM to the container's process group, SIGKILL after the grace period."""
@@ -208,7 +231,7 @@ class Container:
             "image": self.spec.image,
             "imageID": "" if self.spec.behaviour == "missing" else f"sandbox://{self.spec.image}",
             "ready": self.ready,
-            "started": self.running,
+            "started": self.started,
             "restartCount": self.restarts,
             "state": state,
         }

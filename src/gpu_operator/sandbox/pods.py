@@ -161,6 +161,7 @@ class PodWorker:
                 self.dir,
                 driver_delay_s=self.node.driver_delay_s,
                 devices=self.device_ids.get(container["name"], ()),
+                probes=container,
             )
 
         self.init = [make(c) for c in self.pod["spec"].get("initContainers") or []]
@@ -202,6 +203,7 @@ class PodWorker:
             for index, container in enumerate(self.main):
                 if container.spec.behaviour == "missing":
                     continue
+                container.probe(now, self.pod_ip)
                 code = container.poll()
                 if code is None or index in pending_restart:
                     continue

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint gpu-test bench clean protos crds
+.PHONY: demo test lint gpu-test image bench clean protos crds
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ test: $(STAMP) $(HELM)
 
 gpu-test: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu tests/gpu
+
+# The container image, built and smoke-tested (docker/smoke-test.sh runs inside it): with a
+# Docker engine where one answers, else with buildah on a debootstrap base (root; see the script).
+IMAGE ?= localhost/gpu-operator:dev
+image:
+	@if docker info >/dev/null 2>&1; then \
+	  docker build -f docker/Dockerfile -t $(IMAGE) . && \
+	  docker run --rm -v "$(CURDIR)/docker/smoke-test.sh:/smoke-test.sh:ro" $(IMAGE) sh /smoke-test.sh; \
+	else sh docker/build-without-engine.sh $(IMAGE); fi
 
 lint: $(STAMP) $(HELM)
 	$(BIN)/ruff format --check src tests bench

@@ -22,6 +22,7 @@ echo "smoke: simulated dgx-a100: gpus, mig apply + assert all-balanced"
 
 dcgm-exporter --address 127.0.0.1:19400 >/tmp/exporter.log 2>&1 &
 pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
 python - <<'PY' || { cat /tmp/exporter.log >&2; fail "the exporter served no GPU metrics"; }
 import time, urllib.request
 for _ in range(100):

@@ -267,7 +267,16 @@ def test_an_operator_restart_mid_rollout_still_finishes_the_rollout(story: Story
     story.rest.patch(POLICY, "cluster-policy", {"spec": {"dcgmExporter": {"env": env}}})
     operator = story.rest.list("pods", NAMESPACE, labels="app=gpu-operator")
     assert operator, "the operator runs as a pod of its Deployment"
-    story.rest.delete("pods", operator[0]["metadata"]["name"], NAMESPACE)
+    old = operator[0]["metadata"]["name"]
+    story.rest.delete("pods", old, NAMESPACE)
+    marked = story.rest.get("pods", old, NAMESPACE)
+    assert marked is not None, "deleted gracefully: the pod stays until its kubelet stopped it"
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    story.wait(
+        "the old operator pod stopped and removed",
+        lambda: [] if story.rest.get("pods", old, NAMESPACE) is None else [old],
+        40,
+    )
 
     def rolled_out() -> list[str]:
         ds = story.rest.get("daemonsets", "nvidia-dcgm-exporter", NAMESPACE) or {}
@@ -379,3 +388,28 @@ def test_the_real_kubectl_lists_the_operand_pods_through_the_written_kubeconfig(
     names = done.stdout.split()
     assert sum(n.startswith("pod/nvidia-device-plugin-daemonset-") for n in names) == 2
     assert sum(n.startswith("pod/nvidia-mig-manager-") for n in names) == 2
+
+
+def test_the_real_kubectl_sees_the_operator_rolled_out_through_its_replicaset(
+    story: Story,
+) -> None:
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if not kubectl.exists():
+        pytest.skip("kubectl is not installed in the venv")
+    base = [str(kubectl), "--kubeconfig", str(story.sandbox.kubeconfig), "-n", NAMESPACE]
+    rollout = subprocess.run(
+        [*base, "rollout", "status", "deployment/gpu-operator", "--timeout=30s"],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=False,
+    )
+    assert rollout.returncode == 0, rollout.stderr
+    assert 'deployment "gpu-operator" successfully rolled out' in rollout.stdout
+    sets = subprocess.run(
+        [*base, "get", "rs", "-o", "name"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.split()
+    operator = story.rest.list("pods", NAMESPACE, labels="app=gpu-operator")
+    [owner] = operator[0]["metadata"]["ownerReferences"]
+    assert owner["kind"] == "ReplicaSet"
+    assert f"replicaset.apps/{owner['name']}" in sets

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.commands.executables import EXECUTABLES
 from gpu_operator.deviceplugin.configselect import (
     available,
@@ -97,7 +98,7 @@ def config_manager_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Install the device-plugin config this node's label selects (upstream's config-manager)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logs.setup(logging.INFO)
     try:
         if not node_name:
             raise ConfigError("NODE_NAME is not set: config-manager must know its node")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 from typing import Any
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.deviceplugin.plugin import DevicePlugin
 from gpu_operator.deviceplugin.settings import PluginSettings, read_config, resolve_settings
 from gpu_operator.errors import GpuError
@@ -180,9 +180,5 @@ def device_plugin_command(
     """
     flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "ctx"}
     flags.update(bool_flags(list(ctx.args)))
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(logging.INFO)
     run(flags, ctx.obj)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.driver.manager import ManagerSettings
 from gpu_operator.driver.managing import DriverManager, HostPaths
 from gpu_operator.errors import ConfigError
@@ -30,7 +31,7 @@ def driver_manager_command(
         raise ConfigError(
             f"driver-manager: unknown command {command!r}; use {' or '.join(COMMANDS)}"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logs.setup(logging.INFO)
     settings = ManagerSettings.from_env()
     client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
     paths = HostPaths(host_root=Path(settings.host_root))

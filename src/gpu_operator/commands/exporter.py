@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, read_collectors
 from gpu_operator.exporter.serving import Exporter, ExporterService
 from gpu_operator.exporter.settings import DeviceSelection, ExporterSettings
@@ -102,9 +103,7 @@ def exporter_command(
     node_name: str = typer.Option("", envvar="NODE_NAME", hidden=True),
 ) -> None:
     """Serve GPU metrics in dcgm-exporter's format (no DCGM needed)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(logging.INFO)
     settings = ExporterSettings(
         address=address,
         collect_interval_ms=collect_interval,

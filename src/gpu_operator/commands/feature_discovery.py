@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import Any
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.discovery.loop import SignalWaiter, Writer, run
 from gpu_operator.discovery.settings import DiscoverySettings, load_settings
 from gpu_operator.discovery.writers import FeatureFileWriter
@@ -138,11 +138,7 @@ def feature_discovery_command(
     ),
 ) -> None:
     """Label the node's GPUs as gpu-feature-discovery does (nvidia.com/gpu.*, mig*, cuda.*)."""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(logging.INFO)
     flags = {k: v for k, v in locals().items() if k not in ("ctx", "device_discovery_strategy")}
     strategy = device_discovery_strategy or os.environ.get("DEVICE_DISCOVERY_STRATEGY", "auto")
     if strategy not in ("auto", "nvml"):

@@ -11,6 +11,7 @@ from types import FrameType
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
 from gpu_operator.kube import KubeSettings, build_client
@@ -25,7 +26,7 @@ def mig_manager_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Watch this node's nvidia.com/mig.config label and apply it (NODE_NAME required)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logs.setup(logging.INFO)
     settings = remap(
         ManagerSettings.from_env(),
         "config_file",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.hostpaths import host_path
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.operator.node_features import FeatureRoots
@@ -28,7 +29,7 @@ def node_labeler_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Label this node: feature.node.kubernetes.io/{pci-10de,system-os_release,kernel-version}."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.setup(logging.INFO)
     roots = FeatureRoots(
         sys=host_path(sys_root),
         os_release=host_path(host_root / "etc" / "os-release"),

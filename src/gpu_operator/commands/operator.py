@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator import logs
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.errors import ConfigError
 from gpu_operator.kube import KubeSettings, build_async_client, build_client
@@ -87,9 +88,7 @@ def operator_command(
         raise ConfigError(
             f"--zap-log-level: expected one of {', '.join(LEVELS)}, got {log_level!r}"
         )
-    logging.basicConfig(
-        level=LEVELS[log_level], format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.setup(LEVELS[log_level])
     environ = {env: os.environ[env] for env in set(IMAGE_ENV.values()) if os.environ.get(env)}
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     leader = LeaderSettings(identity=identity, namespace=namespace) if leader_elect else None

@@ -19,9 +19,9 @@ from gpu_operator.sandbox.controllers import (
     Snapshot,
     pods_by_node,
     reconcile_daemonset,
-    reconcile_deployment,
     schedule,
 )
+from gpu_operator.sandbox.deployments import reconcile_deployment, reconcile_replicaset
 from gpu_operator.sandbox.kubelet import Kubelet
 from gpu_operator.sandbox.nodes import (
     CONTROL_PLANE,
@@ -66,7 +66,7 @@ class Sandbox:
         self.base_dir = base_dir
         self.catalogue = catalogue or ImageCatalogue()
         self.driver_delay_s = driver_delay_s
-        self.server = ServerThread(ApiServer(port=port))
+        self.server = ServerThread(ApiServer(port=port, graceful_pod_deletion=True))
         self.kubeconfig = base_dir / "kubeconfig"
         self.nodes: dict[str, SimNode] = {}
         self.rest: Rest | None = None
@@ -182,6 +182,8 @@ class Sandbox:
             reconcile_daemonset(self.rest, ds, snapshot)
         for deploy in snapshot.deployments:
             reconcile_deployment(self.rest, deploy, snapshot)
+        for replicaset in snapshot.replicasets:
+            reconcile_replicaset(self.rest, replicaset, snapshot)
         schedule(self.rest, snapshot)
         by_node = pods_by_node(snapshot)
         features = self.rest.list(nfd.NODE_FEATURES)

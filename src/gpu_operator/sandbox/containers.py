@@ -69,11 +69,11 @@ class Container:
         *,
         driver_delay_s: float = 2.0,
         devices: tuple[str, ...] = (),
-        probes: Mapping[str, Any] | None = None,
+        definition: Mapping[str, Any] | None = None,
     ):
         self.spec = spec
-        self.probe_specs = probes or {}
-        """The pod spec's container (its ``*Probe`` fields and ``ports``)."""
+        self.definition = definition or {}
+        """The pod spec's container: its probes, ``ports`` and ``lifecycle.preStop``."""
         self.probes: Probes | None = None
         self.devices = devices
         """The device ids the kubelet allocated to this container."""
@@ -103,7 +103,7 @@ class Container:
         self.waiting_reason = ""
         self.started_at = time.time()
         if behaviour == "run":
-            self.probes = Probes(self.probe_specs, self.started_at)
+            self.probes = Probes(self.definition, self.started_at)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log:
                 self._proc = subprocess.Popen(
@@ -177,8 +177,9 @@ class Container:
             self.stop()
         return why
 
-    def stop(self) -> None:
-        """SIGTERM to the container's process group, SIGKILL after the grace period."""
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """The ``preStop`` exec hook, then SIGTERM to the container's process group and SIGKILL
+        once ``grace_s`` (the pod's termination grace period) has passed."""
         self._simulated.clear()
         release(self.spec.env, self._held)
         if self.spec.behaviour == "driver":
@@ -186,16 +187,28 @@ class Container:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
+        deadline = time.monotonic() + grace_s
+        self._pre_stop(grace_s)
         try:
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         try:
-            proc.wait(STOP_GRACE_S)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(STOP_GRACE_S)
+
+    def _pre_stop(self, grace_s: float) -> None:
+        hook = ((self.definition.get("lifecycle") or {}).get("preStop") or {}).get("exec")
+        command = list((hook or {}).get("command") or [])
+        if not command:
+            return
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(
+                command, env=self.spec.env, timeout=grace_s, check=False, capture_output=True
+            )
 
     @property
     def pid(self) -> int | None:

@@ -1,7 +1,7 @@
 """The control-plane controllers the sandbox plays, each one pass over a listed snapshot: the
 DaemonSet controller (a pod per matching node, RollingUpdate with maxUnavailable, OnDelete,
-status counts), a Deployment controller (pods straight from the template, no ReplicaSets) and
-the scheduler for pods without a node (selector, affinity, taints, extended resources)."""
+status counts) and the scheduler for pods without a node (selector, affinity, taints, extended
+resources). Deployments and ReplicaSets: ``sandbox.deployments``."""
 
 from __future__ import annotations
 
@@ -29,34 +29,54 @@ class Snapshot:
     pods: list[Obj] = field(default_factory=list)
     daemonsets: list[Obj] = field(default_factory=list)
     deployments: list[Obj] = field(default_factory=list)
+    replicasets: list[Obj] = field(default_factory=list)
 
     @classmethod
     def read(cls, rest: Rest) -> Snapshot:
         return cls(
-            rest.list("nodes"), rest.list("pods"), rest.list("daemonsets"), rest.list("deployments")
+            rest.list("nodes"),
+            rest.list("pods"),
+            rest.list("daemonsets"),
+            rest.list("deployments"),
+            rest.list("replicasets"),
         )
 
-    def owned_by(self, owner: Obj) -> list[Obj]:
+    def owned_by(self, owner: Obj, among: list[Obj] | None = None) -> list[Obj]:
+        """The objects (pods unless ``among`` says otherwise) ``owner`` controls."""
         uid = owner["metadata"]["uid"]
         return [
             p
-            for p in self.pods
+            for p in (self.pods if among is None else among)
             if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
         ]
 
 
-def _ready(pod: Obj) -> bool:
+def pod_is_ready(pod: Obj) -> bool:
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready":
             return bool(condition.get("status") == "True")
     return False
 
 
-def _pod_from(owner: Obj, kind: str, name: str, node: str | None, pod_hash: str) -> Obj:
+def owner_reference(owner: Obj, kind: str) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def pod_from(
+    owner: Obj, kind: str, name: str, node: str | None, extra_labels: Mapping[str, str]
+) -> Obj:
+    """A pod from ``owner``'s template, controlled by it."""
     template = copy.deepcopy(owner["spec"]["template"])
     meta = template.get("metadata") or {}
     spec = template["spec"]
-    labels = {**(meta.get("labels") or {}), HASH_LABEL: pod_hash}
+    labels = {**(meta.get("labels") or {}), **extra_labels}
     if kind == "DaemonSet":
         labels["pod-template-generation"] = str(owner["metadata"].get("generation", 1))
         spec["tolerations"] = [*(spec.get("tolerations") or []), *DAEMONSET_TOLERATIONS]
@@ -70,22 +90,13 @@ def _pod_from(owner: Obj, kind: str, name: str, node: str | None, pod_hash: str)
             "namespace": owner["metadata"]["namespace"],
             "labels": labels,
             "annotations": meta.get("annotations") or {},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": kind,
-                    "name": owner["metadata"]["name"],
-                    "uid": owner["metadata"]["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(owner, kind)],
         },
         "spec": spec,
     }
 
 
-def _suffix() -> str:
+def suffix() -> str:
     return secrets.token_hex(3)[:5]
 
 
@@ -116,18 +127,22 @@ def reconcile_daemonset(rest: Rest, ds: Obj, snapshot: Snapshot) -> None:
             rest.delete("pods", extra["metadata"]["name"], namespace)
     for node in sorted(eligible - set(by_node)):
         rest.create(
-            "pods", _pod_from(ds, "DaemonSet", f"{name}-{_suffix()}", node, pod_hash), namespace
+            "pods",
+            pod_from(ds, "DaemonSet", f"{name}-{suffix()}", node, {HASH_LABEL: pod_hash}),
+            namespace,
         )
     current = [p for node, ps in by_node.items() if node in eligible for p in ps[:1]]
     outdated = [p for p in current if p["metadata"]["labels"].get(HASH_LABEL) != pod_hash]
     if outdated and not on_delete:
-        budget = _max_unavailable(ds, len(eligible)) - sum(1 for p in current if not _ready(p))
+        budget = _max_unavailable(ds, len(eligible)) - sum(
+            1 for p in current if not pod_is_ready(p)
+        )
         # Outdated pods that aren't ready cost no availability; ready ones go within the budget.
-        doomed = [p for p in outdated if not _ready(p)]
-        doomed += [p for p in outdated if _ready(p)][: max(budget, 0)]
+        doomed = [p for p in outdated if not pod_is_ready(p)]
+        doomed += [p for p in outdated if pod_is_ready(p)][: max(budget, 0)]
         for pod in doomed:
             rest.delete("pods", pod["metadata"]["name"], namespace)
-    ready = sum(1 for p in current if _ready(p))
+    ready = sum(1 for p in current if pod_is_ready(p))
     updated = sum(1 for p in current if p["metadata"]["labels"].get(HASH_LABEL) == pod_hash)
     status = {
         "desiredNumberScheduled": len(eligible),
@@ -139,10 +154,10 @@ def reconcile_daemonset(rest: Rest, ds: Obj, snapshot: Snapshot) -> None:
         "updatedNumberScheduled": updated,
         "observedGeneration": ds["metadata"].get("generation", 1),
     }
-    _write_status(rest, "daemonsets", ds, status)
+    write_status(rest, "daemonsets", ds, status)
 
 
-def _write_status(rest: Rest, resource: str, obj: Obj, status: Obj) -> None:
+def write_status(rest: Rest, resource: str, obj: Obj, status: Obj) -> None:
     old = obj.get("status") or {}
     if all(old.get(k) == v for k, v in status.items()):
         return
@@ -157,35 +172,6 @@ def _write_status(rest: Rest, resource: str, obj: Obj, status: Obj) -> None:
     except ApiError as error:
         if error.status != 404:
             raise
-
-
-def reconcile_deployment(rest: Rest, deploy: Obj, snapshot: Snapshot) -> None:
-    pod_hash = template_hash(deploy["spec"]["template"])
-    namespace = deploy["metadata"]["namespace"]
-    pods = [p for p in snapshot.owned_by(deploy) if not p["metadata"].get("deletionTimestamp")]
-    for pod in pods:
-        if pod["metadata"]["labels"].get(HASH_LABEL) != pod_hash:
-            rest.delete("pods", pod["metadata"]["name"], namespace)
-    current = [p for p in pods if p["metadata"]["labels"].get(HASH_LABEL) == pod_hash]
-    replicas = int(deploy["spec"].get("replicas", 1))
-    for _ in range(replicas - len(current)):
-        name = f"{deploy['metadata']['name']}-{pod_hash[:9]}-{_suffix()}"
-        rest.create("pods", _pod_from(deploy, "Deployment", name, None, pod_hash), namespace)
-    for extra in current[replicas:]:
-        rest.delete("pods", extra["metadata"]["name"], namespace)
-    ready = sum(1 for p in current if _ready(p))
-    _write_status(
-        rest,
-        "deployments",
-        deploy,
-        {
-            "replicas": len(current),
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "updatedReplicas": len(current),
-            "observedGeneration": deploy["metadata"].get("generation", 1),
-        },
-    )
 
 
 def schedule(rest: Rest, snapshot: Snapshot) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_operator.errors import GpuOperatorError
-from gpu_operator.sandbox.containers import Container, rfc3339
+from gpu_operator.sandbox.containers import STOP_GRACE_S, Container, rfc3339
 from gpu_operator.sandbox.kubelet import Kubelet
 from gpu_operator.sandbox.podspec import (
     ConfigMaps,
@@ -80,6 +80,8 @@ class PodWorker:
         self.pod_ip = node.next_pod_ip()
         pod.setdefault("status", {})["podIP"] = self.pod_ip
         self._stop = threading.Event()
+        self.grace_s = STOP_GRACE_S
+        """How long a stopping container gets between SIGTERM and SIGKILL."""
         self._last: str = ""
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"pod-{self.name}")
 
@@ -88,9 +90,10 @@ class PodWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        self.grace_s = grace_s
         self._stop.set()
-        self._thread.join(15)
+        self._thread.join(grace_s + 10)
 
     def _run(self) -> None:
         try:
@@ -103,7 +106,7 @@ class PodWorker:
                 raise
         finally:
             for container in [*self.init, *self.main]:
-                container.stop()
+                container.stop(self.grace_s)
             if self.node.kubelet is not None:
                 self.node.kubelet.remove_pod(self.name, self.namespace)
 
@@ -161,7 +164,7 @@ class PodWorker:
                 self.dir,
                 driver_delay_s=self.node.driver_delay_s,
                 devices=self.device_ids.get(container["name"], ()),
-                probes=container,
+                definition=container,
             )
 
         self.init = [make(c) for c in self.pod["spec"].get("initContainers") or []]
@@ -269,13 +272,37 @@ class PodRunner:
     def __init__(self, node: NodeContext):
         self.node = node
         self.workers: dict[str, PodWorker] = {}
+        self._terminating: set[str] = set()
+
+    def _terminate(self, worker: PodWorker | None, pod: Obj) -> None:
+        """A graceful deletion: stop the containers within the pod's grace period, then delete
+        the pod for good (grace 0), as a kubelet does."""
+        meta = pod["metadata"]
+        try:
+            if worker is not None:
+                worker.stop(float(meta.get("deletionGracePeriodSeconds") or 30))
+            self.node.rest.delete("pods", meta["name"], meta["namespace"], grace_period_s=0)
+        except (ApiError, OSError):
+            pass  # the next sync sees the pod again if it is still there
+        finally:
+            self._terminating.discard(meta["uid"])
 
     def sync(self, pods: list[Obj]) -> None:
         current = {
             p["metadata"]["uid"]: p for p in pods if not p["metadata"].get("deletionTimestamp")
         }
-        for uid in [u for u in self.workers if u not in current]:
-            self.workers.pop(uid).stop()
+        terminating = {
+            p["metadata"]["uid"]: p for p in pods if p["metadata"].get("deletionTimestamp")
+        }
+        for uid in [u for u in self.workers if u not in current and u not in terminating]:
+            self.workers.pop(uid).stop()  # removed without a grace period (force delete)
+        for uid, pod in terminating.items():
+            if uid not in self._terminating:
+                self._terminating.add(uid)
+                worker = self.workers.pop(uid, None)
+                threading.Thread(
+                    target=self._terminate, args=(worker, pod), daemon=True, name=f"term-{uid[:8]}"
+                ).start()
         for uid, pod in current.items():
             if uid not in self.workers and pod.get("status", {}).get("phase") in (None, "Pending"):
                 worker = PodWorker(self.node, pod)

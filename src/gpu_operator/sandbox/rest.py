@@ -31,7 +31,7 @@ def path_for(resource: str, namespace: str | None = None, name: str | None = Non
     ``group/version/plural`` (``v1/plural`` for the core group)."""
     if resource in _CORE:
         base = "/api/v1"
-    elif resource in ("daemonsets", "deployments", "controllerrevisions"):
+    elif resource in ("daemonsets", "deployments", "replicasets", "controllerrevisions"):
         base = "/apis/apps/v1"
     elif resource.startswith("v1/"):
         base, resource = "/api/v1", resource[3:]
@@ -143,9 +143,19 @@ class Rest:
         result: Obj = self.request("PATCH", path, body, "application/apply-patch+yaml")
         return result
 
-    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
+    def delete(
+        self,
+        resource: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_s: int | None = None,
+    ) -> bool:
+        path = path_for(resource, namespace, name)
+        if grace_period_s is not None:
+            path += f"?gracePeriodSeconds={grace_period_s}"
         try:
-            self.request("DELETE", path_for(resource, namespace, name))
+            self.request("DELETE", path)
         except ApiError as error:
             if error.status == 404:
                 return False

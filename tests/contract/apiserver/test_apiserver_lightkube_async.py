@@ -93,6 +93,23 @@ async def test_bookmarks_and_timeout_end_the_stream(apiserver: ApiServer) -> Non
     assert bookmark["metadata"]["resourceVersion"] == str(apiserver.cluster.store.rv)
 
 
+async def test_send_initial_events_streams_the_state_then_an_initial_events_end_bookmark(
+    apiserver: ApiServer,
+) -> None:
+    lines = await _watch_lines(
+        apiserver.url,
+        "/api/v1/namespaces?watch=true&allowWatchBookmarks=true&sendInitialEvents=true"
+        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=0.3",
+    )
+    names = {line["object"]["metadata"]["name"] for line in lines if line["type"] == "ADDED"}  # type: ignore[index]
+    assert {"default", "kube-system"} <= names
+    first_bookmark = next(i for i, line in enumerate(lines) if line["type"] == "BOOKMARK")
+    assert all(line["type"] == "ADDED" for line in lines[:first_bookmark])
+    bookmark = lines[first_bookmark]["object"]
+    assert isinstance(bookmark, dict)
+    assert bookmark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
 async def test_watch_from_compacted_version_gets_410_expired(apiserver: ApiServer) -> None:
     old = apiserver.cluster.store.rv
     apiserver.compact()

@@ -106,7 +106,7 @@ def test_a_failing_liveness_probe_stops_the_real_container_process(tmp_path: Pat
     container = Container(
         spec,
         tmp_path,
-        probes={"livenessProbe": {"exec": {"command": ["false"]}, "failureThreshold": 1}},
+        definition={"livenessProbe": {"exec": {"command": ["false"]}, "failureThreshold": 1}},
     )
     container.start()
     assert container.running

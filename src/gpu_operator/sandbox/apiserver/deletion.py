@@ -1,12 +1,28 @@
-"""Deletion rules: finalizers and ``deletionTimestamp``, ownerReference garbage collection
-(background, orphan), namespace termination, and a CRD's objects going with it."""
+"""Deletion rules: finalizers and ``deletionTimestamp``, graceful pod deletion, ownerReference
+garbage collection (background, orphan), namespace termination, and a CRD's objects going with
+it.
+
+Graceful pod deletion (on when a kubelet will finish it — the sandbox turns it on; the bare
+emulator has no kubelets and deletes pods at once): deleting a pod bound to a node and still
+running only marks it (``deletionTimestamp`` = now + grace, ``deletionGracePeriodSeconds``);
+the grace is the request's ``gracePeriodSeconds``, else the pod's
+``terminationGracePeriodSeconds``, else 30. The node's kubelet stops the containers and deletes
+the pod again with grace 0, which removes it. Pods that never ran (unbound, or finished) go at
+once, as on a cluster."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
-from gpu_operator.sandbox.apiserver.resources import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType
+from gpu_operator.sandbox.apiserver.resources import (
+    CRD_KEY,
+    NAMESPACE_KEY,
+    POD_KEY,
+    Registry,
+    ResourceType,
+)
 from gpu_operator.sandbox.apiserver.status import ApiStatus, conflict
 from gpu_operator.sandbox.apiserver.storage import Obj, Store
 
@@ -18,6 +34,8 @@ class DeletionRules:
 
     store: Store
     registry: Registry
+    graceful_pods: bool = False
+    clock: Callable[[], float]
 
     def now(self) -> str:
         raise NotImplementedError
@@ -38,6 +56,7 @@ class DeletionRules:
         uid: str | None = None,
         resource_version: str | None = None,
         dry_run: bool = False,
+        grace_period: int | None = None,
     ) -> Obj:
         obj = self.get(rtype, namespace, name)
         meta = obj["metadata"]
@@ -58,6 +77,10 @@ class DeletionRules:
             )
         if dry_run:
             return obj
+        if rtype.key == POD_KEY and self.graceful_pods:
+            marked = self._mark_terminating(obj, grace_period)
+            if marked is not None:
+                return marked
         if propagation == "Orphan":
             self._orphan(meta["uid"])
         if rtype.key == NAMESPACE_KEY:
@@ -84,6 +107,34 @@ class DeletionRules:
             self.store.put(rtype.key, marked, obj)
             return marked
         return self._remove(rtype, obj)
+
+    def _mark_terminating(self, pod: Obj, grace_period: int | None) -> Obj | None:
+        """The pod marked for its kubelet to stop, or ``None`` when it is to go at once."""
+        spec, meta = pod.get("spec") or {}, pod["metadata"]
+        if not spec.get("nodeName") or (pod.get("status") or {}).get("phase") in (
+            "Succeeded",
+            "Failed",
+        ):
+            return None
+        grace = (
+            spec.get("terminationGracePeriodSeconds", 30) if grace_period is None else grace_period
+        )
+        if int(grace) <= 0:
+            return None
+        if meta.get("deletionTimestamp"):
+            return pod  # already terminating: a second delete changes nothing
+        deadline = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock() + int(grace)))
+        marked = {
+            **pod,
+            "metadata": {
+                **meta,
+                "deletionTimestamp": deadline,
+                "deletionGracePeriodSeconds": int(grace),
+                "resourceVersion": str(self.store.next_rv()),
+            },
+        }
+        self.store.put(POD_KEY, marked, pod)
+        return marked
 
     def _remove(self, rtype: ResourceType, obj: Obj) -> Obj:
         gone = self.store.remove(rtype.key, obj)

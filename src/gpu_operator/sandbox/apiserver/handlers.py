@@ -209,6 +209,7 @@ async def collection(
                 request.query.get("includeObject", "Metadata")
                 if tables.wants_table(accept)
                 else None,
+                request.query.get("sendInitialEvents") in ("true", "1"),
             )
             return await WatchStream(cluster.store, watch, bookmark_s).serve(request)
         rv = cluster.store.rv
@@ -249,6 +250,7 @@ async def collection(
                 o["metadata"]["name"],
                 propagation=_propagation(request, options),
                 dry_run=_dry_run(request),
+                grace_period=_grace_period(request, options),
             )
             for o in cluster.list_objects(rtype, target.namespace, selector)
         ]
@@ -261,6 +263,19 @@ async def collection(
             }
         )
     raise ApiStatus(405, f"{request.method} is not allowed on a collection")
+
+
+def _grace_period(request: web.Request, options: Any) -> int | None:
+    """``gracePeriodSeconds`` from the query or the DeleteOptions body (``None``: the pod's)."""
+    raw = request.query.get("gracePeriodSeconds")
+    if raw is None and isinstance(options, dict):
+        raw = options.get("gracePeriodSeconds")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise bad_request(f"gracePeriodSeconds {raw!r} is not an integer") from None
 
 
 def _propagation(request: web.Request, options: Any) -> str:
@@ -359,6 +374,7 @@ async def item(request: web.Request, cluster: Cluster, target: Target) -> web.St
             uid=pre.get("uid"),
             resource_version=pre.get("resourceVersion"),
             dry_run=_dry_run(request),
+            grace_period=_grace_period(request, options),
         )
         return _object_response(request, rtype, obj)
     raise ApiStatus(405, f"{method} is not allowed on {request.path}")

@@ -120,6 +120,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _grouped(
         "apps/v1", "deployments", "Deployment", True, "deploy", status=True, categories=("all",)
     ),
+    _grouped("apps/v1", "replicasets", "ReplicaSet", True, "rs", status=True, categories=("all",)),
     _grouped("apps/v1", "controllerrevisions", "ControllerRevision", True),
     _grouped("rbac.authorization.k8s.io/v1", "roles", "Role", True),
     _grouped("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", True),
@@ -141,6 +142,7 @@ BUILTINS: tuple[ResourceType, ...] = (
 
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 NAMESPACE_KEY = "/namespaces"
+POD_KEY = "/pods"
 
 
 class Registry:

@@ -46,10 +46,13 @@ class ApiServer:
         bookmark_interval_s: float = 60.0,
         history_limit: int = 50_000,
         clock: Callable[[], float] = time.time,
+        graceful_pod_deletion: bool = False,
     ):
         self.host, self.port, self.token, self.snapshot = host, port, token, snapshot
         self.bookmark_interval_s = bookmark_interval_s
         self.cluster = Cluster(Store(history_limit), clock)
+        self.cluster.graceful_pods = graceful_pod_deletion
+        """Pods on a node are marked and left for its kubelet to stop (see ``deletion``)."""
         self.faults = Faults()
         self.requests = 0
         self._runner: web.AppRunner | None = None

@@ -1,5 +1,7 @@
 """Watch streams: replay from a resourceVersion (or the current state), then live events,
-bookmarks, ``timeoutSeconds``, and 410 Gone when the version is older than the kept history."""
+bookmarks, ``timeoutSeconds``, and 410 Gone when the version is older than the kept history.
+``sendInitialEvents=true`` (the streaming list client-go's informers use) sends the current
+state as ADDED events, then a bookmark annotated ``k8s.io/initial-events-end: "true"``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from gpu_operator.sandbox.apiserver.status import ApiStatus, bad_request
 from gpu_operator.sandbox.apiserver.storage import Event, Expired, Obj, Store, Watcher
 
 DEFAULT_TIMEOUT_S = 1800.0
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class WatchRequest:
     timeout_s: float
     bookmarks: bool
     table_include: str | None  # None: plain objects; else Table rows with this includeObject
+    send_initial_events: bool = False
 
 
 def parse_timeout(text: str | None) -> float:
@@ -51,7 +55,7 @@ class WatchStream:
         self.backlog: list[tuple[str, Event | Obj]] = []
         self.expired: Expired | None = None
         rv = watch.resource_version
-        if rv in ("", "0"):
+        if rv in ("", "0") or watch.send_initial_events:
             self.backlog = [
                 ("ADDED", o)
                 for o in store.list_objects(watch.rtype.key, watch.namespace)
@@ -83,13 +87,12 @@ class WatchStream:
         )
         return json.dumps({"type": event_type, "object": body}).encode() + b"\n"
 
-    def _bookmark(self) -> bytes:
+    def _bookmark(self, *, initial_events_end: bool = False) -> bytes:
         rtype = self.watch.rtype
-        obj = {
-            "kind": rtype.kind,
-            "apiVersion": rtype.api_version,
-            "metadata": {"resourceVersion": str(self.store.rv)},
-        }
+        meta: Obj = {"resourceVersion": str(self.store.rv)}
+        if initial_events_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        obj = {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": meta}
         return json.dumps({"type": "BOOKMARK", "object": obj}).encode() + b"\n"
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
@@ -108,6 +111,8 @@ class WatchStream:
             for event_type, item in self.backlog:
                 await response.write(self._line(event_type, item))
             self.backlog = []
+            if self.watch.send_initial_events and self.watch.bookmarks:
+                await response.write(self._bookmark(initial_events_end=True))
             await self._stream(response)
         except ConnectionResetError:
             pass

@@ -153,6 +153,13 @@ def test_skip_reset_on_ampere_leaves_the_mode_pending_and_refuses_the_layout(
     assert mode.change_pending
 
 
+def assert_every_gpu_still_without_mig(nvml: Nvml) -> None:
+    for gpu in nvml.gpus():
+        assert gpu.mig_mode is not None
+        assert not gpu.mig_mode.change_pending, f"GPU {gpu.index} left pending"
+        assert not gpu.mig_mode.enabled
+
+
 def test_a_process_on_a_gpu_whose_mode_must_change_is_refused_before_any_change(
     open_sim: OpenSim, tmp_path: Path
 ) -> None:
@@ -163,10 +170,7 @@ def test_a_process_on_a_gpu_whose_mode_must_change_is_refused_before_any_change(
     assert str(info.value).startswith(
         f"GPU 2 (NVIDIA A30) is in use by pid {pid} on {nvml.gpu(2).uuid}. Nothing was changed"
     )
-    for gpu in nvml.gpus():
-        assert gpu.mig_mode is not None
-        assert not gpu.mig_mode.change_pending, f"GPU {gpu.index} left pending"
-        assert not gpu.mig_mode.enabled
+    assert_every_gpu_still_without_mig(nvml)
 
 
 def test_a_process_that_appears_after_the_check_fails_the_mode_change_and_sets_pending_back(
@@ -178,10 +182,7 @@ def test_a_process_that_appears_after_the_check_fails_the_mode_change_and_sets_p
     with pytest.raises(ApplyError) as info:
         apply_plan(nvml, the_plan)
     assert "changing the MIG mode failed" in str(info.value)
-    for gpu in nvml.gpus():
-        assert gpu.mig_mode is not None
-        assert not gpu.mig_mode.change_pending, f"GPU {gpu.index} left pending"
-        assert not gpu.mig_mode.enabled
+    assert_every_gpu_still_without_mig(nvml)
 
 
 def test_a_process_on_a_mig_device_that_must_go_is_refused_naming_the_device_and_its_pod(

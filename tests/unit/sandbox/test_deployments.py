@@ -67,6 +67,19 @@ def make_ready(rest: Rest) -> None:
         rest.patch("pods", pod["metadata"]["name"], {"status": status}, NS, subresource="status")
 
 
+def set_image(rest: Rest, image: str) -> None:
+    template = {"spec": {"containers": [{"name": "op", "image": image}]}}
+    rest.patch("deployments", "gpu-operator", {"spec": {"template": template}}, NS)
+
+
+def running_images(snapshot: Snapshot) -> list[str]:
+    return [
+        p["spec"]["containers"][0]["image"]
+        for p in snapshot.pods
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+
+
 def replicas_by_rs(snapshot: Snapshot) -> dict[str, int]:
     return {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in snapshot.replicasets}
 
@@ -99,12 +112,7 @@ def test_a_rolling_update_keeps_a_ready_pod_until_the_new_one_is_ready(rest: Res
     step(rest)
     make_ready(rest)
     [old] = step(rest).replicasets
-    rest.patch(
-        "deployments",
-        "gpu-operator",
-        {"spec": {"template": {"spec": {"containers": [{"name": "op", "image": "op:2"}]}}}},
-        NS,
-    )
+    set_image(rest, "op:2")
     snapshot = step(rest)
     by_name = replicas_by_rs(snapshot)
     assert by_name[old["metadata"]["name"]] == 1, "the old pod stays while the new isn't ready"
@@ -114,11 +122,7 @@ def test_a_rolling_update_keeps_a_ready_pod_until_the_new_one_is_ready(rest: Res
     snapshot = step(rest)
     by_name = replicas_by_rs(snapshot)
     assert by_name[old["metadata"]["name"]] == 0
-    assert [
-        p["spec"]["containers"][0]["image"]
-        for p in snapshot.pods
-        if not p["metadata"].get("deletionTimestamp")
-    ] == ["op:2"]
+    assert running_images(snapshot) == ["op:2"]
     new = next(r for r in snapshot.replicasets if r["metadata"]["name"] != old["metadata"]["name"])
     assert new["metadata"]["annotations"][REVISION_ANNOTATION] == "2"
 
@@ -128,16 +132,11 @@ def test_recreate_stops_the_old_pods_before_starting_new_ones(rest: Rest) -> Non
     step(rest)
     make_ready(rest)
     step(rest)
-    rest.patch(
-        "deployments",
-        "gpu-operator",
-        {"spec": {"template": {"spec": {"containers": [{"name": "op", "image": "op:2"}]}}}},
-        NS,
-    )
+    set_image(rest, "op:2")
     snapshot = step(rest)
     assert all(v == 0 for v in replicas_by_rs(snapshot).values()), "everything down first"
     snapshot = step(rest)
-    assert [p["spec"]["containers"][0]["image"] for p in snapshot.pods] == ["op:2"]
+    assert running_images(snapshot) == ["op:2"]
 
 
 def test_deleting_the_deployment_takes_its_replicasets_and_pods_with_it(rest: Rest) -> None:

@@ -6,6 +6,7 @@ order on one cluster (see conftest); each leaves it settled for the next."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from gpu_operator.sandbox.pods import ALLOCATION_ANNOTATION
 from gpu_operator.sandbox.rest import Rest
 
 ALL_1G = {"nvidia.com/mig-1g.5gb": 56}
+CLUSTER_SUITE = Path(__file__).parent / "cluster" / "test_real_cluster.py"
 POLICY = "nvidia.com/v1/clusterpolicies"
 
 
@@ -79,6 +81,38 @@ def test_gpu_operator_status_reports_each_node_layout_operands_and_the_ready_pol
         assert node["resources"] == BALANCED
         assert set(node["operands"].values()) == {"Running"}
         assert node["blocking"] == []
+
+
+@pytest.mark.timeout(300)
+def test_the_real_cluster_suite_passes_against_the_sandbox_through_its_kubeconfig(
+    story: Story,
+) -> None:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(story.sandbox.kubeconfig),
+        "GPU_OPERATOR_E2E_MIG_CONFIG": "all-balanced",
+        "GPU_OPERATOR_E2E_WORKLOAD": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CLUSTER_SUITE)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+        env=env,
+        cwd=CLUSTER_SUITE.parents[2],
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "3 passed" in done.stdout, done.stdout[-2000:]
+    story.wait(
+        "the suite's workload pod deleted",
+        lambda: (
+            []
+            if story.rest.get("pods", "gpu-operator-e2e-workload", "default") is None
+            else ["pod"]
+        ),
+        40,
+    )
 
 
 def test_preflight_from_the_cluster_sees_rocky_containerd_with_cdi_the_mig_layout_and_no_conflict(

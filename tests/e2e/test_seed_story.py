@@ -274,6 +274,18 @@ def test_a_job_holding_a_mig_device_holds_off_a_relabel_with_its_name_until_it_i
     story.wait(
         f"all-1g.5gb on {node} once the job is gone", lambda: story.settled(ALL_1G, [node]), 60
     )
+    about_job = [
+        (e["reason"], e["source"]["component"])
+        for e in story.rest.list("events", "default", fields="involvedObject.name=job")
+    ]
+    for expected in [
+        ("Scheduled", "default-scheduler"),
+        ("Pulled", "kubelet"),
+        ("Created", "kubelet"),
+        ("Started", "kubelet"),
+        ("Killing", "kubelet"),
+    ]:
+        assert expected in about_job, about_job
     assert "gpu-operator.nvidia.com/mig-config-failure" not in (
         (story.rest.get("nodes", node) or {})["metadata"].get("annotations") or {}
     )

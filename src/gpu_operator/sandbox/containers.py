@@ -19,7 +19,7 @@ from typing import Any
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.hostpaths import host_path
 from gpu_operator.sandbox.podspec import ProcessSpec
-from gpu_operator.sandbox.probes import Probes
+from gpu_operator.sandbox.probes import Failure, Probes
 from gpu_operator.sandbox.workloads import Held, hold_devices, release
 
 DRIVER_READY = "/run/nvidia/validations/.driver-ctr-ready"
@@ -165,17 +165,17 @@ class Container:
     def started(self) -> bool:
         return self.running and (self.probes is None or self.probes.started)
 
-    def probe(self, now: float, host: str) -> str:
-        """Run the probes that are due; a failed startup or liveness probe stops the container
-        (the pod's restart policy then decides) and is returned as the reason."""
+    def probe(self, now: float, host: str) -> list[Failure]:
+        """Run the probes that are due; a failed startup or liveness probe at its threshold
+        stops the container (the pod's restart policy then decides)."""
         if self.probes is None or not self.running:
-            return ""
-        why = self.probes.run(now, env=self.spec.env, host=host)
-        if why:
+            return []
+        failures = self.probes.run(now, env=self.spec.env, host=host)
+        if failures and failures[-1].restart:
             with self.log_path.open("a") as log:
-                log.write(f"kubelet: {why}; killing the container\n")
+                log.write(f"kubelet: {failures[-1]}; killing the container\n")
             self.stop()
-        return why
+        return failures
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """The ``preStop`` exec hook, then SIGTERM to the container's process group and SIGKILL

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_operator.sandbox import events
 from gpu_operator.sandbox.rest import ApiError, Rest
 from gpu_operator.sandbox.scheduling import (
     DAEMONSET_TOLERATIONS,
@@ -197,6 +198,13 @@ def schedule(rest: Rest, snapshot: Snapshot) -> None:
         if chosen is not None:
             rest.patch("pods", meta["name"], {"spec": {"nodeName": chosen}}, meta["namespace"])
             bound.setdefault(chosen, []).append(pod)
+            events.post(
+                rest,
+                pod,
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {chosen}",
+                component="default-scheduler",
+            )
             continue
         message = f"0/{len(snapshot.nodes)} nodes are available: " + ", ".join(
             f"{count} {why}" for why, count in sorted(reasons.items())
@@ -208,6 +216,9 @@ def _unschedulable(rest: Rest, pod: Obj, message: str) -> None:
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("message") == message:
             return
+    events.post(
+        rest, pod, "FailedScheduling", message, type="Warning", component="default-scheduler"
+    )
     condition = {
         "type": "PodScheduled",
         "status": "False",

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gpu_operator.errors import GpuOperatorError
+from gpu_operator.sandbox import events
 from gpu_operator.sandbox.containers import STOP_GRACE_S, Container, rfc3339
 from gpu_operator.sandbox.kubelet import Kubelet
 from gpu_operator.sandbox.podspec import (
@@ -80,6 +81,7 @@ class PodWorker:
         self.pod_ip = node.next_pod_ip()
         pod.setdefault("status", {})["podIP"] = self.pod_ip
         self._stop = threading.Event()
+        self._pull_failed: set[str] = set()
         self.grace_s = STOP_GRACE_S
         """How long a stopping container gets between SIGTERM and SIGKILL."""
         self._last: str = ""
@@ -173,7 +175,7 @@ class PodWorker:
     def _run_init(self) -> bool:
         for container in self.init:
             while not self._stop.is_set():
-                if not container.start():
+                if not self._start(container):
                     self._report()
                     self._stop.wait(2.0)
                     continue
@@ -191,6 +193,7 @@ class PodWorker:
                     return False
                 container.restarts += 1
                 container.waiting_reason = "CrashLoopBackOff"
+                self._event("BackOff", self._back_off(container), "Warning")
                 self._report()
                 self._stop.wait(_backoff(container.restarts))
         return not self._stop.is_set()
@@ -198,7 +201,7 @@ class PodWorker:
     def _run_main(self) -> None:
         pending_restart: dict[int, float] = {}
         for container in self.main:
-            container.start()
+            self._start(container)
         self.phase = "Running"
         self._report()
         while not self._stop.wait(TICK_S):
@@ -206,18 +209,19 @@ class PodWorker:
             for index, container in enumerate(self.main):
                 if container.spec.behaviour == "missing":
                     continue
-                container.probe(now, self.pod_ip)
+                self._probe(container, now)
                 code = container.poll()
                 if code is None or index in pending_restart:
                     continue
                 if self.policy == "Always" or (self.policy == "OnFailure" and code != 0):
                     container.restarts += 1
                     container.waiting_reason = "CrashLoopBackOff"
+                    self._event("BackOff", self._back_off(container), "Warning")
                     pending_restart[index] = now + _backoff(container.restarts)
             for index, due in list(pending_restart.items()):
                 if now >= due:
                     del pending_restart[index]
-                    self.main[index].start()
+                    self._start(self.main[index])
             if self.policy != "Always" and not pending_restart:
                 codes = [c.exit_code for c in self.main if c.spec.behaviour == "run"]
                 if codes and all(code is not None for code in codes):
@@ -225,6 +229,51 @@ class PodWorker:
                     self._report()
                     return
             self._report()
+
+    # --- events -------------------------------------------------------------------------
+
+    def _event(
+        self, reason: str, message: str, kind: Literal["Normal", "Warning"] = "Normal"
+    ) -> None:
+        events.post(self.node.rest, self.pod, reason, message, type=kind, host=self.node.name)
+
+    def _back_off(self, container: Container) -> str:
+        return f"Back-off restarting failed container {container.spec.name} in pod {self.name}"
+
+    def _start(self, container: Container) -> bool:
+        """Start a container, with the Events a kubelet posts (an image that can't be pulled:
+        once per container)."""
+        image, name = container.spec.image, container.spec.name
+        if not container.start():
+            if name not in self._pull_failed:
+                self._pull_failed.add(name)
+                self._event(
+                    "Failed",
+                    f'Failed to pull image "{image}": not in the sandbox\'s image catalogue',
+                    "Warning",
+                )
+                self._event("BackOff", f'Back-off pulling image "{image}"')
+            return False
+        self._event("Pulled", f'Container image "{image}" already present on machine')
+        self._event("Created", f"Created container {name}")
+        self._event("Started", f"Started container {name}")
+        return True
+
+    def _probe(self, container: Container, now: float) -> None:
+        for failure in container.probe(now, self.pod_ip):
+            if failure.streak == 1 or failure.restart:
+                self._event("Unhealthy", str(failure), "Warning")
+            if failure.restart:
+                self._event(
+                    "Killing",
+                    f"Container {container.spec.name} failed {failure.kind} probe, "
+                    "will be restarted",
+                )
+
+    def announce_stop(self) -> None:
+        for container in self.main:
+            if container.running:
+                self._event("Killing", f"Stopping container {container.spec.name}")
 
     # --- status -------------------------------------------------------------------------
 
@@ -280,6 +329,7 @@ class PodRunner:
         meta = pod["metadata"]
         try:
             if worker is not None:
+                worker.announce_stop()
                 worker.stop(float(meta.get("deletionGracePeriodSeconds") or 30))
             self.node.rest.delete("pods", meta["name"], meta["namespace"], grace_period_s=0)
         except (ApiError, OSError):

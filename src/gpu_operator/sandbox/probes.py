@@ -129,6 +129,19 @@ def _http(target: Obj, host: str, ports: Mapping[str, int], timeout: float) -> s
     return "" if 200 <= status < 400 else f"http GET {address}:{port}{path}: status {status}"
 
 
+@dataclass(frozen=True)
+class Failure:
+    kind: Kind
+    error: str
+    streak: int
+    """Consecutive failures so far (1: the first of a run)."""
+    restart: bool
+    """A startup or liveness probe at its ``failureThreshold``: the container must restart."""
+
+    def __str__(self) -> str:
+        return f"{self.kind.capitalize()} probe failed: {self.error}"
+
+
 class Probes:
     """The probes of one container run, restarted with it."""
 
@@ -159,10 +172,16 @@ class Probes:
             return [p for k, p in self.by_kind.items() if k == "startup" and now >= p.next_at]
         return [p for k, p in self.by_kind.items() if k != "startup" and now >= p.next_at]
 
-    def run(self, now: float, *, env: Mapping[str, str], host: str) -> str:
-        """Run the probes that are due; returns why the container must restart ('' if not)."""
+    def run(self, now: float, *, env: Mapping[str, str], host: str) -> list[Failure]:
+        """Run the probes that are due; the failures, the first of them that restarts the
+        container (a startup or liveness probe at its threshold) last."""
+        failures = []
         for probe in self.due(now):
             error = check(probe.spec, env=env, host=host, ports=self.ports)
-            if probe.record(not error, error, now) and probe.kind != "readiness":
-                return f"{probe.kind} probe failed: {error}"
-        return ""
+            at_threshold = probe.record(not error, error, now)
+            if error:
+                restart = at_threshold and probe.kind != "readiness"
+                failures.append(Failure(probe.kind, error, probe.failures, restart))
+                if restart:
+                    break
+        return failures

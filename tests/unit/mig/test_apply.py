@@ -185,12 +185,16 @@ def test_a_process_that_appears_after_the_check_fails_the_mode_change_and_sets_p
     assert_every_gpu_still_without_mig(nvml)
 
 
+def balanced_h200(open_sim: OpenSim, tmp_path: Path) -> tuple[Nvml, StateStore]:
+    nvml = open_sim("h200")
+    apply_config(nvml, balanced())
+    return nvml, store_for(tmp_path, "h200")
+
+
 def test_a_process_on_a_mig_device_that_must_go_is_refused_naming_the_device_and_its_pod(
     open_sim: OpenSim, tmp_path: Path
 ) -> None:
-    nvml = open_sim("h200")
-    store = store_for(tmp_path, "h200")
-    apply_config(nvml, balanced())
+    nvml, store = balanced_h200(open_sim, tmp_path)
     before = [layout(nvml, i) for i in range(nvml.device_count())]
     device = nvml.mig_devices(0)[0]
     pid = faults.start_process(store, 0, gi=device.gpu_instance_id)
@@ -213,9 +217,7 @@ def test_a_process_on_a_mig_device_that_must_go_is_refused_naming_the_device_and
 def test_a_process_that_appears_after_the_check_fails_clearing_naming_the_gpu_and_the_step(
     open_sim: OpenSim, tmp_path: Path
 ) -> None:
-    nvml = open_sim("h200")
-    store = store_for(tmp_path, "h200")
-    apply_config(nvml, balanced())
+    nvml, store = balanced_h200(open_sim, tmp_path)
     the_plan = plan(entries('{"7g.141gb": 1}'), observe(nvml))
     faults.start_process(store, 0, gi=nvml.gpu_instances(0)[0].id)
     with pytest.raises(ApplyError) as info:

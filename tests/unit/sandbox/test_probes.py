@@ -53,7 +53,9 @@ def test_readiness_over_http_follows_the_handler_from_its_initial_delay_and_name
     probes = Probes(container, started_at=100.0)
     assert probes.due(104.9) == [], "nothing before initialDelaySeconds"
     assert not probes.ready
-    assert probes.run(105.0, env={}, host="127.0.0.1") == "", "readiness never restarts"
+    [failure] = probes.run(105.0, env={}, host="127.0.0.1")
+    assert str(failure) == f"Readiness probe failed: http GET 127.0.0.1:{port}/readyz: status 503"
+    assert (failure.streak, failure.restart) == (1, False), "readiness never restarts"
     assert not probes.ready, "503"
     assert probes.due(106.0) == [], "the period (capped at 2 s) has not passed"
     probes.run(107.0, env={}, host="127.0.0.1")
@@ -94,8 +96,10 @@ def test_liveness_waits_for_the_startup_probe_and_a_startup_failing_its_threshol
     }
     probes = Probes(container, started_at=0.0)
     assert [p.kind for p in probes.due(0.0)] == ["startup"], "liveness gated by startup"
-    assert probes.run(0.0, env={}, host="") == ""
-    assert probes.run(2.0, env={}, host="") == "startup probe failed: exec ['false']: exit code 1"
+    [first] = probes.run(0.0, env={}, host="")
+    assert (first.kind, first.streak, first.restart) == ("startup", 1, False)
+    [second] = probes.run(2.0, env={}, host="")
+    assert (second.streak, second.restart) == (2, True), "failureThreshold 2 reached"
     assert not probes.started
 
 
@@ -111,7 +115,8 @@ def test_a_failing_liveness_probe_stops_the_real_container_process(tmp_path: Pat
     container.start()
     assert container.running
     assert container.ready, "no readiness probe: ready while running"
-    why = container.probe(container.started_at or 0.0, host="127.0.0.1")
-    assert why == "liveness probe failed: exec ['false']: exit code 1"
+    [why] = container.probe(container.started_at or 0.0, host="127.0.0.1")
+    assert str(why) == "Liveness probe failed: exec ['false']: exit code 1"
+    assert why.restart
     assert container.poll() is not None, "the process was stopped"
-    assert "kubelet: liveness probe failed" in container.tail()
+    assert "kubelet: Liveness probe failed" in container.tail()

@@ -459,3 +459,14 @@ def test_the_real_kubectl_sees_the_operator_rolled_out_through_its_replicaset(
     [owner] = operator[0]["metadata"]["ownerReferences"]
     assert owner["kind"] == "ReplicaSet"
     assert f"replicaset.apps/{owner['name']}" in sets
+    described = subprocess.run(
+        [*base, "describe", "pod", operator[0]["metadata"]["name"]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert f"Controlled By:  ReplicaSet/{owner['name']}" in described, described
+    events = described[described.index("Events:") :]
+    for reason in ("Scheduled", "Pulled", "Created", "Started"):
+        assert reason in events, events

@@ -100,13 +100,19 @@ def test_sandbox_up_serves_kubectl_and_down_stops_everything_it_started(tmp_path
             time.sleep(1)
         assert re.search(r"nvidia-device-plugin-daemonset-\w+\s+1/1\s+Running", listing), listing
         assert len(processes_mentioning(str(directory))) > 1  # its pods' processes
-        shown = subprocess.run(
-            [str(BIN / "gpu-operator"), "sandbox", "status", "--dir", str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        # A running plugin registers with the kubelet, which then reports the resource: poll.
+        shown = ""
+        while time.monotonic() < deadline + 30:
+            shown = subprocess.run(
+                [str(BIN / "gpu-operator"), "sandbox", "status", "--dir", str(directory)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+            if "node gpu-node-1: nvidia.com/gpu: 1" in shown:
+                break
+            time.sleep(1)
         assert "node gpu-node-1: nvidia.com/gpu: 1" in shown
         assert "sandbox-control-plane: no GPU resources" in shown
         down = subprocess.run(

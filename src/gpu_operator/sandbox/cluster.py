@@ -34,6 +34,7 @@ from gpu_operator.sandbox.pods import NodeContext, PodRunner
 from gpu_operator.sandbox.podspec import ImageCatalogue, base_environment
 from gpu_operator.sandbox.rest import ApiError, Rest
 from gpu_operator.sandbox.runtime import RuntimeStandIn
+from gpu_operator.sandbox.timestamps import rfc3339
 
 Obj = dict[str, Any]
 LOOP_S = 0.2
@@ -123,7 +124,7 @@ class Sandbox:
             driver_delay_s=self.driver_delay_s,
             index=len(self.nodes),
         )
-        node = node_object(name, spec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        node = node_object(name, spec, rfc3339())
         status = node.pop("status")
         self.rest.create("nodes", node)
         self.rest.patch("nodes", name, {"status": status}, subresource="status")

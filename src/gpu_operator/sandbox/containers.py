@@ -20,6 +20,7 @@ from gpu_operator.errors import GpuOperatorError
 from gpu_operator.hostpaths import host_path
 from gpu_operator.sandbox.podspec import ProcessSpec
 from gpu_operator.sandbox.probes import Failure, Probes
+from gpu_operator.sandbox.timestamps import rfc3339
 from gpu_operator.sandbox.workloads import Held, hold_devices, release
 
 DRIVER_READY = "/run/nvidia/validations/.driver-ctr-ready"
@@ -55,10 +56,6 @@ def install_driver_tree(root: Path, image: str) -> None:
     smi.parent.mkdir(parents=True, exist_ok=True)
     smi.write_text('#!/bin/sh\nexec gpu-operator gpus "$@"\n')
     smi.chmod(0o755)
-
-
-def rfc3339(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 class Container:

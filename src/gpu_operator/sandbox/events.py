@@ -6,10 +6,10 @@ never fails the caller: a lost Event is a lost log line, not a broken pod."""
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any, Literal
 
 from gpu_operator.sandbox.rest import ApiError, Rest
+from gpu_operator.sandbox.timestamps import rfc3339
 
 Obj = dict[str, Any]
 
@@ -25,7 +25,7 @@ def post(
     host: str = "",
 ) -> None:
     meta = pod["metadata"]
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = rfc3339()
     event = {
         "apiVersion": "v1",
         "kind": "Event",

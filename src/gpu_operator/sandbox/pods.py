@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.sandbox import events
-from gpu_operator.sandbox.containers import STOP_GRACE_S, Container, rfc3339
+from gpu_operator.sandbox.containers import STOP_GRACE_S, Container
 from gpu_operator.sandbox.kubelet import Kubelet
 from gpu_operator.sandbox.podspec import (
     ConfigMaps,
@@ -25,6 +25,7 @@ from gpu_operator.sandbox.podspec import (
     volume_paths,
 )
 from gpu_operator.sandbox.rest import ApiError, Rest
+from gpu_operator.sandbox.timestamps import rfc3339
 
 Obj = dict[str, Any]
 TICK_S = 0.1

@@ -34,6 +34,7 @@ from gpu_operator.sandbox.apiserver.validation import (
     check_schema,
     prune,
 )
+from gpu_operator.sandbox.timestamps import rfc3339
 
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -46,10 +47,6 @@ def _ownership(obj: Obj) -> list[Obj]:
         {k: v for k, v in entry.items() if k != "time"}
         for entry in obj["metadata"].get("managedFields") or []
     ]
-
-
-def rfc3339(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _name_rule(rtype: ResourceType) -> str:

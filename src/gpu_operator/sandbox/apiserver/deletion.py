@@ -13,7 +13,6 @@ once, as on a cluster."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 from gpu_operator.sandbox.apiserver.resources import (
@@ -25,6 +24,7 @@ from gpu_operator.sandbox.apiserver.resources import (
 )
 from gpu_operator.sandbox.apiserver.status import ApiStatus, conflict
 from gpu_operator.sandbox.apiserver.storage import Obj, Store
+from gpu_operator.sandbox.timestamps import rfc3339
 
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
@@ -123,7 +123,7 @@ class DeletionRules:
             return None
         if meta.get("deletionTimestamp"):
             return pod  # already terminating: a second delete changes nothing
-        deadline = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock() + int(grace)))
+        deadline = rfc3339(self.clock() + int(grace))
         marked = {
             **pod,
             "metadata": {

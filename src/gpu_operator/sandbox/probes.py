@@ -88,7 +88,10 @@ def check(spec: Obj, *, env: Mapping[str, str], host: str, ports: Mapping[str, i
         return _http(spec["httpGet"] or {}, host, ports, timeout)
     if "tcpSocket" in spec:
         target = spec["tcpSocket"] or {}
-        port = _port(target.get("port"), ports)
+        try:
+            port = _port(target.get("port"), ports)
+        except ValueError as error:
+            return f"tcp: {error}"
         try:
             with socket.create_connection((target.get("host") or host, port), timeout=timeout):
                 return ""

@@ -76,6 +76,9 @@ def test_a_wrong_path_a_closed_port_and_a_failing_command_are_each_named(
     assert check({"httpGet": {"port": "web"}}, env={}, host="h", ports={}) == (
         "http: no container port named 'web'"
     )
+    assert check({"tcpSocket": {"port": "web"}}, env={}, host="h", ports={}) == (
+        "tcp: no container port named 'web'"
+    )
     assert check({"exec": {"command": ["sh", "-c", "exit 3"]}}, env={}, host="", ports={}) == (
         "exec ['sh', '-c', 'exit 3']: exit code 3"
     )

@@ -3,7 +3,9 @@
 The one kubelet API client outside the device plugin that speaks gRPC; the exporter uses it to
 attribute series to pods, the MIG manager to name the pods that hold a GPU it must change. A
 missing socket means "no pods known", not an error, as upstream; a call that fails raises
-``OSError`` so the caller keeps what it had and says why.
+``OSError`` so the caller keeps what it had and says why. gRPC is imported by the call only,
+so the records, ``device_uuid`` and ``SOCKET`` cost nothing to import (the exporter's pure pod
+attribution and its settings use them).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-
-from gpu_operator.protos import podresources_v1_pb2 as api
-from gpu_operator.protos.grpc_api import PodResourcesListerStub
-
 TIMEOUT_S = 10.0
 SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
+
+def device_uuid(device_id: str) -> str:
+    """The device behind a device plugin id: a time-sliced replica ``GPU-…::3`` is ``GPU-…``."""
+    return device_id.split("::", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,11 @@ class ContainerDevices:
 def list_pod_devices(socket: Path, timeout_s: float = TIMEOUT_S) -> list[ContainerDevices]:
     if not socket.exists():
         return []
+    import grpc
+
+    from gpu_operator.protos import podresources_v1_pb2 as api
+    from gpu_operator.protos.grpc_api import PodResourcesListerStub
+
     with grpc.insecure_channel(f"unix://{socket}") as channel:
         try:
             response = PodResourcesListerStub(channel).List(

@@ -17,6 +17,7 @@ from gpu_operator.exporter.settings import DeviceSelection, ExporterSettings
 from gpu_operator.exporter.webconfig import read_web_config
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.hostpaths import remap
+from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def exporter_command(
         help="How the device plugin names GPUs: uid or device-name.",
     ),
     pod_resources_socket: Path = typer.Option(
-        Path("/var/lib/kubelet/pod-resources/kubelet.sock"),
+        Path(POD_RESOURCES_SOCKET),
         "--pod-resources-kubelet-socket",
         envvar="DCGM_POD_RESOURCES_KUBELET_SOCKET",
         help="The kubelet PodResources socket.",

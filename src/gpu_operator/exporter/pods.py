@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gpu_operator.podresources import ContainerDevices
+from gpu_operator.podresources import ContainerDevices, device_uuid
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"
@@ -41,7 +41,7 @@ def counts(resource: str, extra_resources: Iterable[str]) -> bool:
 
 def entity_key(device_id: str, mig_parents: Mapping[str, tuple[int, int]]) -> str | None:
     """The entity key a device id refers to; ``None`` for a MIG UUID this node doesn't have."""
-    base = device_id.split("::", 1)[0]
+    base = device_uuid(device_id)
     if base.startswith("MIG-"):
         parent = mig_parents.get(base)
         return None if parent is None else f"{parent[0]}-{parent[1]}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class ExporterSettings:
     """``-k/--kubernetes`` (``DCGM_EXPORTER_KUBERNETES``): add pod labels from PodResources."""
     kubernetes_gpu_id_type: str = "uid"
     """``--kubernetes-gpu-id-type``: ``uid`` (device plugin UUIDs) or ``device-name``."""
-    pod_resources_socket: Path = Path("/var/lib/kubelet/pod-resources/kubelet.sock")
+    pod_resources_socket: Path = Path(POD_RESOURCES_SOCKET)
     """``--pod-resources-kubelet-socket`` (``DCGM_POD_RESOURCES_KUBELET_SOCKET``)."""
     pod_refresh_s: float = 10.0
     """How often pod attribution is refreshed (ours; upstream looks up on every scrape)."""

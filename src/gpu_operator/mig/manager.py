@@ -41,7 +41,7 @@ from gpu_operator.mig.observe import observe
 from gpu_operator.mig.plan import plan
 from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec
 from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
-from gpu_operator.podresources import list_pod_devices
+from gpu_operator.podresources import device_uuid, list_pod_devices
 
 log = logging.getLogger(__name__)
 
@@ -428,10 +428,10 @@ class MigManager:
             return {}
         wanted = set(uuids)
         return {
-            device.split("::", 1)[0]: f"pod {entry.namespace}/{entry.pod}"
+            uuid: f"pod {entry.namespace}/{entry.pod}"
             for entry in held
-            for device in entry.device_ids
-            if device.split("::", 1)[0] in wanted
+            for uuid in map(device_uuid, entry.device_ids)
+            if uuid in wanted
         }
 
     def _publish_config_map(self) -> None:

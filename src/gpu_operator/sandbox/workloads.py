@@ -14,6 +14,7 @@ from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
+from gpu_operator.podresources import device_uuid
 
 Held = tuple[int, int]
 """(GPU index, pid) of one simulated CUDA process."""
@@ -25,7 +26,7 @@ def hold_devices(
     """Start one simulated CUDA process on each allocated device; raises ``GpuOperatorError``
     naming a device the node doesn't have."""
     sim = env.get("GPU_OPERATOR_SIM")
-    uuids = list(dict.fromkeys(d.split("::", 1)[0] for d in device_ids))
+    uuids = list(dict.fromkeys(map(device_uuid, device_ids)))
     if not sim or not uuids or not Path(sim).exists():
         return []
     where: dict[str, tuple[int, int | None, int | None]] = {}

@@ -18,6 +18,7 @@ from gpu_operator.exporter.webconfig import read_web_config
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.hostpaths import remap
 from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
+from gpu_operator.podresources import pod_resources_source
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,6 @@ def exporter_command(
     with Nvml.open(hardware) as nvml:
         pod_source = None
         if kubernetes:
-            from gpu_operator.podresources import pod_resources_source
-
             pod_source = pod_resources_source(settings.pod_resources_socket)
         service = ExporterService(Exporter(nvml, settings, table, pod_source=pod_source), nvml, web)
         done = threading.Event()

@@ -99,6 +99,9 @@ class Container:
         self.exit_code = None
         self.waiting_reason = ""
         self.started_at = time.time()
+        if behaviour == "unplayable":
+            self._crash(self.spec.crash)
+            return True
         if behaviour == "run":
             self.probes = Probes(self.definition, self.started_at)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,8 +131,19 @@ class Container:
             with self.log_path.open("a") as log:
                 log.write(f"CUDA error: {error}\n")
 
+    def _crash(self, message: str) -> None:
+        """Exit at once with ``message`` in the log and the status (exit code 128, as a runtime
+        that can't exec the entry point reports)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as log:
+            log.write(f"sandbox: {message}\n")
+        self.exit_code, self.finished_at = 128, time.time()
+        self.waiting_message = message
+
     def poll(self) -> int | None:
         """The exit code once the container has exited; drives the simulated driver's load."""
+        if self.spec.behaviour == "unplayable":
+            return self.exit_code
         if self._proc is not None:
             code = self._proc.poll()
             if code is not None and self.exit_code is None:

@@ -17,20 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gpu_operator import __version__
 from gpu_operator.commands.executables import DEFAULT_ENV, EXECUTABLES
 from gpu_operator.hostpaths import MOUNTS_ENV
+from gpu_operator.sandbox.upstream_images import (
+    UPSTREAM_IMAGES,
+    Unplayable,
+    entry_argv,
+    image_name,
+    remap_script,
+)
 
 Obj = dict[str, Any]
-Behaviour = Literal["run", "driver", "dcgm", "workload", "missing"]
+Behaviour = Literal["run", "driver", "dcgm", "workload", "missing", "unplayable"]
 
 DEFAULT_CATALOGUE = (
-    "*gpu-operator/gpu-operator:*",
+    f"*gpu-operator/gpu-operator:v{__version__}",
     "*/driver:*",
     "*/dcgm:*",
     "*/cuda:*",
-    "*/k8s-driver-manager:*",
+    *(f"*/{name}:*" for name in UPSTREAM_IMAGES),
     "busybox*",
 )
+"""Our image at our version (no other tag of ours exists), and NVIDIA's operand images."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,8 @@ class ImageCatalogue:
             fnmatch.fnmatch(image, g) for g in self.present
         ):
             return "missing"
-        name = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
-        if name == "gpu-operator":
+        name = image_name(image)
+        if name == "gpu-operator" or name in UPSTREAM_IMAGES:
             return "run"
         if name == "driver":
             return "driver"
@@ -64,6 +73,8 @@ class ProcessSpec:
     argv: list[str]
     env: dict[str, str]
     mounts: dict[str, str] = field(default_factory=dict)
+    crash: str = ""
+    """Why an ``unplayable`` container exits at once (its image lacks the entry point)."""
 
 
 def bin_dir() -> Path:
@@ -208,10 +219,18 @@ def process_spec(
         env = {k: bind_to(v, pod_ip) for k, v in env.items()}
     env[MOUNTS_ENV] = json.dumps(mounts, sort_keys=True)
     command = list(container.get("command") or [])
+    args = list(container.get("args") or [])
+    crash = ""
+    if behaviour == "run" and image_name(image) in UPSTREAM_IMAGES:
+        played = entry_argv(image, command, args)
+        if isinstance(played, Unplayable):
+            behaviour, crash = "unplayable", played.message
+        else:
+            command, args = played[:1], played[1:]
     for key, value in DEFAULT_ENV.get(command[0] if command else "", {}).items():
         env.setdefault(key, value)  # what the upstream-named executable adds (executables.py)
-    argv = command_argv(command, list(container.get("args") or []))
-    return ProcessSpec(container["name"], image, behaviour, argv, env, mounts)
+    argv = remap_script(command_argv(command, args), mounts)
+    return ProcessSpec(container["name"], image, behaviour, argv, env, mounts, crash)
 
 
 def describe(spec: ProcessSpec) -> str:

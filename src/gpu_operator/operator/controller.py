@@ -210,6 +210,7 @@ class Controller:
             self.metrics.reconciliation_status = -1
             raise
         self._record(result)
+        self.metrics.first_pass_done = True
         self.last_plan = result
         await self._upgrade(result)
         return result
@@ -399,6 +400,7 @@ class Controller:
             await asyncio.sleep(self.settings.debounce_s)
             self.dirty.clear()
             if self.elector is not None and not self.elector.leading:
+                self.metrics.first_pass_done = True
                 requeue = None
                 continue
             try:

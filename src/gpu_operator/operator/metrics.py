@@ -26,6 +26,9 @@ class OperatorMetrics:
     nodes_upgrades_available: int = 0
     nodes_upgrades_pending: int = 0
     synced: bool = False
+    first_pass_done: bool = False
+    """A reconcile pass has written its status (or this replica stands by for the leader): from
+    then on the operator is ready, so a Deployment rollout waits for the policy's first status."""
     leading: bool = False
 
     def render(self) -> str:
@@ -112,9 +115,8 @@ def health_app(metrics: OperatorMetrics) -> web.Application:
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
-        return web.Response(
-            text="ok" if metrics.synced else "syncing", status=200 if metrics.synced else 503
-        )
+        ready = metrics.synced and metrics.first_pass_done
+        return web.Response(text="ok" if ready else "syncing", status=200 if ready else 503)
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)

@@ -1,6 +1,7 @@
 """ClusterPolicy status as a pure function of what was rendered and what the cluster reports:
 DaemonSet readiness by upstream's rule, one condition per state naming what blocks it (beyond
-upstream), upstream's ``Ready``/``Error`` conditions and reasons, and ``state``."""
+upstream), upstream's ``Ready``/``Error`` conditions and reasons, kstatus' ``Reconciling`` (so
+``helm install --wait`` returns when the operands are ready), and ``state``."""
 
 from __future__ import annotations
 
@@ -108,6 +109,7 @@ def policy_status(
         conditions = [
             _condition("Ready", False, "Error", failure, now, generation),
             _condition("Error", True, "ReconcileFailed", failure, now, generation),
+            _condition("Reconciling", True, "ReconcileFailed", failure, now, generation),
         ]
         return {"state": "notReady", "namespace": namespace, "conditions": conditions}
     waiting = [s.name for s in states if not s.ready]
@@ -126,6 +128,18 @@ def policy_status(
             _condition("Ready", True, reason, message, now, generation),
             _condition("Error", False, "Ready", "", now, generation),
         ]
+    # kstatus' convention (what `helm install --wait` and kubectl wait read on a custom
+    # resource): True while the operands are still rolling out.
+    conditions.append(
+        _condition(
+            "Reconciling",
+            bool(waiting),
+            "OperandsNotReady" if waiting else "Reconciled",
+            conditions[0]["message"] if waiting else "",
+            now,
+            generation,
+        )
+    )
     for s in states:
         conditions.append(_condition(s.name, s.ready, s.reason, s.message, now, generation))
     return {

@@ -83,5 +83,5 @@ def remap_script(argv: list[str], mounts: Mapping[str, str]) -> list[str]:
     script = argv[2]
     for path in sorted((p for p in mounts if p != "/"), key=len, reverse=True):
         pattern = re.compile(re.escape(path) + r"(?=[/\s'\";)]|$)")
-        script = pattern.sub(lambda _m, local=mounts[path]: local, script)
+        script = pattern.sub(mounts[path].replace("\\", "\\\\"), script)
     return [argv[0], "-c", script, *argv[3:]]

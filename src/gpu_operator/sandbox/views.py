@@ -84,6 +84,6 @@ def policy_summary(policy: Obj | None) -> tuple[str, list[str]]:
     problems = [
         f"{c.get('type')}: {c.get('message') or c.get('reason')}"
         for c in status.get("conditions") or []
-        if c.get("type") not in ("Ready", "Error") and c.get("status") != "True"
+        if c.get("type") not in ("Ready", "Error", "Reconciling") and c.get("status") != "True"
     ]
     return str(status.get("state") or "unknown"), problems

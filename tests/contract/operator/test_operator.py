@@ -167,6 +167,30 @@ async def test_status_turns_ready_when_every_daemonset_reports_ready_and_an_even
     assert reasons.count("DeprecatedField") == 1  # operator.defaultRuntime, once per generation
 
 
+async def test_the_policy_says_reconciling_until_ready_and_the_operator_is_ready_after_its_first_pass(
+    aclient: AsyncClient,
+) -> None:
+    """What `helm install --wait` (kstatus) reads: Reconciling=True while the operands roll out,
+    False once ready; the operator's readiness waits for its first status write, so the release
+    can't look done before the policy has a status."""
+    await cluster(aclient)
+    c = await started(aclient)
+    assert c.metrics.synced and not c.metrics.first_pass_done
+    await c.reconcile_once()
+    assert c.metrics.first_pass_done
+    conditions = {x["type"]: x for x in (await policy_status(aclient))["conditions"]}
+    assert conditions["Reconciling"]["status"] == "True"
+    assert "state-driver" in conditions["Reconciling"]["message"]
+    await report_ready(aclient)
+    await c.sync()
+    await c.reconcile_once()
+    conditions = {x["type"]: x for x in (await policy_status(aclient))["conditions"]}
+    assert (conditions["Reconciling"]["status"], conditions["Reconciling"]["reason"]) == (
+        "False",
+        "Reconciled",
+    )
+
+
 async def test_a_steady_state_pass_makes_no_write(
     aclient: AsyncClient, apiserver: ApiServer
 ) -> None:

@@ -167,7 +167,7 @@ async def test_status_turns_ready_when_every_daemonset_reports_ready_and_an_even
     assert reasons.count("DeprecatedField") == 1  # operator.defaultRuntime, once per generation
 
 
-async def test_the_policy_says_reconciling_until_ready_and_the_operator_is_ready_after_its_first_pass(
+async def test_policy_reconciling_until_ready_and_operator_ready_after_its_first_status(
     aclient: AsyncClient,
 ) -> None:
     """What `helm install --wait` (kstatus) reads: Reconciling=True while the operands roll out,
@@ -175,7 +175,8 @@ async def test_the_policy_says_reconciling_until_ready_and_the_operator_is_ready
     can't look done before the policy has a status."""
     await cluster(aclient)
     c = await started(aclient)
-    assert c.metrics.synced and not c.metrics.first_pass_done
+    assert c.metrics.synced
+    assert not c.metrics.first_pass_done
     await c.reconcile_once()
     assert c.metrics.first_pass_done
     conditions = {x["type"]: x for x in (await policy_status(aclient))["conditions"]}

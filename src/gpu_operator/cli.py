@@ -19,6 +19,7 @@ from gpu_operator.commands.crds import crds_command
 from gpu_operator.commands.device_plugin import CONTEXT_SETTINGS, device_plugin_command
 from gpu_operator.commands.driver_manager import driver_manager_command
 from gpu_operator.commands.exporter import exporter_command
+from gpu_operator.commands.feature_discovery import CONTEXT_SETTINGS as GFD_CONTEXT_SETTINGS
 from gpu_operator.commands.feature_discovery import feature_discovery_command
 from gpu_operator.commands.gpus import gpus_command
 from gpu_operator.commands.images import images_command
@@ -65,7 +66,9 @@ def root(
 app.command("gpus")(gpus_command)
 app.command("exporter")(exporter_command)
 app.command("device-plugin", context_settings=CONTEXT_SETTINGS)(device_plugin_command)
-app.command("feature-discovery")(feature_discovery_command)
+app.command("feature-discovery", context_settings=GFD_CONTEXT_SETTINGS)(
+    feature_discovery_command
+)
 app.command("render")(render_command)
 app.command("images")(images_command)
 app.command("crds")(crds_command)

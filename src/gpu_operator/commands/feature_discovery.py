@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from gpu_operator import logs
+from gpu_operator.booleans import parse_bool
 from gpu_operator.discovery.loop import SignalWaiter, Writer, run
 from gpu_operator.discovery.settings import DiscoverySettings, load_settings
 from gpu_operator.discovery.writers import FeatureFileWriter
@@ -27,12 +28,35 @@ def _opt(*names: str, env: str, help: str) -> Any:
     return typer.Option(None, *names, help=f"{help} Env: {env}.", show_default=False)
 
 
-def _flag(name: str, *, env: str, help: str) -> Any:
-    """A boolean flag with its ``--no-`` form; ``None`` when neither is given, so the
-    environment and the config file still count (``--flag=false`` is spelled ``--no-flag``)."""
-    return typer.Option(
-        None, f"--{name}/--no-{name}", help=f"{help} Env: {env}.", show_default=False
-    )
+BOOL_FLAGS = {
+    "--fail-on-init-error": "fail_on_init_error",
+    "--oneshot": "oneshot",
+    "--no-timestamp": "no_timestamp",
+    "--use-node-feature-api": "use_node_feature_api",
+    "--write-node-labels": "write_node_labels",
+}
+"""Boolean flags as urfave/cli takes them: bare (``--oneshot``) or with a value
+(``--oneshot=false``, Go's ``strconv.ParseBool`` words). Click can't give a flag an optional
+value, so these come from the extra arguments (``CONTEXT_SETTINGS``)."""
+NEGATED = {"--no-fail-on-init-error", "--no-use-node-feature-api", "--no-write-node-labels"}
+"""Ours, kept from earlier releases: ``--no-X`` is ``--X=false``."""
+CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+"""Pass to ``app.command`` so the boolean flags reach ``feature_discovery_command``."""
+
+
+def bool_flags(args: list[str]) -> dict[str, bool]:
+    """The boolean flags among the extra arguments, parsed; anything else is a usage error,
+    a bad value a ``ConfigError`` naming the flag."""
+    out: dict[str, bool] = {}
+    for arg in args:
+        name, has_value, value = arg.partition("=")
+        if name in NEGATED and not has_value:
+            out[BOOL_FLAGS["--" + name.removeprefix("--no-")]] = False
+        elif name in BOOL_FLAGS:
+            out[BOOL_FLAGS[name]] = parse_bool(value, name) if has_value else True
+        else:
+            raise typer.BadParameter(f"no such option: {arg}")
+    return out
 
 
 def _settings(flags: dict[str, Any], env: dict[str, str]) -> DiscoverySettings:
@@ -76,20 +100,6 @@ def feature_discovery_command(
         env="GFD_MIG_STRATEGY, MIG_STRATEGY",
         help="How MIG devices are labelled: none, single or mixed.",
     ),
-    fail_on_init_error: bool | None = _flag(
-        "fail-on-init-error",
-        env="GFD_FAIL_ON_INIT_ERROR",
-        help="Exit when NVML can't start (no: label without GPUs).",
-    ),
-    oneshot: bool | None = typer.Option(
-        None, "--oneshot", help="Label once and exit. Env: GFD_ONESHOT.", show_default=False
-    ),
-    no_timestamp: bool | None = typer.Option(
-        None,
-        "--no-timestamp",
-        help="Leave out nvidia.com/gfd.timestamp. Env: GFD_NO_TIMESTAMP.",
-        show_default=False,
-    ),
     sleep_interval: str | None = _opt(
         "--sleep-interval",
         env="GFD_SLEEP_INTERVAL",
@@ -106,17 +116,6 @@ def feature_discovery_command(
         "--machine-type-file",
         env="GFD_MACHINE_TYPE_FILE",
         help="File holding the machine type (default /sys/class/dmi/id/product_name).",
-    ),
-    use_node_feature_api: bool | None = _flag(
-        "use-node-feature-api",
-        env="GFD_USE_NODE_FEATURE_API, USE_NODE_FEATURE_API",
-        help="Write a NodeFeature object instead of the file (default: yes, unless an "
-        "output file is given).",
-    ),
-    write_node_labels: bool | None = _flag(
-        "write-node-labels",
-        env="GPU_OPERATOR_GFD_NODE_LABELS",
-        help="Also label the node directly (clusters without NFD); touches only its own keys.",
     ),
     config_file: str | None = _opt(
         "--config-file",
@@ -137,9 +136,20 @@ def feature_discovery_command(
         help="auto or nvml (tegra and vfio are not supported).",
     ),
 ) -> None:
-    """Label the node's GPUs as gpu-feature-discovery does (nvidia.com/gpu.*, mig*, cuda.*)."""
+    """Label the node's GPUs as gpu-feature-discovery does (nvidia.com/gpu.*, mig*, cuda.*).
+
+    Boolean flags, given bare or as --flag=false: --oneshot (env GFD_ONESHOT), --no-timestamp
+    (GFD_NO_TIMESTAMP), --fail-on-init-error (GFD_FAIL_ON_INIT_ERROR, default true),
+    --use-node-feature-api (GFD_USE_NODE_FEATURE_API, USE_NODE_FEATURE_API; default: yes,
+    unless an output file is given), --write-node-labels (ours, GPU_OPERATOR_GFD_NODE_LABELS:
+    also label the node directly, for clusters without NFD). --no-fail-on-init-error,
+    --no-use-node-feature-api and --no-write-node-labels are spelled forms of =false.
+    """
     logs.setup(logging.INFO)
-    flags = {k: v for k, v in locals().items() if k not in ("ctx", "device_discovery_strategy")}
+    flags: dict[str, Any] = {
+        k: v for k, v in locals().items() if k not in ("ctx", "device_discovery_strategy")
+    }
+    flags.update(bool_flags(list(ctx.args)))
     strategy = device_discovery_strategy or os.environ.get("DEVICE_DISCOVERY_STRATEGY", "auto")
     if strategy not in ("auto", "nvml"):
         raise ConfigError(

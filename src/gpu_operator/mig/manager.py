@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from gpu_operator.booleans import env_bool
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import (
@@ -53,10 +54,6 @@ CLIENT_APPS = (
 )
 VALIDATOR_APP = "nvidia-operator-validator"
 CLIENT_LABEL = "nvidia.com/gpu.deploy.client"
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -111,9 +108,13 @@ class ManagerSettings:
         def path(name: str) -> Path | None:
             return Path(env[name]) if env.get(name) else None
 
+        # Booleans first, so a bad word is refused at start, as urfave/cli refuses it.
+        with_reboot = env_bool(env, "WITH_REBOOT")
+        shutdown_host_clients = env_bool(env, "WITH_SHUTDOWN_HOST_GPU_CLIENTS")
+        cdi_enabled = env_bool(env, "CDI_ENABLED")
         try:
             protocol = agent.Settings(
-                with_reboot=_flag(env.get("WITH_REBOOT")),
+                with_reboot=with_reboot,
                 pod_wait_s=float(env.get("MIG_MANAGER_POD_WAIT_S", "300")),
                 retry_base_s=float(env.get("MIG_MANAGER_RETRY_BASE_S", "30")),
             )
@@ -128,12 +129,12 @@ class ManagerSettings:
             protocol=protocol,
             host_root=path("HOST_ROOT_MOUNT") or defaults.host_root,
             host_state_file=path("HOST_MIG_MANAGER_STATE_FILE") or defaults.host_state_file,
-            shutdown_host_clients=_flag(env.get("WITH_SHUTDOWN_HOST_GPU_CLIENTS")),
+            shutdown_host_clients=shutdown_host_clients,
             gpu_clients_file=path("GPU_CLIENTS_FILE"),
             host_kubelet_service=env.get(
                 "HOST_KUBELET_SYSTEMD_SERVICE", defaults.host_kubelet_service
             ),
-            cdi_enabled=_flag(env.get("CDI_ENABLED")),
+            cdi_enabled=cdi_enabled,
             driver_root=path("DRIVER_ROOT_CTR_PATH")
             or path("NVIDIA_DRIVER_ROOT")
             or defaults.driver_root,

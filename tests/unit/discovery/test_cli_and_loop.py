@@ -228,3 +228,57 @@ def test_the_node_feature_default_without_node_name_says_what_to_set(tmp_path: P
         .splitlines()[-1]
         .startswith("gpu-operator: NODE_NAME (--node-name) is not set")
     )
+
+
+def test_boolean_flags_take_a_go_value_and_the_flag_beats_the_environment(tmp_path: Path) -> None:
+    output = tmp_path / "features.d" / "gfd"
+    process = subprocess.Popen(
+        [*COMMAND, "--oneshot=false", "--no-timestamp=true", "--output-file", str(output)],
+        env=environment(tmp_path / "sim", GPU_OPERATOR_SIM="t4", GFD_ONESHOT="true"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(output.exists)
+        assert process.poll() is None, "--oneshot=false beats GFD_ONESHOT=true: it keeps running"
+        assert "nvidia.com/gfd.timestamp" not in parse(output.read_text())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_oneshot_true_and_no_timestamp_false_are_the_bare_and_default_forms(
+    tmp_path: Path,
+) -> None:
+    result = feature_discovery(
+        "--oneshot=T",
+        "--no-timestamp=false",
+        "-o",
+        "-",
+        sim_root=tmp_path / "sim",
+        GPU_OPERATOR_SIM="t4",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "nvidia.com/gfd.timestamp" in parse(result.stdout)
+
+
+def test_a_boolean_flag_with_a_word_go_does_not_take_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    result = feature_discovery(
+        "--oneshot=maybe", "-o", "-", sim_root=tmp_path / "sim", GPU_OPERATOR_SIM="t4"
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "gpu-operator: --oneshot='maybe': not a boolean; use one of "
+        "1, t, T, TRUE, true, True or 0, f, F, FALSE, false, False"
+    ]

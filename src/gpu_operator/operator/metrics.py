@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gpu_operator.binding import cannot_listen
+
 
 @dataclass
 class OperatorMetrics:
@@ -125,12 +127,23 @@ def health_app(metrics: OperatorMetrics) -> web.Application:
 
 
 async def serve_apps(
-    apps: list[tuple[web.Application, int]], host: str = "0.0.0.0"
+    apps: list[tuple[web.Application, int]],
+    host: str = "0.0.0.0",
+    flags: tuple[str, ...] = (),
 ) -> list[web.AppRunner]:
-    runners = []
-    for app, port in apps:
+    """Serve each app on its port. A port that can't be bound raises ``ConfigError`` naming
+    the app's flag (``flags``, in order) and address, after the apps already started are
+    stopped."""
+    runners: list[web.AppRunner] = []
+    for i, (app, port) in enumerate(apps):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
         runners.append(runner)
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            for started in runners:
+                await started.cleanup()
+            where = flags[i] if i < len(flags) else "listen address"
+            raise cannot_listen(where, f"{host}:{port}", error) from error
     return runners

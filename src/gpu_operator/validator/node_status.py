@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from gpu_operator.binding import cannot_listen
 from gpu_operator.validator.running import ValidationFailed
 from gpu_operator.validator.status import CUDA_READY, DRIVER_READY, PLUGIN_READY, TOOLKIT_READY
 
@@ -166,7 +167,10 @@ class NodeStatusExporter:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as error:
+            raise cannot_listen("--metrics-port", f"{host}:{port}", error) from error
         threading.Thread(target=self._loop, daemon=True).start()
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return int(self._server.server_address[1])

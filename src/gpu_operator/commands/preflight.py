@@ -5,12 +5,12 @@ Exits 1 when a tag is missing, so an install script can stop before anything is 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import typer
 
-from gpu_operator.commands.images import parse_os
+from gpu_operator.commands.images import operator_environ, parse_os, print_notes
 from gpu_operator.commands.preflight_cluster import cluster_checks
 from gpu_operator.commands.render import load_documents, load_policy_file
 from gpu_operator.driver.preflight import PoolReport, preflight
@@ -55,7 +55,9 @@ def preflight_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Name every driver image the operator will pull, and whether it exists."""
-    _, spec = load_policy_file(policy)
+    doc, spec = load_policy_file(policy)
+    print_notes(doc)  # what the chart made of image pins, as `images` and the Events say it
+    environ = operator_environ(load_documents(policy) if str(policy) != "-" else [])
     cluster_failed = False
     if from_cluster:
         client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
@@ -84,9 +86,11 @@ def preflight_command(
     def check(image: str) -> TagCheck:
         return check_tag(image, auth=auth, plain_http=hosts)
 
-    reports = preflight(spec, facts, os.environ, check if check_registry else None)
+    reports = preflight(spec, facts, environ, check if check_registry else None)
     others_missing = (
-        _other_images(spec, facts, reports, check, policy) if check_registry and all_images else []
+        _other_images(spec, facts, reports, check, policy, environ)
+        if check_registry and all_images
+        else []
     )
     if not reports:
         typer.echo("driver: no driver pools (driver disabled, or no GPU nodes with OS labels)")
@@ -116,12 +120,13 @@ def _other_images(
     reports: list[PoolReport],
     check: Callable[[str], TagCheck],
     source: Path,
+    environ: Mapping[str, str],
 ) -> list[str]:
     """Every non-driver image the policy's operands pull, asked of its registry once; printed
     to stderr (stdout stays the driver table). Returns the images that do not exist."""
     drivers = {r.pool.image for r in reports}
     users: dict[str, set[str]] = {}
-    uses = set(policy_images(spec, facts, os.environ))
+    uses = set(policy_images(spec, facts, environ))
     if str(source) != "-":  # a `helm template` stream also holds the operator's own Deployment
         for doc in load_documents(source):
             if doc.get("kind") in ("Deployment", "DaemonSet", "Job"):

@@ -1,20 +1,19 @@
 """Which image each operand runs: upstream's ``ImagePath`` rule (reference §1.2: repository/
 image:version, ``@sha256:`` digests, image alone, env fallbacks), then our built-in defaults;
-and the driver tag rule of §3.4 with the OS alias table (``driver.osAliases``)."""
+and the driver tag rule of §3.4 with the OS alias table (``driver.osAliases``). What a bare
+upstream version pin means is decided by the chart from ``upstream_images``'s table."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gpu_operator import __version__
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.components_v1 import ImageSpec
+from gpu_operator.operator.upstream_images import OUR_IMAGE, OUR_REPOSITORY, OUR_VERSION
 
-OUR_REPOSITORY = "ghcr.io/gpu-operator"
-OUR_IMAGE = "gpu-operator"
-OUR_VERSION = f"v{__version__}"
 OUR_IMAGE_PATH = f"{OUR_REPOSITORY}/{OUR_IMAGE}:{OUR_VERSION}"
+__all__ = ["OUR_IMAGE", "OUR_IMAGE_PATH", "OUR_REPOSITORY", "OUR_VERSION"]
 
 # Policy path of the image spec -> the operator-pod env var upstream falls back to.
 IMAGE_ENV = {

@@ -25,6 +25,7 @@ from gpu_operator.operator.status import (
     policy_status,
     state_status,
 )
+from gpu_operator.operator.upstream_images import image_notes, note_event
 
 REQUEUE_NOT_READY_S = 5.0
 REQUEUE_NO_NFD_S = 45.0
@@ -214,15 +215,20 @@ def plan(observed: Observed) -> Plan:
 
 
 def deprecation_events(policy: Obj) -> list[Event]:
-    """One Warning per deprecated field the policy sets (sent once per generation)."""
+    """One Warning per deprecated field the policy sets, and one Event per image note the chart
+    left on it (``upstream_images.NOTES_ANNOTATION``): sent once per generation."""
+    name = str(_meta(policy)["name"])
+    notes = [
+        Event(name, *note_event(line))  # e.g. operator.version=v1.9.0-ubi8: we are the operator
+        for line in image_notes(policy)
+    ]
     try:
         spec = parse_spec(policy.get("spec"), source="clusterpolicy")
     except ConfigError:
-        return []
-    name = str(_meta(policy)["name"])
+        return notes
     return [
         Event(
             name, "DeprecatedField", f"spec.{field_} is deprecated: accepted and ignored", "Warning"
         )
         for field_ in deprecations(spec)
-    ]
+    ] + notes

@@ -126,15 +126,16 @@ def test_the_seed_command_renders_mixed_mig_and_the_mirrored_rocky_driver() -> N
     assert spec.validator.plugin.env[0].value == "false"
 
 
-def test_a_bare_upstream_validator_version_keeps_our_validator_image_and_says_so() -> None:
+def test_a_bare_upstream_validator_version_runs_nvidias_validator_at_that_tag_and_says_so() -> None:
     spec = policy(template(*SEED))
     assert (spec.validator.repository, spec.validator.image, spec.validator.version) == (
-        None,
-        None,
-        None,
-    )
+        "nvcr.io/nvidia/cloud-native", "gpu-operator-validator", "v1.9.0",
+    )  # fmt: skip
     notes = helm("install", "x", str(CHART), "--dry-run", "-n", "gpu-operator", *SEED)
-    assert "validator.version=v1.9.0 is ignored" in notes.stdout
+    assert (
+        "validator.version=v1.9.0: NVIDIA's validator image, "
+        "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v1.9.0"
+    ) in notes.stdout
 
 
 def test_a_current_era_command_pins_nvidias_operand_images_as_upstream_would() -> None:

@@ -16,6 +16,7 @@ from gpu_operator.operator.cluster import ClusterFacts
 from gpu_operator.operator.components_v1 import ComponentSpec, EnvVar, ImageSpec
 from gpu_operator.operator.images import image_path, pull_policy
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec
+from gpu_operator.operator.upstream_images import is_ours
 
 Obj = dict[str, Any]
 HASH_ANNOTATION = "nvidia.com/last-applied-hash"
@@ -147,14 +148,31 @@ def validation_mount() -> Obj:
     }
 
 
+def wait_command(image: str, ready_file: str) -> dict[str, list[str]]:
+    """How a container of ``image`` waits for ``/run/nvidia/validations/<ready_file>``: our
+    image's ``gpu-operator wait-for`` (inotify, no 5 s polls); any other image (NVIDIA's
+    validator) upstream's shell loop, the command NVIDIA's images ship for it."""
+    path = f"{VALIDATIONS_DIR}/{ready_file}"
+    if is_ours(image):
+        return {"command": ["gpu-operator", "wait-for", path]}
+    return {
+        "command": ["sh", "-c"],
+        "args": [
+            f"until [ -f {path} ]; do echo waiting for nvidia container stack to be setup; "
+            "sleep 5; done"
+        ],
+    }
+
+
 def wait_for(ctx: RenderContext, name: str, ready_file: str) -> Obj:
-    """An init container that blocks until ``/run/nvidia/validations/<ready_file>`` exists
-    (inotify, no 5 s polls), so the pod starts as soon as the node is ready for it."""
+    """An init container of the validator's image that blocks until
+    ``/run/nvidia/validations/<ready_file>`` exists, so the pod starts once the node is ready."""
+    image = ctx.validator_image
     return {
         "name": name,
-        "image": ctx.validator_image,
+        "image": image,
         "imagePullPolicy": pull_policy(ctx.spec.validator),
-        "command": ["gpu-operator", "wait-for", f"{VALIDATIONS_DIR}/{ready_file}"],
+        **wait_command(image, ready_file),
         "securityContext": {"privileged": True},
         "volumeMounts": [validation_mount()],
     }

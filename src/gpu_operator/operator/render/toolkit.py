@@ -18,6 +18,7 @@ from gpu_operator.operator.render.common import (
     validations_volume,
 )
 from gpu_operator.operator.render.validation import validator_init, validator_volumes
+from gpu_operator.operator.upstream_images import is_ours
 
 NAME = "nvidia-container-toolkit-daemonset"
 RUNTIMES = {
@@ -92,12 +93,16 @@ def render(ctx: RenderContext) -> Rendered:
         volumes.append(host_volume("runtime-socket", str(socket_dir)))
     names = {v["name"] for v in volumes}
     volumes += [v for v in validator_volumes(ctx) if v["name"] not in names]
+    # NVIDIA's installer before ROOT existed (1.7.x) takes the install dir as its one
+    # positional DESTINATION, as upstream's v1.9 DaemonSet passed it; later ones accept it too.
+    upstream = not is_ours(ctx.image(spec.toolkit, "toolkit"))
     main = container(
         ctx,
         spec.toolkit,
         "toolkit",
         "nvidia-container-toolkit-ctr",
         command=["nvidia-toolkit"],
+        args=[spec.toolkit.installDir] if upstream else None,
         env=env,
         mounts=mounts,
     )

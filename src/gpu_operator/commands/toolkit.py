@@ -37,10 +37,16 @@ def _say(line: str) -> None:
 
 @app.command("install")
 def install_command(
+    destination: str | None = typer.Argument(
+        None,
+        metavar="[DESTINATION]",
+        help="Toolkit install directory, as NVIDIA's v1.x `nvidia-toolkit /usr/local/nvidia` "
+        "takes it (default: ROOT / TOOLKIT_INSTALL_DIR).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say which files would change."),
 ) -> None:
     """Add the nvidia runtimes to the runtime RUNTIME names (nvidia-ctk-installer env vars)."""
-    settings = toolkit_settings()
+    settings = toolkit_settings(destination)
     changed = install(settings, log=_say, dry_run=dry_run)
     if dry_run:
         for path in changed:
@@ -62,10 +68,12 @@ def _daemon(settings: ToolkitSettings) -> None:
     settings.pid_file.unlink(missing_ok=True)
 
 
-def toolkit_settings() -> ToolkitSettings:
-    """The installer's settings from the environment, container paths mapped to this host's."""
+def toolkit_settings(destination: str | None = None) -> ToolkitSettings:
+    """The installer's settings from the environment (``destination``, the v1.x positional
+    argument, wins over ``ROOT``), container paths mapped to this host's."""
+    env = {**os.environ, "ROOT": destination} if destination else None
     return remap(
-        ToolkitSettings.from_env(),
+        ToolkitSettings.from_env(env),
         "root",
         "config",
         "drop_in",

@@ -82,3 +82,19 @@ def test_the_daemon_mode_undoes_its_change_on_sigterm(
         daemon.communicate()
     assert config.read_bytes() == original
     assert not pid_file.exists()
+
+
+def test_the_v1_positional_destination_is_the_toolkit_install_directory(
+    copy_config: Callable[[str], Path], toolkit_root: Path, tmp_path: Path
+) -> None:
+    """NVIDIA's v1.x DaemonSet runs `nvidia-toolkit /usr/local/nvidia`: the argument wins over
+    ROOT (the install's state lives under it)."""
+    config = copy_config("containerd-1.7-default.toml")
+    destination = tmp_path / "from-argument"
+    env = env_for(config, toolkit_root, NO_DAEMON="true", CDI_ENABLED="true")
+    done = subprocess.run(
+        [*CLI, "install", str(destination)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (destination / "toolkit-backup").is_dir()
+    assert not (toolkit_root / "toolkit-backup").exists()

@@ -58,8 +58,9 @@ def refusal(
     not refused (the runtime's own check will speak when it loads the config)."""
     if oci_binary and not cdi:
         return (
-            "the plain OCI runtime gives containers no GPUs without CDI: set CDI_ENABLED=true "
-            "or install nvidia-container-runtime (GPU_OPERATOR_RUNTIME_BINARY=nvidia)"
+            "the plain OCI runtime gives containers no GPUs without CDI: set CDI_ENABLED=true, "
+            "or use a runtime binary (GPU_OPERATOR_RUNTIME_BINARY=gpu-operator with the image's "
+            "shim, or nvidia with NVIDIA's nvidia-container-runtime installed)"
         )
     if version is None:
         return None

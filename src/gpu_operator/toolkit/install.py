@@ -13,7 +13,15 @@ from typing import Any
 import tomlkit
 import yaml
 
-from gpu_operator.toolkit import containerd_config, crio_config, docker_daemon, documents
+from gpu_operator.errors import ConfigError
+from gpu_operator.toolkit import (
+    containerd_config,
+    crio_config,
+    docker_daemon,
+    documents,
+    runtime_shim,
+    shim_install,
+)
 from gpu_operator.toolkit.capabilities import detect_version, parse_version, refusal, require
 from gpu_operator.toolkit.cdi_generate import CdiOptions, management_spec, spec_file_name
 from gpu_operator.toolkit.containerd_config import Handler
@@ -45,12 +53,28 @@ class FilePlan:
         return self.before != self.after
 
 
-def handlers(settings: ToolkitSettings) -> list[Handler]:
-    """Our runtime handlers: NVIDIA's runtime binaries, or the plain OCI runtime with CDI."""
+def runtime_binary(settings: ToolkitSettings) -> str:
+    """Which binary the handlers run: ``nvidia`` (NVIDIA's, found in ``<root>/toolkit``),
+    ``gpu-operator`` (our shim, which install puts there) or ``oci`` (the plain runtime)."""
     mode = settings.binary_mode
-    binary = settings.toolkit_dir / "nvidia-container-runtime"
+    installed = settings.toolkit_dir / "nvidia-container-runtime"
     if mode == "auto":
-        mode = "nvidia" if binary.exists() else "oci"
+        if installed.exists() and not runtime_shim.is_ours(installed):
+            return "nvidia"
+        return "gpu-operator" if settings.shim_binary.is_file() else "oci"
+    if mode == "gpu-operator" and not settings.shim_binary.is_file():
+        raise ConfigError(
+            f"GPU_OPERATOR_RUNTIME_BINARY=gpu-operator: the runtime shim {settings.shim_binary} "
+            "is missing (GPU_OPERATOR_RUNTIME_SHIM names where this image keeps it)"
+        )
+    return mode
+
+
+def handlers(settings: ToolkitSettings) -> list[Handler]:
+    """Our runtime handlers: the runtime binaries (NVIDIA's or our shim, same file names), or
+    the plain OCI runtime with CDI."""
+    mode = runtime_binary(settings)
+    binary = settings.toolkit_dir / "nvidia-container-runtime"
     if mode == "oci":
         return [Handler(settings.runtime_name, None), Handler("nvidia-cdi", None)]
     return [
@@ -241,6 +265,12 @@ def install(
     store = BackupStore(settings.backup_dir)
     plans = plan(settings, store)  # every file is parsed and planned before any is written
     changed = [p for p in plans if p.changes]
+    if runtime_binary(settings) == "gpu-operator":
+        # before the runtime config points at them; not undone by uninstall (running
+        # containers' shims exec the binary to stop them)
+        shim_files = shim_install.install(settings, log, dry_run=dry_run)
+        if dry_run:
+            return shim_files + [p.path for p in changed]
     if dry_run:
         return [p.path for p in changed]
     for file_plan in changed:

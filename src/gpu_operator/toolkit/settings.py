@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.toolkit.runtime_config import ShimSettings
+from gpu_operator.toolkit.runtime_shim import default_binary
 
 RUNTIMES = ("containerd", "crio", "docker")
 RESTART_MODES = ("signal", "systemd", "none")
-BINARY_MODES = ("auto", "nvidia", "oci")
+BINARY_MODES = ("auto", "nvidia", "gpu-operator", "oci")
 
 DEFAULT_CONFIG = {
     "containerd": "/etc/containerd/config.toml",
@@ -73,8 +75,14 @@ class ToolkitSettings:
     runtime_type: str = "io.containerd.runc.v2"
     """``CONTAINERD_RUNTIME_TYPE``."""
     binary_mode: str = "auto"
-    """``GPU_OPERATOR_RUNTIME_BINARY`` (ours): nvidia (``nvidia-container-runtime``), oci (the
-    plain OCI runtime; GPUs come through CDI only) or auto (nvidia where installed)."""
+    """``GPU_OPERATOR_RUNTIME_BINARY`` (ours): nvidia (NVIDIA's ``nvidia-container-runtime``,
+    already in ``<root>/toolkit``), gpu-operator (our shim, installed there), oci (the plain OCI
+    runtime; GPUs come through CDI only) or auto (NVIDIA's where installed, else ours where
+    this image has it, else oci)."""
+    shim_binary: Path = field(default_factory=default_binary)
+    """``GPU_OPERATOR_RUNTIME_SHIM`` (ours): the built runtime shim this image ships."""
+    runtime_shim: ShimSettings = field(default_factory=ShimSettings)
+    """The shim's ``config.toml`` (``NVIDIA_CONTAINER_RUNTIME_*``, ``ACCEPT_NVIDIA_*``)."""
     host_root: Path = Path("/host")
     """``HOST_ROOT_MOUNT``: the host's root in this container (systemd restarts chroot there)."""
     systemd_unit: str | None = None
@@ -179,4 +187,6 @@ class ToolkitSettings:
             no_daemon=_bool(env, True, "NO_DAEMON"),
             no_runtime_config=_bool(env, False, "NO_RUNTIME_CONFIG"),
             runtime_version=env.get("GPU_OPERATOR_RUNTIME_VERSION") or None,
+            shim_binary=Path(env.get("GPU_OPERATOR_RUNTIME_SHIM") or default_binary()),
+            runtime_shim=ShimSettings.from_env(env),
         )

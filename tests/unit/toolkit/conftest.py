@@ -50,3 +50,18 @@ def containerd_settings(toolkit_root: Path) -> Callable[..., ToolkitSettings]:
         return ToolkitSettings(**values)  # type: ignore[arg-type]
 
     return make
+
+
+# --- the runtime shim (built from runtime_shim.c) on a node with a simulated GPU ----------------
+
+CC = shutil.which("cc") or shutil.which("gcc")
+
+
+@pytest.fixture(scope="session")
+def shim_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shim, compiled as the image's build stage compiles it."""
+    if CC is None:
+        pytest.skip("no C compiler (cc) to build the runtime shim")
+    from gpu_operator.toolkit.runtime_shim import build
+
+    return build(tmp_path_factory.mktemp("shim") / "nvidia-container-runtime", cc=CC)

@@ -108,7 +108,7 @@ none rendered). Call with (dict "key" K "v" SECTION "root" $). */}}
 {{- end }}
 {{- $nvidiaRepo := or (not $repo) (contains $t.nvidiaRegistryPath $repo) }}
 {{- if or (has $version $t.ours.releases) (and (not $version) (not $entry.default)) }}
-{{- $mine := and $repo (not $nvidiaRepo) }}
+{{- $mine := and (ne $repo "") (not $nvidiaRepo) }}
 {{- $_ := set $out "repository" ($mine | ternary $repo $ours.repository) }}
 {{- $_ := set $out "image" ($mine | ternary ($image | default $ours.image) $ours.image) }}
 {{- $_ := set $out "version" ($version | default $ours.version) }}

@@ -13,16 +13,17 @@ import logging
 import os
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gpu_operator import logs
-from gpu_operator.deviceplugin.plugin import DevicePlugin
-from gpu_operator.deviceplugin.settings import PluginSettings, read_config, resolve_settings
 from gpu_operator.errors import GpuError
-from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path, remap
+
+if TYPE_CHECKING:  # imported where used, so that --help loads neither gRPC nor the config model
+    from gpu_operator.deviceplugin.settings import PluginSettings
+    from gpu_operator.gpu import HardwareSettings
 
 log = logging.getLogger("gpu_operator.deviceplugin")
 
@@ -57,6 +58,8 @@ def bool_flags(args: list[str]) -> dict[str, str]:
 
 
 def load_settings(flags: dict[str, Any], env: dict[str, str]) -> PluginSettings:
+    from gpu_operator.deviceplugin.settings import read_config, resolve_settings
+
     config_file = flags.get("config_file") or env.get("CONFIG_FILE")
     config = read_config(str(host_path(config_file)) if config_file else None)
     settings = resolve_settings(flags, env, config, config_source=config_file or "config file")
@@ -65,6 +68,8 @@ def load_settings(flags: dict[str, Any], env: dict[str, str]) -> PluginSettings:
 
 def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
     """Serve until a stop signal; reload on SIGHUP."""
+    from gpu_operator.deviceplugin.plugin import DevicePlugin
+
     stop, reload = threading.Event(), threading.Event()
 
     def on_stop(signum: int, _: Any) -> None:

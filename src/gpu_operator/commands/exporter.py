@@ -7,18 +7,16 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gpu_operator import logs
-from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, read_collectors
-from gpu_operator.exporter.serving import Exporter, ExporterService
-from gpu_operator.exporter.settings import DeviceSelection, ExporterSettings
-from gpu_operator.exporter.webconfig import read_web_config
-from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.hostpaths import remap
 from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
-from gpu_operator.podresources import pod_resources_source
+
+if TYPE_CHECKING:  # the exporter's modules are imported when it runs, not for --help
+    from gpu_operator.gpu import HardwareSettings
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +103,13 @@ def exporter_command(
     node_name: str = typer.Option("", envvar="NODE_NAME", hidden=True),
 ) -> None:
     """Serve GPU metrics in dcgm-exporter's format (no DCGM needed)."""
+    from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, read_collectors
+    from gpu_operator.exporter.serving import Exporter, ExporterService
+    from gpu_operator.exporter.settings import DeviceSelection, ExporterSettings
+    from gpu_operator.exporter.webconfig import read_web_config
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.podresources import pod_resources_source
+
     logs.setup(logging.INFO)
     settings = ExporterSettings(
         address=address,

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gpu_operator import logs
 from gpu_operator.booleans import parse_bool
-from gpu_operator.discovery.loop import SignalWaiter, Writer, run
-from gpu_operator.discovery.settings import DiscoverySettings, load_settings
-from gpu_operator.discovery.writers import FeatureFileWriter
 from gpu_operator.errors import ConfigError
-from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_str, remap
+
+if TYPE_CHECKING:  # imported where used, so that --help loads neither NVML nor the config model
+    from gpu_operator.discovery.loop import Writer
+    from gpu_operator.discovery.settings import DiscoverySettings
+    from gpu_operator.gpu import HardwareSettings
 
 
 def _opt(*names: str, env: str, help: str) -> Any:
@@ -61,6 +62,8 @@ def bool_flags(args: list[str]) -> dict[str, bool]:
 
 def _settings(flags: dict[str, Any], env: dict[str, str]) -> DiscoverySettings:
     """The settings, with container paths mapped to this host's (``gpu_operator.hostpaths``)."""
+    from gpu_operator.discovery.settings import load_settings
+
     settings = load_settings(flags, env, locate=host_str)
     return remap(settings, "output_file", "machine_type_file", "config_file")
 
@@ -68,6 +71,8 @@ def _settings(flags: dict[str, Any], env: dict[str, str]) -> DiscoverySettings:
 def make_writers(settings: DiscoverySettings) -> list[Writer]:
     """The writers ``settings`` select (Kubernetes ones connect through ``KUBECONFIG`` or the
     in-cluster service account)."""
+    from gpu_operator.discovery.writers import FeatureFileWriter
+
     writers: list[Writer] = []
     if settings.use_node_feature_api or settings.write_node_labels:
         from gpu_operator.discovery.kube_writers import NodeFeatureWriter, NodeLabelWriter
@@ -155,6 +160,8 @@ def feature_discovery_command(
         raise ConfigError(
             f"--device-discovery-strategy: {strategy!r} is not supported (auto or nvml)"
         )
+    from gpu_operator.discovery.loop import SignalWaiter, run
+
     env = dict(os.environ)
     hardware: HardwareSettings = ctx.obj
     waiter = SignalWaiter()

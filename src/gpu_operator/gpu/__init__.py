@@ -8,9 +8,33 @@ Only this package imports ``pynvml``. ``Nvml`` is assembled in layers, one modul
 ``session`` (init, errors, inventory) < ``instances`` (MIG) < ``counters`` (telemetry, GPM)
 < ``watching`` (events, topology). Records are in ``records``; profile names in ``naming``;
 backend selection in ``backend``; the simulator in ``fake``.
+
+The names below are loaded on first use, so ``HardwareSettings`` (which every command's root
+reads) costs no import of the facade's layers in a command that never opens NVML.
 """
 
-from gpu_operator.gpu.backend import HardwareSettings
-from gpu_operator.gpu.watching import EventWatcher, Nvml
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gpu_operator.gpu.backend import HardwareSettings
+    from gpu_operator.gpu.watching import EventWatcher, Nvml
 
 __all__ = ["EventWatcher", "HardwareSettings", "Nvml"]
+
+_HOMES = {
+    "EventWatcher": "gpu_operator.gpu.watching",
+    "HardwareSettings": "gpu_operator.gpu.backend",
+    "Nvml": "gpu_operator.gpu.watching",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

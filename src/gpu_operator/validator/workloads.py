@@ -9,7 +9,8 @@ from typing import Any
 CUDA_APP = "nvidia-cuda-validator"
 PLUGIN_APP = "nvidia-device-plugin-validator"
 SERVICE_ACCOUNT = "nvidia-operator-validator"
-WORKLOAD_COMMAND = ["gpu-operator", "validator", "cuda-workload"]
+# Upstream's entry point: both NVIDIA's validator image and ours ship `vectorAdd`.
+WORKLOAD_COMMAND = ["vectorAdd"]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def test_the_cuda_pod_has_upstreams_shape_runs_on_this_node_and_success_is_await
     }
     [init] = pod.spec.initContainers or []
     assert init.name == "cuda-validation"
-    assert init.command == ["gpu-operator", "validator", "cuda-workload"]
+    assert init.command == ["vectorAdd"]  # upstream's entry point, in NVIDIA's image and ours
     assert init.image == "registry.example/gpu-operator:v1"
     assert [(e.name, e.value) for e in init.env or []] == [("NVIDIA_VISIBLE_DEVICES", "all")]
     assert pod.spec.tolerations is not None

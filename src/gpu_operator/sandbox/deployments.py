@@ -25,6 +25,7 @@ from gpu_operator.sandbox.controllers import (
 )
 from gpu_operator.sandbox.rest import ApiError, Rest
 from gpu_operator.sandbox.scheduling import template_hash
+from gpu_operator.sandbox.timestamps import rfc3339
 
 Obj = dict[str, Any]
 TEMPLATE_HASH_LABEL = "pod-template-hash"
@@ -130,6 +131,8 @@ def reconcile_deployment(rest: Rest, deploy: Obj, snapshot: Snapshot) -> None:
     for rs in idle[: max(0, len(idle) - limit)]:
         rest.delete("replicasets", rs["metadata"]["name"], rs["metadata"]["namespace"])
     all_pods = new_pods + old_pods
+    available = new_ready + old_ready
+    complete = new_ready >= replicas and not old_pods and len(new_pods) == replicas
     write_status(
         rest,
         "deployments",
@@ -137,12 +140,60 @@ def reconcile_deployment(rest: Rest, deploy: Obj, snapshot: Snapshot) -> None:
         {
             "replicas": len(all_pods),
             "updatedReplicas": len(new_pods),
-            "readyReplicas": new_ready + old_ready,
-            "availableReplicas": new_ready + old_ready,
-            "unavailableReplicas": max(0, replicas - new_ready - old_ready),
+            "readyReplicas": available,
+            "availableReplicas": available,
+            "unavailableReplicas": max(0, replicas - available),
             "observedGeneration": deploy["metadata"].get("generation", 1),
+            "conditions": deployment_conditions(
+                deploy, new["metadata"]["name"], available >= replicas - unavailable, complete
+            ),
         },
     )
+
+
+def deployment_conditions(
+    deploy: Obj, replicaset: str, minimum_available: bool, complete: bool
+) -> list[Obj]:
+    """The deployment controller's ``Available`` and ``Progressing`` conditions (what
+    ``kubectl rollout status`` and kstatus — ``helm install --wait`` — read), with each
+    condition's times kept while it is unchanged."""
+    now = rfc3339()
+    wanted = [
+        (
+            "Available",
+            minimum_available,
+            "MinimumReplicasAvailable" if minimum_available else "MinimumReplicasUnavailable",
+            "Deployment has minimum availability."
+            if minimum_available
+            else "Deployment does not have minimum availability.",
+        ),
+        (
+            "Progressing",
+            True,
+            "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
+            f'ReplicaSet "{replicaset}" has successfully progressed.'
+            if complete
+            else f'ReplicaSet "{replicaset}" is progressing.',
+        ),
+    ]
+    before = {c.get("type"): c for c in (deploy.get("status") or {}).get("conditions") or []}
+    conditions = []
+    for kind, ok, reason, message in wanted:
+        old = before.get(kind) or {}
+        same = old.get("status") == str(ok) and old.get("reason") == reason
+        conditions.append(
+            {
+                "type": kind,
+                "status": str(ok),
+                "reason": reason,
+                "message": message,
+                "lastUpdateTime": old.get("lastUpdateTime", now) if same else now,
+                "lastTransitionTime": old.get("lastTransitionTime", now)
+                if old.get("status") == str(ok)
+                else now,
+            }
+        )
+    return conditions
 
 
 def reconcile_replicaset(rest: Rest, rs: Obj, snapshot: Snapshot) -> None:

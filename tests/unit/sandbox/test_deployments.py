@@ -127,6 +127,31 @@ def test_a_rolling_update_keeps_a_ready_pod_until_the_new_one_is_ready(rest: Res
     assert new["metadata"]["annotations"][REVISION_ANNOTATION] == "2"
 
 
+def test_conditions_say_progressing_then_available_as_kstatus_and_rollout_status_read_them(
+    rest: Rest,
+) -> None:
+    rest.create("deployments", deployment(replicas=2), NS)
+    step(rest)
+    step(rest)
+    status = (rest.get("deployments", "gpu-operator", NS) or {})["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert (conditions["Available"]["status"], conditions["Available"]["reason"]) == (
+        "False",
+        "MinimumReplicasUnavailable",
+    )
+    assert conditions["Progressing"]["reason"] == "ReplicaSetUpdated"
+    make_ready(rest)
+    step(rest)
+    status = (rest.get("deployments", "gpu-operator", NS) or {})["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Available"]["status"] == "True"
+    assert conditions["Progressing"]["reason"] == "NewReplicaSetAvailable"
+    version = rest.get("deployments", "gpu-operator", NS)["metadata"]["resourceVersion"]  # type: ignore[index]
+    step(rest)
+    again = rest.get("deployments", "gpu-operator", NS) or {}
+    assert again["metadata"]["resourceVersion"] == version, "a settled deployment is not rewritten"
+
+
 def test_recreate_stops_the_old_pods_before_starting_new_ones(rest: Rest) -> None:
     rest.create("deployments", deployment(strategy={"type": "Recreate"}), NS)
     step(rest)

@@ -30,6 +30,7 @@ from gpu_operator.sandbox.nodes import (
     prepare_root,
     visible_state_file,
 )
+from gpu_operator.sandbox.podaccess import SandboxPods
 from gpu_operator.sandbox.pods import NodeContext, PodRunner
 from gpu_operator.sandbox.podspec import ImageCatalogue, base_environment
 from gpu_operator.sandbox.rest import ApiError, Rest
@@ -67,7 +68,10 @@ class Sandbox:
         self.base_dir = base_dir
         self.catalogue = catalogue or ImageCatalogue()
         self.driver_delay_s = driver_delay_s
-        self.server = ServerThread(ApiServer(port=port, graceful_pod_deletion=True))
+        pods = SandboxPods(lambda: [node.runner for node in self.nodes.values()])
+        self.server = ServerThread(
+            ApiServer(port=port, graceful_pod_deletion=True, log_source=pods, exec_source=pods)
+        )
         self.kubeconfig = base_dir / "kubeconfig"
         self.nodes: dict[str, SimNode] = {}
         self.rest: Rest | None = None

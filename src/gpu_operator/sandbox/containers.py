@@ -75,6 +75,8 @@ class Container:
         self.devices = devices
         """The device ids the kubelet allocated to this container."""
         self.log_path = log_dir / f"{spec.name}.log"
+        self.previous_log_path = log_dir / f"{spec.name}.previous.log"
+        """The log of the run before the last restart (``kubectl logs --previous``)."""
         self.driver_delay_s = driver_delay_s
         self.restarts = 0
         self.exit_code: int | None = None
@@ -96,6 +98,8 @@ class Container:
             self.waiting_reason = "ImagePullBackOff"
             self.waiting_message = f'Back-off pulling image "{self.spec.image}"'
             return False
+        if self.started_at is not None and self.log_path.exists():
+            self.log_path.replace(self.previous_log_path)  # a restart: keep the last run's log
         self.exit_code = None
         self.waiting_reason = ""
         self.started_at = time.time()

@@ -112,7 +112,9 @@ def _max_unavailable(ds: Obj, desired: int) -> int:
 def reconcile_daemonset(rest: Rest, ds: Obj, snapshot: Snapshot) -> None:
     spec = ds["spec"]["template"]["spec"]
     pod_hash = template_hash(ds["spec"]["template"])
-    eligible = {n["metadata"]["name"] for n in snapshot.nodes if node_fits(spec, n) is None}
+    # As upstream, with the tolerations every DaemonSet pod gets (a cordoned node keeps them).
+    tolerant = {**spec, "tolerations": [*(spec.get("tolerations") or []), *DAEMONSET_TOLERATIONS]}
+    eligible = {n["metadata"]["name"] for n in snapshot.nodes if node_fits(tolerant, n) is None}
     pods = [p for p in snapshot.owned_by(ds) if not p["metadata"].get("deletionTimestamp")]
     by_node: dict[str, list[Obj]] = {}
     for pod in pods:

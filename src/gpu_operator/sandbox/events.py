@@ -6,6 +6,7 @@ never fails the caller: a lost Event is a lost log line, not a broken pod."""
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any, Literal
 
 from gpu_operator.sandbox.rest import ApiError, Rest
@@ -29,7 +30,9 @@ def post(
     event = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        # The kubelet's recorder names an Event <object>.<UnixNano in hex>: `kubectl get events`
+        # (ordered by name) then reads in time order per object.
+        "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": "v1",
             "kind": "Pod",

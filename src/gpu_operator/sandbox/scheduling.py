@@ -20,6 +20,8 @@ DAEMONSET_TOLERATIONS = [
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
 
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+
 
 def template_hash(template: Mapping[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
@@ -91,6 +93,10 @@ def node_fits(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | Non
     if not affinity_matches(pod_spec, node):
         return "didn't match Pod's node affinity/selector"
     tolerations = pod_spec.get("tolerations") or []
+    if (node.get("spec") or {}).get("unschedulable") and not tolerated(
+        UNSCHEDULABLE_TAINT, tolerations
+    ):  # cordoned: the taint the node lifecycle controller would add
+        return "node(s) were unschedulable"
     for taint in (node.get("spec") or {}).get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerated(taint, tolerations):
             return f"had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"

@@ -81,6 +81,16 @@ def resource_list(registry: Registry, group_name: str, version: str) -> dict[str
                 }
             )
         if rtype.eviction:
+            for sub, verbs in (("exec", ["create", "get"]), ("log", ["get"])):
+                resources.append(
+                    {
+                        "name": f"{rtype.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": rtype.namespaced,
+                        "kind": "PodExecOptions" if sub == "exec" else rtype.kind,
+                        "verbs": verbs,
+                    }
+                )
             resources.append(
                 {
                     "name": f"{rtype.plural}/eviction",

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from gpu_operator.sandbox.apiserver import discovery, patching, protobuf, tables
+from gpu_operator.sandbox.apiserver import discovery, eviction, patching, protobuf, tables
 from gpu_operator.sandbox.apiserver.cluster import Cluster
 from gpu_operator.sandbox.apiserver.resources import ResourceType
 from gpu_operator.sandbox.apiserver.selectors import (
@@ -25,7 +25,7 @@ from gpu_operator.sandbox.apiserver.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from gpu_operator.sandbox.apiserver.status import ApiStatus, bad_request, success
+from gpu_operator.sandbox.apiserver.status import ApiStatus, bad_request
 from gpu_operator.sandbox.apiserver.storage import Obj
 from gpu_operator.sandbox.apiserver.validation import unknown_fields
 from gpu_operator.sandbox.apiserver.watching import WatchRequest, WatchStream, parse_timeout
@@ -79,7 +79,9 @@ def parse_target(cluster: Cluster, group: str, version: str, rest: list[str]) ->
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else ""
     allowed = (
-        {""} | ({"status"} if rtype.status else set()) | ({"eviction"} if rtype.eviction else set())
+        {""}
+        | ({"status"} if rtype.status else set())
+        | ({"eviction", "log", "exec"} if rtype.eviction else set())
     )
     if sub not in allowed:
         raise ApiStatus(404, f"{rtype.qualified} has no subresource {sub!r}")
@@ -347,10 +349,9 @@ async def item(request: web.Request, cluster: Cluster, target: Target) -> web.St
     if target.subresource == "eviction":
         if method != "POST":
             raise ApiStatus(405, "eviction only allows POST")
-        await _body(request)
-        pod = cluster.get(rtype, namespace, name)
-        cluster.delete(rtype, namespace, name, dry_run=_dry_run(request))
-        return json_response(success(rtype, name, pod["metadata"]["uid"]), 201)
+        body = await _body(request)
+        status = eviction.evict(cluster, rtype, namespace, name, body, _dry_run(request))
+        return json_response(status, 201)
     if method == "GET":
         return _object_response(request, rtype, cluster.get(rtype, namespace, name))
     if method == "PUT":

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from gpu_operator.sandbox.apiserver import discovery, handlers, openapi
+from gpu_operator.sandbox.apiserver import discovery, handlers, logs, openapi, podexec
 from gpu_operator.sandbox.apiserver.cluster import Cluster
 from gpu_operator.sandbox.apiserver.crds import crd_types
 from gpu_operator.sandbox.apiserver.faults import Faults
@@ -47,12 +47,19 @@ class ApiServer:
         history_limit: int = 50_000,
         clock: Callable[[], float] = time.time,
         graceful_pod_deletion: bool = False,
+        log_source: logs.LogSource | None = None,
+        exec_source: podexec.ExecSource | None = None,
     ):
         self.host, self.port, self.token, self.snapshot = host, port, token, snapshot
         self.bookmark_interval_s = bookmark_interval_s
         self.cluster = Cluster(Store(history_limit), clock)
         self.cluster.graceful_pods = graceful_pod_deletion
         """Pods on a node are marked and left for its kubelet to stop (see ``deletion``)."""
+        self.log_source = log_source
+        """Who serves ``pods/log`` (the sandbox's kubelets); without one, as a real API server
+        whose kubelet can't be reached."""
+        self.exec_source = exec_source
+        """Who gives ``pods/exec`` a container's environment; without one, as ``log_source``."""
         self.faults = Faults()
         self.requests = 0
         self._runner: web.AppRunner | None = None
@@ -185,6 +192,11 @@ class ApiServer:
         target = handlers.parse_target(self.cluster, group, version, rest)
         if not isinstance(target, handlers.Target):
             return handlers.json_response(target)
+        if target.subresource in ("log", "exec"):
+            pod = self.cluster.get(target.rtype, target.namespace or "", target.name or "")
+            if target.subresource == "log":
+                return await logs.serve(request, pod, self.log_source)
+            return await podexec.serve(request, pod, self.exec_source)
         if target.name is None:
             return await handlers.collection(
                 request, self.cluster, target, self.bookmark_interval_s

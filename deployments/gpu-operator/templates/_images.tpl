@@ -113,7 +113,13 @@ none rendered). Call with (dict "key" K "v" SECTION "root" $). */}}
 {{- $_ := set $out "image" ($mine | ternary ($image | default $ours.image) $ours.image) }}
 {{- $_ := set $out "version" ($version | default $ours.version) }}
 {{- if and (or $repo $image) (not $mine) }}
-{{- $notes = append $notes (printf "%s: %s/%s without NVIDIA's tag (%s) would not exist; it runs our %s/%s:%s" $key ($repo | default $entry.repository) ($image | default $entry.image) ($version | default "no version") $out.repository $out.image $out.version) }}
+{{- $theirs := printf "%s/%s" ($repo | default $entry.repository) ($image | default $entry.image) }}
+{{- $ourRef := printf "%s/%s:%s" $out.repository $out.image $out.version }}
+{{- if $version }}
+{{- $notes = append $notes (printf "%s: %s:%s is NVIDIA's image with our tag, which does not exist; it runs our %s" $key $theirs $version $ourRef) }}
+{{- else }}
+{{- $notes = append $notes (printf "%s: %s has no version here (NVIDIA's chart takes its own appVersion); it runs our %s" $key $theirs $ourRef) }}
+{{- end }}
 {{- end }}
 {{- else }}
 {{- $_ := set $out "repository" ($repo | default $entry.repository) }}

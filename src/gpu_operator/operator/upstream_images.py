@@ -28,8 +28,10 @@ from gpu_operator import __version__
 OUR_REPOSITORY = "ghcr.io/gpu-operator"
 OUR_IMAGE = "gpu-operator"
 OUR_VERSION = f"v{__version__}"
-# Every tag of ours that was ever published (a version pin outside this list is not ours).
-OUR_RELEASES = (OUR_VERSION,)
+# Every tag of ours that was ever published (a version pin outside this list is not ours);
+# the running version is always one.
+PUBLISHED = ("v0.1.0",)
+OUR_RELEASES = tuple(dict.fromkeys((*PUBLISHED, OUR_VERSION)))
 
 # Any repository under NVIDIA's registry path, mirrors included (homelab.net/nvcr.io/nvidia/…).
 NVIDIA_REGISTRY_PATH = "nvcr.io/nvidia"

@@ -239,6 +239,14 @@ def test_an_upstream_values_file_renders_nvidias_images_with_nvidias_tags_or_our
     assert "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v0.1.0" not in where
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
     assert is_ours(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+    notes = the_policy(objects)["metadata"]["annotations"][NOTES_ANNOTATION].splitlines()
+    assert notes[0].startswith("operator.repository=nvcr.io/nvidia: NVIDIA's operator image")
+    if not extra:  # NVIDIA's validator without a version: ours, and said so
+        (validator,) = [n for n in notes if n.startswith("validator: ")]
+        assert validator.endswith(
+            "has no version here (NVIDIA's chart takes its own appVersion); "
+            "it runs our ghcr.io/gpu-operator/gpu-operator:v0.1.0"
+        )
 
 
 @pytest.mark.parametrize(
@@ -270,6 +278,18 @@ def test_the_chart_follows_the_codes_table_for_a_bare_version_pin(
         entry.image,
         version,
     )
+
+
+def test_nvidias_image_with_our_tag_becomes_ours_and_says_so() -> None:
+    objects = render(*upstream_values("values-v1.9.0.yaml"), "--set", "validator.version=v0.1.0")
+    spec = parse_spec(the_policy(objects)["spec"], source="t")
+    assert (spec.validator.repository, spec.validator.image, spec.validator.version) == (
+        "ghcr.io/gpu-operator", "gpu-operator", "v0.1.0",
+    )  # fmt: skip
+    assert (
+        "validator: nvcr.io/nvidia/cloud-native/gpu-operator-validator:v0.1.0 is NVIDIA's image "
+        "with our tag, which does not exist; it runs our ghcr.io/gpu-operator/gpu-operator:v0.1.0"
+    ) in the_policy(objects)["metadata"]["annotations"][NOTES_ANNOTATION]
 
 
 def test_a_pin_of_our_own_release_keeps_our_image() -> None:

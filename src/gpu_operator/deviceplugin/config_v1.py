@@ -3,8 +3,12 @@
 YAML or JSON text in, a validated ``ConfigV1`` out: ``load_config(text, source=path)``. Keys are
 upstream's, spelled as upstream spells them; unknown keys are errors. Every error names the
 source, the line and the key path (``config.yaml:7: sharing.timeSlicing.resources[0].replicas:
-...``). Beyond upstream, and under our own name: the ``health`` section (opt-in recovery). The
-``resources`` section, which upstream ignores with a warning, is honoured (see ``resources.py``).
+...``). Beyond upstream, and under our own name: the ``health`` section (opt-in recovery).
+
+What ``load_config`` returns is the config as upstream's plugin and GFD use it: they parse the
+``resources`` section and a sharing rule's ``rename`` and ``devices``, then drop them with a
+warning (``DisableResourceNamingInConfig``), so a config that renamed nothing upstream renames
+nothing here. Each dropped setting is a notice in ``ConfigV1.ignored`` naming file:line.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ import re
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gpu_operator.errors import ConfigError
 
@@ -174,11 +186,17 @@ class ConfigV1(_Strict):
     sharing: Sharing = Sharing()
     imex: Imex = Imex()
     health: Health = Health()
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("version", mode="before")
     @classmethod
     def _empty_is_v1(cls, value: Any) -> Any:
         return "v1" if value in (None, "") else value
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """One notice per setting upstream ignores and so do we (``file:line: key: ...``)."""
+        return self._ignored
 
 
 def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
@@ -196,7 +214,7 @@ def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the config must be a mapping with 'version: v1'")
     try:
-        return ConfigV1.model_validate(data)
+        config = ConfigV1.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         loc = [p for p in first["loc"] if not isinstance(p, str) or not p.startswith("function")]
@@ -204,6 +222,81 @@ def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
         line_number = _line_of(node, loc)
         where = f"{source}:{line_number}" if line_number else source
         raise ConfigError(f"{where}: {path or 'config'}: {_message(first)}") from error
+    return _as_upstream(config, node, source)
+
+
+def _qualified(name: str) -> str:
+    return name if "/" in name else f"{RESOURCE_PREFIX}/{name}"
+
+
+def _as_upstream(config: ConfigV1, node: Any, source: str) -> ConfigV1:
+    """Upstream's ``DisableResourceNamingInConfig``: the ``resources`` section dropped, a
+    sharing rule's ``rename`` cleared (under ``renameByDefault``: set to ``<name>.shared``)
+    and its ``devices`` set to all; a notice for each, naming file:line."""
+    notices: list[str] = []
+
+    def at(*loc: str | int) -> str:
+        line = _line_of(node, list(loc))
+        return f"{source}:{line}" if line else source
+
+    resources = config.resources
+    if resources.gpus or resources.mig:
+        notice = (
+            f"{at('resources')}: resources: customizing resource names is not supported (as "
+            "upstream's device plugin and GFD): the section is ignored, devices keep their "
+            "default names"
+        )
+        merged = next(
+            (
+                (g, m, rule.name)
+                for g, rule in enumerate(resources.gpus)
+                for m, other in enumerate(resources.mig)
+                if other.name == rule.name
+            ),
+            None,
+        )
+        if merged is not None:
+            g, m, name = merged
+            notice += (
+                f"; note resources.gpus[{g}] ({at('resources', 'gpus', g)}) and "
+                f"resources.mig[{m}] ({at('resources', 'mig', m)}) both name "
+                f"{RESOURCE_PREFIX}/{name}, which would put whole GPUs and MIG devices in one "
+                "resource"
+            )
+        notices.append(notice)
+    sharing: dict[str, ReplicatedResources] = {}
+    for kind in ("timeSlicing", "mps"):
+        shared: ReplicatedResources | None = getattr(config.sharing, kind)
+        if shared is None:
+            continue
+        rules = []
+        for i, rule in enumerate(shared.resources):
+            key = f"sharing.{kind}.resources[{i}]"
+            default = f"{rule.name}.shared" if shared.renameByDefault else rule.name
+            update: dict[str, Any] = {}
+            if rule.rename is not None and _qualified(rule.rename) != default:
+                notices.append(
+                    f"{at('sharing', kind, 'resources', i, 'rename')}: {key}.rename: renaming "
+                    "a shared resource is not supported (as upstream's device plugin): "
+                    f"ignored, it is advertised as {default}"
+                )
+                update["rename"] = None
+            if rule.devices != "all":
+                notices.append(
+                    f"{at('sharing', kind, 'resources', i, 'devices')}: {key}.devices: sharing "
+                    "only some devices is not supported (as upstream's device plugin): "
+                    "ignored, every device is shared"
+                )
+                update["devices"] = "all"
+            rules.append(rule.model_copy(update=update) if update else rule)
+        sharing[kind] = shared.model_copy(update={"resources": rules})
+    if not notices:
+        return config
+    effective = config.model_copy(
+        update={"resources": Resources(), "sharing": config.sharing.model_copy(update=sharing)}
+    )
+    effective._ignored = tuple(notices)
+    return effective
 
 
 def _message(error: Any) -> str:

@@ -4,7 +4,8 @@ Input: the node's GPUs and MIG devices as the NVML facade reports them, and the 
 Output: one ``Resource`` per resource name (``nvidia.com/gpu``, ``nvidia.com/mig-3g.20gb``,
 ``nvidia.com/gpu.shared``, ...), each with its kubelet-facing devices. The MIG strategies
 ``none``/``single``/``mixed`` follow upstream exactly, including single's start failures; sharing
-adds ``<UUID>::<n>`` replicas; the ``resources`` section renames (upstream ignores it).
+adds ``<UUID>::<n>`` replicas. A config file's ``resources`` section and sharing ``rename`` never
+reach here: ``load_config`` drops them with a notice, as upstream does.
 """
 
 from __future__ import annotations
@@ -238,11 +239,6 @@ def build_resources(
             continue
         if kind == "mps" and any(d.is_mig for d in devices):
             raise ConfigError(f"sharing.mps: {name}: MPS sharing is only for full GPUs, not MIG")
-        if rule.devices != "all":
-            warnings.append(
-                f"sharing.{'mps' if kind == 'mps' else 'timeSlicing'}: {name}: 'devices' is "
-                "not supported; all devices are shared (as upstream)"
-            )
         new_name = name
         if rule.rename:
             new_name = rule.rename if "/" in rule.rename else f"{RESOURCE_PREFIX}/{rule.rename}"

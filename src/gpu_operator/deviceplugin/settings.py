@@ -8,6 +8,7 @@ given), env a mapping, config a parsed ``ConfigV1``. Values are validated here, 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from gpu_operator.deviceplugin.config_v1 import (
     parse_duration,
 )
 from gpu_operator.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEVICE_PLUGIN_PATH = "/var/lib/kubelet/device-plugins/"
 KUBELET_SOCKET = DEVICE_PLUGIN_PATH + "kubelet.sock"
@@ -231,7 +234,10 @@ def read_config(path: str | None) -> ConfigV1 | None:
         text = Path(path).read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from error
-    return load_config(text, source=path)
+    config = load_config(text, source=path)
+    for notice in config.ignored:
+        log.warning("%s", notice)
+    return config
 
 
 def resolve_settings(

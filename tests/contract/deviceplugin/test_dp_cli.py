@@ -93,6 +93,39 @@ def test_a_bad_config_file_exits_with_one_line_naming_file_line_and_key(
     assert kubelet.manager.registrations == []
 
 
+def test_a_resources_section_upstream_ignores_is_ignored_with_one_warning_naming_its_line(
+    tmp_path: Path, kubelet: Kubelet
+) -> None:
+    config = tmp_path / "plugin.yaml"
+    config.write_text(
+        "version: v1\nresources:\n  gpus:\n  - pattern: '*'\n    name: shared\n"
+        "  mig:\n  - pattern: '*'\n    name: shared\n"
+    )
+    process = spawn(
+        "device-plugin",
+        "--mig-strategy=mixed",
+        env={
+            "GPU_OPERATOR_SIM": "a30x4",
+            "KUBELET_SOCKET": str(kubelet.socket),
+            "CONFIG_FILE": str(config),
+        },
+    )
+    try:
+        assert kubelet.wait_until(lambda: kubelet.allocatable("nvidia.com/gpu") == 4, 15)
+        assert kubelet.resource_names() == ["nvidia.com/gpu"], "nothing renamed, nothing merged"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code, stderr = finish(process)
+    assert code == 0, stderr
+    warnings = [line for line in stderr.splitlines() if "resources:" in line]
+    assert len(warnings) == 1, stderr
+    assert f"WARNING gpu_operator.deviceplugin.settings: {config}:2: resources: " in warnings[0]
+    assert warnings[0].endswith(
+        f"note resources.gpus[0] ({config}:4) and resources.mig[0] ({config}:7) both name "
+        "nvidia.com/shared, which would put whole GPUs and MIG devices in one resource"
+    )
+
+
 def test_a_bad_flag_value_exits_naming_the_flag(kubelet: Kubelet) -> None:
     process = spawn(
         "device-plugin",

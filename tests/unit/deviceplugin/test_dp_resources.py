@@ -179,14 +179,82 @@ def test_mps_replicas_fail_requests_greater_than_one_by_default(
     assert (gpu.sharing, len(gpu.devices), gpu.fail_requests_greater_than_one) == ("mps", 32, True)
 
 
-def test_the_resources_section_renames_by_model_and_profile(node: Callable[..., Nvml]) -> None:
+def test_the_resources_section_is_ignored_as_upstream_with_a_notice_naming_its_line(
+    node: Callable[..., Nvml],
+) -> None:
     config = (
+        "version: v1\n"
         "resources:\n"
         "  gpus: [{pattern: 'A100-SXM4-40GB', name: a100}]\n"
         "  mig: [{pattern: '1g.5gb', name: small}, {pattern: '*', name: big}]\n"
     )
     plan = plan_for(node("dgx-a100", "half-balanced"), config, mig_strategy="mixed")
-    assert counts(plan) == {"nvidia.com/big": 4, "nvidia.com/small": 4, "nvidia.com/a100": 6}
+    assert counts(plan) == {
+        "nvidia.com/gpu": 6,
+        "nvidia.com/mig-1g.5gb": 4,
+        "nvidia.com/mig-2g.10gb": 2,
+        "nvidia.com/mig-3g.20gb": 2,
+    }
+    assert load_config(config, source="plugin.yaml").ignored == (
+        "plugin.yaml:2: resources: customizing resource names is not supported (as upstream's "
+        "device plugin and GFD): the section is ignored, devices keep their default names",
+    )
+
+
+MERGING = """\
+version: v1
+flags:
+  migStrategy: mixed
+resources:
+  gpus:
+  - pattern: "*"
+    name: shared
+  mig:
+  - pattern: "*"
+    name: shared
+"""
+
+
+def test_gpus_and_mig_renamed_to_one_name_merge_nothing_and_the_notice_names_both_entries(
+    node: Callable[..., Nvml],
+) -> None:
+    nvml = node("dgx-a100", "half-balanced")
+    plan = plan_for(nvml, MERGING, mig_strategy="mixed")
+    assert "nvidia.com/shared" not in counts(plan)
+    assert counts(plan)["nvidia.com/gpu"] == 6
+    (notice,) = load_config(MERGING, source="plugin.yaml").ignored
+    assert notice.startswith("plugin.yaml:4: resources: customizing resource names")
+    assert notice.endswith(
+        "note resources.gpus[0] (plugin.yaml:6) and resources.mig[0] (plugin.yaml:9) both "
+        "name nvidia.com/shared, which would put whole GPUs and MIG devices in one resource"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sharing", "advertised"),
+    [
+        pytest.param("", "nvidia.com/gpu", id="rename cleared"),
+        pytest.param("    renameByDefault: true\n", "nvidia.com/gpu.shared", id="renameByDefault"),
+    ],
+)
+def test_a_sharing_rename_is_ignored_as_upstream_with_a_notice_naming_its_line(
+    node: Callable[..., Nvml], sharing: str, advertised: str
+) -> None:
+    config = (
+        "version: v1\nsharing:\n  timeSlicing:\n"
+        + sharing
+        + "    resources:\n    - name: nvidia.com/gpu\n      rename: gpu-ts\n"
+        "      replicas: 2\n      devices: [0]\n"
+    )
+    assert counts(plan_for(node("a30x4"), config)) == {advertised: 8}
+    line = 7 if sharing else 6
+    assert load_config(config, source="p.yaml").ignored == (
+        f"p.yaml:{line}: sharing.timeSlicing.resources[0].rename: renaming a shared resource "
+        f"is not supported (as upstream's device plugin): ignored, it is advertised as "
+        f"{advertised}",
+        f"p.yaml:{line + 2}: sharing.timeSlicing.resources[0].devices: sharing only some "
+        "devices is not supported (as upstream's device plugin): ignored, every device is shared",
+    )
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ def test_a_node_without_gpus_gets_only_the_timestamp_and_a_warning() -> None:
     assert result.warnings == ("No labels generated from any source",)
 
 
-def test_a_renamed_resource_is_shared_by_its_new_name_but_keeps_the_gpu_keys() -> None:
+def test_a_resources_section_is_ignored_as_upstream_so_a_rule_for_its_name_shares_nothing() -> None:
     config = load_config(
         "resources:\n  gpus:\n  - pattern: '*T4*'\n    name: t4\n"
         "sharing:\n  timeSlicing:\n    resources:\n    - name: t4\n      replicas: 5\n",
@@ -114,8 +114,9 @@ def test_a_renamed_resource_is_shared_by_its_new_name_but_keeps_the_gpu_keys() -
 
     labels = build_labels(node(gpu(0)), inputs).labels
 
-    assert labels["nvidia.com/gpu.replicas"] == "5"
-    assert labels["nvidia.com/gpu.product"] == "Tesla-T4-SHARED"
+    assert config.ignored[0].startswith("c.yaml:1: resources: customizing resource names")
+    assert labels["nvidia.com/gpu.replicas"] == "1"
+    assert labels["nvidia.com/gpu.product"] == "Tesla-T4"
     assert not any(k.startswith("nvidia.com/t4") for k in labels)
 
 

@@ -40,10 +40,16 @@ SHARING = {
             "suffix": "-SHARED",
         },
     ),
+    # Upstream's GFD drops a per-resource rename (DisableResourceNamingInConfig): the GPU is
+    # shared under its own name, so the product gets -SHARED.
     "time-slicing with a per-resource rename": (
         "sharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n"
         "      rename: gpu-ts\n      replicas: 3\n",
-        {"nvidia.com/gpu.replicas": "3", "nvidia.com/gpu.sharing-strategy": "time-slicing"},
+        {
+            "nvidia.com/gpu.replicas": "3",
+            "nvidia.com/gpu.sharing-strategy": "time-slicing",
+            "suffix": "-SHARED",
+        },
     ),
 }
 

@@ -23,4 +23,5 @@ args: {{ toYaml . | nindent 2 }}
 {{- with .resources }}
 resources: {{ toYaml . | nindent 2 }}
 {{- end }}
+{{- include "gpu-operator.operand-upstream" . }}
 {{- end }}

@@ -73,12 +73,15 @@ class ImageSpec(Spec):
 
 
 class ComponentSpec(ImageSpec):
-    """The fields most operand sections repeat; ``enabled`` unset means the section's default."""
+    """The fields most operand sections repeat; ``enabled`` unset means the section's default.
+    ``securityContext`` is v1.9-era (the main container's, merged over ours)."""
 
     enabled: bool | None = None
     resources: Resources | None = None
     args: list[str] | None = None
     env: list[EnvVar] | None = None
+    hostNetwork: bool | None = None
+    securityContext: FreeForm | None = None
 
 
 class ConfigMapRef(Spec):

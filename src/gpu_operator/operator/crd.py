@@ -1,6 +1,7 @@
-"""The ClusterPolicy CustomResourceDefinition, generated from the pydantic model: the same
-name, scope, required sections, status subresource and printer columns as upstream's, with a
-structural OpenAPI v3 schema (``make crds`` / ``gpu-operator crds`` write it)."""
+"""The ClusterPolicy CustomResourceDefinition, generated from the pydantic model and upstream's
+key table (``upstream_keys``): the same name, scope, required sections, status subresource and
+printer columns as upstream's, with a structural OpenAPI v3 schema holding every upstream spec
+field with upstream's type (``make crds`` / ``gpu-operator crds`` write it)."""
 
 from __future__ import annotations
 
@@ -8,61 +9,31 @@ from typing import Any
 
 import yaml
 
+from gpu_operator.operator.openapi import model_schema, overlay
 from gpu_operator.operator.policy_v1 import (
     REQUIRED_SECTIONS,
     ClusterPolicySpec,
     ClusterPolicyStatus,
 )
+from gpu_operator.operator.upstream_keys import POLICY_LEGACY, POLICY_MAIN
 
 CRD_NAME = "clusterpolicies.nvidia.com"
 CRD_FILE = "nvidia.com_clusterpolicies.yaml"
 
 
-def _structural(node: Any, defs: dict[str, Any]) -> Any:
-    """Inline ``$ref``s, fold ``Optional`` (anyOf with null) into the type, drop titles."""
-    if isinstance(node, list):
-        return [_structural(item, defs) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return _structural(merged, defs)
-    if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):
-        options = [o for o in node["anyOf"] if o != {"type": "null"}]
-        rest = {k: v for k, v in node.items() if k != "anyOf"}
-        if len(options) == 1:
-            return _structural({**options[0], **rest}, defs)
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("title", "$defs"):
-            continue
-        if key == "default" and value is None:
-            continue
-        if key == "additionalProperties" and value is False:
-            continue  # not structural; the API server prunes unknown fields instead
-        if key == "properties":
-            out[key] = {name: _structural(v, defs) for name, v in value.items()}
-        else:
-            out[key] = _structural(value, defs)
-    if out.get("x-kubernetes-int-or-string"):
-        out.pop("anyOf", None)
-        out.pop("type", None)
-    return out
-
-
-def _schema(model: type[ClusterPolicySpec] | type[ClusterPolicyStatus]) -> dict[str, Any]:
-    raw = model.model_json_schema(mode="validation")
-    result: dict[str, Any] = _structural(raw, raw.get("$defs", {}))
-    return result
+def spec_schema() -> dict[str, Any]:
+    """The spec schema: our model's, with every upstream field (main's and earlier releases')
+    laid over it typed as upstream types it, so our CRD is a superset of upstream's."""
+    spec = overlay(model_schema(ClusterPolicySpec), {**POLICY_LEGACY, **POLICY_MAIN})
+    spec["required"] = list(REQUIRED_SECTIONS)
+    spec["description"] = "ClusterPolicy defines the desired state of the GPU operator"
+    return spec
 
 
 def build_crd() -> dict[str, Any]:
     """The CRD object, as the API server takes it."""
-    spec = _schema(ClusterPolicySpec)
-    spec["required"] = list(REQUIRED_SECTIONS)
-    spec["description"] = "ClusterPolicy defines the desired state of the GPU operator"
-    status = _schema(ClusterPolicyStatus)
+    spec = spec_schema()
+    status = model_schema(ClusterPolicyStatus)
     status["description"] = "ClusterPolicyStatus is the observed state of the GPU operator"
     root = {
         "type": "object",

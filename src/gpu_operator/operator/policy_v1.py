@@ -4,10 +4,11 @@ our own additions under our own names (``driver.osAliases``). Parse with ``load_
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.components_v1 import (
@@ -25,6 +26,8 @@ from gpu_operator.operator.components_v1 import (
     Spec,
     Toggle,
 )
+from gpu_operator.operator.openapi import model_schema
+from gpu_operator.operator.upstream_fields import accepted_not_used, sort_spec
 
 
 class InitContainerSpec(ImageSpec):
@@ -48,7 +51,14 @@ class OperatorSpec(Spec):
 
 
 class RollingUpdateSpec(Spec):
-    maxUnavailable: IntOrString | None = None
+    """Upstream types it a string ("1", "10%"); a number (helm --set …=1) is taken as its text."""
+
+    maxUnavailable: str | None = None
+
+    @field_validator("maxUnavailable", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class DaemonsetsSpec(Spec):
@@ -127,7 +137,6 @@ class DriverSpec(ComponentSpec):
     virtualTopology: VirtualTopology | None = None
     kernelModuleConfig: NamedRef | None = None
     secretEnv: str | None = None
-    hostNetwork: bool | None = None
     osAliases: dict[str, str] | None = Field(
         default=None,
         description="gpu-operator extension: node OS ID -> OS ID whose driver build to use "
@@ -170,7 +179,7 @@ class DcgmExporterSpec(ComponentSpec):
     hpcJobMapping: HpcJobMapping | None = None
     enablePodLabels: bool | None = None
     enablePodUID: bool | None = None
-    podLabelAllowlistRegex: str | None = None
+    podLabelAllowlistRegex: list[str] | None = None
     annotations: dict[str, str] | None = None
 
 
@@ -207,6 +216,10 @@ class SandboxWorkloadsSpec(Spec):
 
 class ManagerWithDriverSpec(ComponentSpec):
     driverManager: DriverManagerSpec | None = None
+
+
+class VgpuManagerSpec(ManagerWithDriverSpec):
+    kernelModuleConfig: NamedRef | None = None
 
 
 class VgpuDeviceManagerSpec(ComponentSpec):
@@ -250,12 +263,20 @@ class ClusterPolicySpec(Spec):
     sandboxWorkloads: SandboxWorkloadsSpec = Field(default_factory=SandboxWorkloadsSpec)
     vfioManager: ManagerWithDriverSpec | None = None
     sandboxDevicePlugin: ComponentSpec | None = None
-    vgpuManager: ManagerWithDriverSpec | None = None
+    vgpuManager: VgpuManagerSpec | None = None
     vgpuDeviceManager: VgpuDeviceManagerSpec | None = None
     kataSandboxDevicePlugin: ComponentSpec | None = None
     ccManager: CcManagerSpec | None = None
     kataManager: KataManagerSpec | None = Field(default=None, description="Deprecated")
     hostPaths: HostPathsSpec = Field(default_factory=HostPathsSpec)
+
+    # Upstream fields the parsed spec set that do nothing here (see ``upstream_fields``).
+    _not_used: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def not_used(self) -> list[str]:
+        """``["spec.gds: GPUDirect Storage (nvidia-fs) is not deployed; …", …]``."""
+        return list(self._not_used)
 
 
 REQUIRED_SECTIONS = (
@@ -335,13 +356,30 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+@functools.cache
+def _model_schema() -> dict[str, Any]:
+    return model_schema(ClusterPolicySpec)
+
+
 def parse_spec(data: Any, *, source: str) -> ClusterPolicySpec:
-    """A ``spec`` mapping → the model; every bad field in one ``ConfigError`` naming it."""
+    """A ``spec`` mapping → the model; every bad field in one ``ConfigError`` naming it. Fields
+    of upstream's CRD (any release) that the model lacks are type-checked and kept aside as
+    "accepted, not used" (``spec.not_used``); a field no release had is refused with the
+    nearest known name."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{source}: spec: expected a mapping, got {type(data).__name__}")
+    split = sort_spec(data or {}, _model_schema())
+    problems = list(split.problems)
+    spec = None
     try:
-        return ClusterPolicySpec.model_validate(data or {})
+        spec = ClusterPolicySpec.model_validate(split.kept)
     except ValidationError as error:
-        problems = "; ".join(f"spec.{_where(e['loc'])}: {e['msg']}" for e in error.errors())
-        raise ConfigError(f"{source}: {problems}") from error
+        problems += [f"spec.{_where(e['loc'])}: {e['msg']}" for e in error.errors()]
+    if problems or spec is None:
+        raise ConfigError(f"{source}: {'; '.join(problems)}")
+    sandbox = bool(isinstance(data, dict) and (data.get("sandboxWorkloads") or {}).get("enabled"))
+    spec._not_used = accepted_not_used(split, sandbox_workloads=sandbox)
+    return spec
 
 
 def load_policy(text: str, *, source: str) -> tuple[str, ClusterPolicySpec]:

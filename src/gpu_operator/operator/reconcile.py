@@ -226,9 +226,20 @@ def deprecation_events(policy: Obj) -> list[Event]:
         spec = parse_spec(policy.get("spec"), source="clusterpolicy")
     except ConfigError:
         return notes
-    return [
-        Event(
-            name, "DeprecatedField", f"spec.{field_} is deprecated: accepted and ignored", "Warning"
-        )
-        for field_ in deprecations(spec)
-    ] + notes
+    return (
+        [
+            Event(
+                name,
+                "DeprecatedField",
+                f"spec.{field_} is deprecated: accepted and ignored",
+                "Warning",
+            )
+            for field_ in deprecations(spec)
+        ]
+        + [
+            Event(name, "AcceptedNotUsed", f"accepted, not used: {line}", "Warning")
+            for line in spec.not_used
+            if line.split(":", 1)[0].removeprefix("spec.") not in deprecations(spec)
+        ]
+        + notes
+    )

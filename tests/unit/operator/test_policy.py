@@ -66,7 +66,8 @@ def test_an_explicit_enabled_flag_wins_over_the_default() -> None:
 
 
 def test_a_typo_is_an_error_naming_the_field_and_the_file() -> None:
-    with pytest.raises(ConfigError, match=r"policy.yaml: spec.driver.verison: Extra inputs"):
+    typo = r"policy.yaml: spec.driver.verison: unknown field .*did you mean spec.driver.version\?"
+    with pytest.raises(ConfigError, match=typo):
         parse_spec({"driver": {"verison": "1"}}, source="policy.yaml")
 
 

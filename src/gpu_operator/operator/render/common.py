@@ -137,6 +137,8 @@ def container(
     if privileged:
         out["securityContext"] = {"privileged": True}
     out.update(extra or {})
+    if section and section.securityContext:  # v1.9-era: the user's fields over ours
+        out["securityContext"] = {**out.get("securityContext", {}), **section.securityContext}
     return out
 
 
@@ -251,6 +253,9 @@ def daemonset(
     spec["containers"] = containers
     if volumes:
         spec["volumes"] = list(volumes)
+    if any(isinstance(s, ComponentSpec) and s.hostNetwork for s in sections[:1]):
+        spec["hostNetwork"] = True
+        spec["dnsPolicy"] = "ClusterFirstWithHostNet"
     spec.update(pod or {})
     if on_delete or common.updateStrategy == "OnDelete":
         strategy: Obj = {"type": "OnDelete"}
@@ -258,7 +263,7 @@ def daemonset(
         unavailable = common.rollingUpdate.maxUnavailable if common.rollingUpdate else None
         strategy = {
             "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": unavailable if unavailable is not None else 1},
+            "rollingUpdate": {"maxUnavailable": int_or_percent(unavailable or "1")},
         }
     obj: Obj = {
         "apiVersion": "apps/v1",
@@ -271,6 +276,11 @@ def daemonset(
         },
     }
     return finish(ctx, obj)
+
+
+def int_or_percent(text: str) -> int | str:
+    """Upstream's string ``maxUnavailable`` as a DaemonSet takes it: "1" → 1, "10%" stays."""
+    return int(text) if text.isdigit() else text
 
 
 def deploy_selector(state: str) -> dict[str, str]:

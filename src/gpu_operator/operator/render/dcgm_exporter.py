@@ -56,6 +56,19 @@ def render(ctx: RenderContext) -> Rendered:
             }
         )
         volumes.append({"name": "metrics-config", "configMap": {"name": section.config.name}})
+    # dcgm-exporter's own env names of --kubernetes-enable-pod-labels/-pod-uid/-pod-label-
+    # allowlist-regex, as upstream's operator sets them.
+    if section.enablePodLabels:
+        env.append({"name": "DCGM_EXPORTER_KUBERNETES_ENABLE_POD_LABELS", "value": "true"})
+    if section.enablePodUID:
+        env.append({"name": "DCGM_EXPORTER_KUBERNETES_ENABLE_POD_UID", "value": "true"})
+    if section.podLabelAllowlistRegex:
+        env.append(
+            {
+                "name": "DCGM_EXPORTER_KUBERNETES_POD_LABEL_ALLOWLIST_REGEX",
+                "value": ",".join(section.podLabelAllowlistRegex),
+            }
+        )
     if enabled(spec, "dcgm"):
         env.append(
             {"name": "DCGM_REMOTE_HOSTENGINE_INFO", "value": f"nvidia-dcgm:{spec.dcgm.hostPort}"}

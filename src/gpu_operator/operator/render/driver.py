@@ -69,6 +69,44 @@ def _probe(ctx: RenderContext) -> Obj:
     return startup.startup_probe(given.model_dump(exclude_none=True) if given else None)
 
 
+LICENSING_FILE = "gridd.conf"
+NLS_TOKEN_FILE = "client_configuration_token.tok"
+
+
+def _licensing(ctx: RenderContext) -> tuple[Obj, list[Obj]] | None:
+    """vGPU licensing (upstream's): ``gridd.conf`` at /drivers/gridd.conf and, with NLS (the
+    default), the client token at /drivers/ClientConfigToken/…, from the Secret
+    ``licensingConfig.secretName`` or else the ConfigMap ``configMapName``."""
+    config = ctx.spec.driver.licensingConfig
+    if config is None or not (config.secretName or config.configMapName):
+        return None
+    keys = [LICENSING_FILE]
+    mounts: list[Obj] = [
+        {
+            "name": "licensing-config",
+            "mountPath": f"/drivers/{LICENSING_FILE}",
+            "subPath": LICENSING_FILE,
+            "readOnly": True,
+        }
+    ]
+    if config.nlsEnabled is not False:
+        keys.append(NLS_TOKEN_FILE)
+        mounts.append(
+            {
+                "name": "licensing-config",
+                "mountPath": f"/drivers/ClientConfigToken/{NLS_TOKEN_FILE}",
+                "subPath": NLS_TOKEN_FILE,
+                "readOnly": True,
+            }
+        )
+    items = [{"key": k, "path": k} for k in keys]
+    if config.secretName:
+        source: Obj = {"secret": {"secretName": config.secretName, "items": items}}
+    else:
+        source = {"configMap": {"name": config.configMapName, "items": items}}
+    return {"name": "licensing-config", **source}, mounts
+
+
 def _module_type(ctx: RenderContext) -> str:
     driver = ctx.spec.driver
     if driver.useOpenKernelModules and driver.kernelModuleType == "auto":
@@ -136,6 +174,18 @@ def _pool_daemonset(
         if ref:
             volumes.append({"name": volume, "configMap": {"name": ref}})
             mounts.append({"name": volume, "mountPath": path, "readOnly": True})
+    licensing = _licensing(ctx)
+    if licensing:
+        volumes.append(licensing[0])
+        mounts.extend(licensing[1])
+    extra: Obj = {"startupProbe": _probe(ctx), "lifecycle": {"preStop": startup.pre_stop()}}
+    if driver.livenessProbe:
+        extra["livenessProbe"] = {
+            "exec": {"command": ["sh", startup.SCRIPT_PATH]},
+            **driver.livenessProbe.model_dump(exclude_none=True),
+        }
+    if driver.secretEnv:
+        extra["envFrom"] = [{"secretRef": {"name": driver.secretEnv}}]
     main = container(
         ctx,
         driver,
@@ -145,7 +195,7 @@ def _pool_daemonset(
         args=["init"],
         env=env,
         mounts=mounts,
-        extra={"startupProbe": _probe(ctx), "lifecycle": {"preStop": startup.pre_stop()}},
+        extra=extra,
     )
     main["image"] = image
     # The digest covers what the driver install depends on (image, command, env, config mounts),
@@ -174,10 +224,8 @@ def _pool_daemonset(
 
 def render(ctx: RenderContext) -> Rendered:
     driver = ctx.spec.driver
-    if driver.useNvidiaDriverCRD:
-        return Rendered(
-            skipped="driver.useNvidiaDriverCRD: NVIDIADriver CRs are not supported by gpu-operator"
-        )
+    # driver.useNvidiaDriverCRD: NVIDIADriver CRs are not implemented, so this section deploys
+    # the driver as it would without the flag (reported "accepted, not used": spec.not_used).
     if not ctx.facts.gpu_nodes:
         return Rendered(
             skipped="no GPU nodes (nvidia.com/gpu.present=true): the driver OS is unknown"

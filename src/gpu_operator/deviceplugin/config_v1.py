@@ -71,14 +71,18 @@ class PluginFlags(_Strict):
 class GfdFlags(_Strict):
     oneshot: bool | None = None
     noTimestamp: bool | None = None
-    sleepInterval: str | None = None
+    sleepInterval: str | float | None = None
+    """A Go duration or ``infinite``; a number is nanoseconds, as upstream's ``Duration``
+    reads it (``load_config`` turns it into ``<n>ns`` and says so)."""
     outputFile: str | None = None
     machineTypeFile: str | None = None
 
-    @field_validator("sleepInterval")
+    @field_validator("sleepInterval", mode="before")
     @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None and value != "infinite":
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a duration like 60s (or a number of nanoseconds)")
+        if isinstance(value, str) and value != "infinite":
             parse_duration(value)
         return value
 
@@ -290,10 +294,25 @@ def _as_upstream(config: ConfigV1, node: Any, source: str) -> ConfigV1:
                 update["devices"] = "all"
             rules.append(rule.model_copy(update=update) if update else rule)
         sharing[kind] = shared.model_copy(update={"resources": rules})
+    flags = config.flags
+    interval = flags.gfd.sleepInterval
+    if isinstance(interval, int | float):
+        nanoseconds = int(interval)  # Go: time.Duration(float64), truncated
+        notices.append(
+            f"{at('flags', 'gfd', 'sleepInterval')}: flags.gfd.sleepInterval: the number "
+            f"{interval:g} is {nanoseconds}ns, as upstream reads a number (nanoseconds); "
+            "write a duration such as '60s' to mean seconds"
+        )
+        gfd = flags.gfd.model_copy(update={"sleepInterval": f"{nanoseconds}ns"})
+        flags = flags.model_copy(update={"gfd": gfd})
     if not notices:
         return config
     effective = config.model_copy(
-        update={"resources": Resources(), "sharing": config.sharing.model_copy(update=sharing)}
+        update={
+            "flags": flags,
+            "resources": Resources(),
+            "sharing": config.sharing.model_copy(update=sharing),
+        }
     )
     effective._ignored = tuple(notices)
     return effective

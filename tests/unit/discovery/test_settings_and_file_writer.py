@@ -100,6 +100,26 @@ def test_sharing_and_resources_come_from_the_config_file(tmp_path: Path) -> None
     assert settings.sharing.timeSlicing.resources[0].replicas == 4
 
 
+def test_a_number_for_sleep_interval_is_nanoseconds_as_upstream_reads_it_with_a_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("version: v1\nflags:\n  gfd:\n    sleepInterval: 60\n")
+
+    settings = load_settings({}, {"GFD_CONFIG_FILE": str(path)})
+
+    assert settings.sleep_interval_s == pytest.approx(60e-9)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}:4: flags.gfd.sleepInterval: the number 60 is 60ns, as upstream reads a number "
+        "(nanoseconds); write a duration such as '60s' to mean seconds"
+    ]
+
+
+def test_a_boolean_for_sleep_interval_is_refused_naming_its_line() -> None:
+    with pytest.raises(ConfigError, match=r"^c.yaml:4: flags.gfd.sleepInterval: True is not"):
+        load_config("version: v1\nflags:\n  gfd:\n    sleepInterval: true\n", source="c.yaml")
+
+
 def test_a_bad_config_file_is_one_error_naming_file_line_and_key(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("version: v1\nflags:\n  migStrategy: sometimes\n")

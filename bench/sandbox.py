@@ -25,7 +25,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from gpu_operator.sandbox.cluster import Sandbox  # noqa: E402
-from gpu_operator.sandbox.demo import SEED_VALUES, story_blockers  # noqa: E402
+from gpu_operator.sandbox.demo import NAMESPACE, SEED_VALUES, story_blockers  # noqa: E402
 from gpu_operator.sandbox.nodes import parse_nodes  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def main() -> None:
         cpu0, t0 = cpu_s(), time.monotonic()
         sandbox = Sandbox(specs, Path(base), driver_delay_s=2.0).start()
         try:
-            sandbox.install(SEED_VALUES)
+            sandbox.install(SEED_VALUES, NAMESPACE)
             assert sandbox.rest is not None
             rest = sandbox.rest
             ok = sandbox.wait_until(lambda: not story_blockers(rest, names, {}), 180)

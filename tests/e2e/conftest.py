@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gpu_operator.sandbox.cluster import Sandbox
-from gpu_operator.sandbox.demo import BALANCED, SEED_VALUES, story_blockers
+from gpu_operator.sandbox.demo import BALANCED, NAMESPACE, SEED_VALUES, story_blockers
 from gpu_operator.sandbox.nodes import parse_nodes, state_file
 from gpu_operator.sandbox.podspec import ImageCatalogue
 from gpu_operator.sandbox.rest import Rest
@@ -75,7 +75,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     )
     sandbox.start()
     try:
-        sandbox.install(SEED_VALUES)
+        sandbox.install(SEED_VALUES, NAMESPACE)
         run = Story(sandbox)
         for node in NODES:
             run.label(node, "nvidia.com/mig.config", "all-balanced")
@@ -109,18 +109,19 @@ def sliced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": TIME_SLICING_CONFIG, "namespace": "gpu-operator"},
+            "metadata": {"name": TIME_SLICING_CONFIG, "namespace": NAMESPACE},
             "data": TIME_SLICING_CONFIGS,
         }
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gpu-operator"}}
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         run.rest.create("namespaces", namespace)
-        run.rest.create("configmaps", body, namespace="gpu-operator")
+        run.rest.create("configmaps", body, namespace=NAMESPACE)
         sandbox.install(
             (
                 "operator.defaultRuntime=containerd",
                 "mig.strategy=single",
                 f"devicePlugin.config.name={TIME_SLICING_CONFIG}",
-            )
+            ),
+            NAMESPACE,
         )
         yield run
     finally:

@@ -50,7 +50,22 @@ def test_sandbox_demo_prints_the_seed_story_result() -> None:
             out,
         ), out
     assert "state=ready" in out
-    assert re.search(r"gpu-operator\s+nvidia-driver-daemonset-\w+\s+1/1\s+Running", out)
+    # The seed's commands, typed in full (the chart's path is the only thing of ours).
+    assert (
+        "$ helm install --wait -n gpu-operator-resources --create-namespace --version v1.9.0 "
+        "--set mig.strategy=mixed --set driver.repository=homelab.net/nvcr.io/nvidia "
+        "--set driver.version=450.156.00 --set driver.manager.version=v0.2.0-ubi8 "
+        "--set toolkit.version=1.7.2-ubi8 --set dcgm.version=2.3.1-ubi8 "
+        "--set operator.version=v1.9.0-ubi8 "
+        "--set operator.initContainer.version=cuda:11.2.1-base-ubi8 "
+        "--set validator.version=v1.9.0-ubi8 gpu-operator "
+    ) in out
+    assert (
+        "$ kubectl get node --selector='!node-role.kubernetes.io/master' -o name | xargs -I {} "
+        "kubectl label {} nvidia.com/mig.config=all-balanced --overwrite"
+    ) in out
+    assert "$ kubectl -n gpu-operator-resources get pods" in out
+    assert re.search(r"\nnvidia-driver-daemonset-\w+\s+1/1\s+Running", out), out
     assert "ImagePullBackOff" not in out
     assert "CrashLoopBackOff" not in out
     assert 'nvidia.com/mig-3g.20gb": ["MIG-' in out

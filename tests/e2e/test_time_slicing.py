@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import NODES, Story
-from gpu_operator.sandbox.demo import story_blockers
+from gpu_operator.sandbox.demo import NAMESPACE, story_blockers
 
 LABEL = "nvidia.com/device-plugin.config"
 SLICED = {"nvidia.com/gpu": 32}  # 8 GPUs x 4 replicas
@@ -39,7 +39,7 @@ def test_the_labelled_node_gets_the_time_sliced_config_and_the_other_the_default
 
 def test_relabelling_a_node_switches_its_config_without_restarting_the_pod(sliced: Story) -> None:
     def plugin_pod() -> dict[str, object]:
-        pods = sliced.rest.list("pods", "gpu-operator")
+        pods = sliced.rest.list("pods", NAMESPACE)
         return next(
             p
             for p in pods

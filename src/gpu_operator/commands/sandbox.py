@@ -106,12 +106,23 @@ def up_command(
     missing: list[str] = typer.Option(
         [], "--missing-image", help="Image glob the sandbox registry lacks (ImagePullBackOff)."
     ),
+    no_chart: bool = typer.Option(
+        False,
+        "--no-chart",
+        help="Install nothing: an empty cluster for your own `helm install` and kubectl.",
+    ),
+    namespace: str = typer.Option(
+        "gpu-operator", "--namespace", "-n", help="Where the chart goes (without --no-chart)."
+    ),
 ) -> None:
-    """Start a simulated cluster, install the chart, run until Ctrl-C or `sandbox down`."""
+    """Start a simulated cluster, install the chart (unless --no-chart), run until Ctrl-C or
+    `sandbox down`."""
     from gpu_operator.sandbox.cluster import Sandbox
     from gpu_operator.sandbox.nodes import parse_nodes
     from gpu_operator.sandbox.podspec import ImageCatalogue
 
+    if no_chart and values:
+        raise ConfigError("--set with --no-chart: nothing is installed with --no-chart")
     specs = parse_nodes(nodes, os_image)
     directory = directory.expanduser()
     if (directory / PID_FILE).exists():
@@ -139,12 +150,21 @@ def up_command(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sandbox.kubeconfig, target)
         (directory / PID_FILE).write_text(f"{os.getpid()}\n{target}\n")
-        sandbox.install(values)
+        if not no_chart:
+            sandbox.install(values, namespace)
         typer.echo(f"sandbox: {len(specs)} GPU nodes, API server {sandbox.server.url}")
         typer.echo(f"kubeconfig: {target}")
         typer.echo(
             f"try: kubectl --kubeconfig {target} get pods -A   (Ctrl-C or `sandbox down` stops)"
         )
+        if no_chart:
+            from gpu_operator.sandbox.chart import chart_dir
+
+            typer.echo(
+                f"nothing installed: export KUBECONFIG={target}; helm install --wait "
+                f"-n gpu-operator-resources --create-namespace gpu-operator {chart_dir()} "
+                "--set …"
+            )
         stop.wait()
     finally:
         typer.echo("sandbox: stopping every pod and the API server")

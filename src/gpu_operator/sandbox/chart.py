@@ -47,11 +47,17 @@ def find_helm() -> Path:
     raise ConfigError("helm not found: run `make test` once (it fetches .tools/helm) or set HELM")
 
 
+PACKAGED_CHART = Path(__file__).resolve().parents[1] / "chart"
+"""The chart as package data (``gpu_operator/chart``: in a checkout, a link to
+``deployments/gpu-operator``; in a wheel, the chart's files). A checkout's own path is shown
+first, as upstream's docs name it."""
+
+
 def chart_dir() -> Path:
-    chart = REPO / "deployments/gpu-operator"
-    if not (chart / "Chart.yaml").is_file():
-        raise ConfigError(f"the Helm chart is not at {chart} (run from a source checkout)")
-    return chart
+    for chart in (REPO / "deployments/gpu-operator", PACKAGED_CHART):
+        if (chart / "Chart.yaml").is_file():
+            return chart
+    raise ConfigError(f"the Helm chart is not at {PACKAGED_CHART}: reinstall gpu-operator")
 
 
 def render(values: Sequence[str], namespace: str = "gpu-operator") -> list[Obj]:

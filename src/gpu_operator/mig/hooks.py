@@ -1,8 +1,10 @@
 """Running mig-parted hooks: each hook's commands in order, the first failure aborts.
 
-As in mig-parted, the child's environment is REPLACED, not merged: it holds every apply flag's
-environment variable (``MIG_PARTED_CONFIG_FILE``, ``MIG_PARTED_SELECTED_CONFIG``, …) set to its
-current value, overlaid by the hook's ``envs``. Nothing else of our environment leaks in.
+As in mig-parted, the child's environment is REPLACED, not merged: it holds the hook's ``envs``
+overlaid by every apply flag's environment variable (``MIG_PARTED_CONFIG_FILE``,
+``MIG_PARTED_SELECTED_CONFIG``, …) set to its current value, so a hook always sees the config
+that is being applied (mig-parted: ``hook.Envs.Combine(flagEnvs)``, the flags win). Nothing else
+of our environment leaks in.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ class HookError(GpuOperatorError):
 
 
 def hook_environment(flags: Mapping[str, str], envs: Mapping[str, str]) -> dict[str, str]:
-    """The complete environment of one hook command."""
-    return {**flags, **envs}
+    """The complete environment of one hook command: the hook's ``envs``, then the flags'."""
+    return {**envs, **flags}
 
 
 class HookRunner:

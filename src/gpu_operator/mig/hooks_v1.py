@@ -29,8 +29,8 @@ HOOK_NAMES: tuple[HookName, ...] = (
 
 
 class HookCommand(BaseModel):
-    """One command: run with ``args`` in ``workdir``, its environment made of ``envs`` over the
-    apply flags' environment variables (nothing inherited)."""
+    """One command: run with ``args`` in ``workdir``, its environment made of ``envs`` with the
+    apply flags' environment variables over them (nothing inherited; the flags win)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,5 +1,6 @@
 """Hooks around apply: the v1 hooks file, the order they run in, the REPLACED environment
-(apply flags' variables overlaid by the hook's envs), and failures that abort."""
+(the hook's envs overlaid by the apply flags' variables, as mig-parted), and failures that
+abort."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def recorder(log: Path, names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_a_hook_sees_only_the_flag_variables_and_its_own_envs(
+def test_a_hook_sees_only_its_own_envs_and_the_flag_variables_which_win(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SECRET_OF_THE_PARENT", "leak")
@@ -39,7 +40,7 @@ def test_a_hook_sees_only_the_flag_variables_and_its_own_envs(
         line.split("=", 1) for line in Path(f"{log}.apply-start.env").read_text().splitlines()
     )
     assert env["MIG_PARTED_CONFIG_FILE"] == "/c.yaml"
-    assert env["MIG_PARTED_SELECTED_CONFIG"] == "overridden", "the hook's envs win"
+    assert env["MIG_PARTED_SELECTED_CONFIG"] == "all-balanced", "the flags win, as mig-parted"
     assert env["EXTRA"] == "from-hook"
     assert "SECRET_OF_THE_PARENT" not in env
     assert "HOME" not in env

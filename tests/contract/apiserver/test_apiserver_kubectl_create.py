@@ -1,8 +1,9 @@
 """kubectl's typed generators send protobuf bodies (client-go falls back to JSON after a 415 for
 CBOR only): ``create namespace|configmap|secret generic|secret docker-registry|serviceaccount|
-deployment`` and ``run`` succeed against the emulator, and what they stored is what kubectl
-meant — checked field by field for a pod that sets nearly every PodSpec and Container field
-through ``kubectl run --overrides`` (so the real encoder, not our idea of it, is the oracle)."""
+deployment|service|pdb|role|rolebinding|clusterrole|clusterrolebinding`` and ``run`` succeed
+against the emulator, and what they stored is what kubectl meant — checked field by field for a
+pod that sets nearly every PodSpec and Container field through ``kubectl run --overrides`` (so
+the real encoder, not our idea of it, is the oracle)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,46 @@ def test_create_deployment_and_dry_run(kubectl: Kubectl, kube_cluster: ServerThr
         kube_cluster.call(kube_cluster.server.cluster.store.get, "/configmaps", "default", "ghost")
         is None
     )
+
+
+def test_create_service_budget_and_rbac(kubectl: Kubectl, kube_cluster: ServerThread) -> None:
+    kubectl("create", "service", "nodeport", "web", "--tcp=80:http", "--node-port=30080")
+    spec = stored(kube_cluster, "/services", "default", "web")["spec"]
+    assert spec["type"] == "NodePort"
+    assert spec["selector"] == {"app": "web"}
+    assert spec["ports"] == [
+        {"name": "80-http", "protocol": "TCP", "port": 80, "targetPort": "http", "nodePort": 30080}
+    ]
+    kubectl("create", "service", "clusterip", "metrics", "--tcp=9400:9400")
+    port = stored(kube_cluster, "/services", "default", "metrics")["spec"]["ports"][0]
+    assert port["targetPort"] == 9400, "an int-or-string holding an int"
+
+    kubectl("create", "pdb", "half", "--selector=app=web", "--max-unavailable=50%")
+    pdb = stored(kube_cluster, "policy/poddisruptionbudgets", "default", "half")["spec"]
+    assert pdb == {"maxUnavailable": "50%", "selector": {"matchLabels": {"app": "web"}}}
+
+    kubectl("create", "role", "reader", "--verb=get,list", "--resource=pods,deployments.apps")
+    rules = stored(kube_cluster, "rbac.authorization.k8s.io/roles", "default", "reader")["rules"]
+    assert rules == [
+        {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]},
+        {"verbs": ["get", "list"], "apiGroups": ["apps"], "resources": ["deployments"]},
+    ]
+    kubectl("create", "rolebinding", "read", "--role=reader", "--serviceaccount=default:robot")
+    binding = stored(kube_cluster, "rbac.authorization.k8s.io/rolebindings", "default", "read")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "reader",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "robot", "namespace": "default"}
+    ]
+    kubectl("create", "clusterrole", "scrape", "--verb=get", "--non-resource-url=/metrics")
+    kubectl("create", "clusterrolebinding", "scrape", "--clusterrole=scrape", "--user=prom")
+    cluster_binding = stored(
+        kube_cluster, "rbac.authorization.k8s.io/clusterrolebindings", "", "scrape"
+    )
+    assert cluster_binding["subjects"][0]["name"] == "prom"
 
 
 def test_run_creates_the_pod_kubectl_describes(

@@ -1,7 +1,7 @@
 """Field tables of the Kubernetes protobuf messages the emulator reads: the kinds kubectl's typed
-generators send (Namespace, ConfigMap, Secret, ServiceAccount, Pod, Deployment, policy/v1
-Eviction) and what they contain. Field numbers are those of upstream's ``generated.proto``
-(``k8s.io/api``, ``k8s.io/apimachinery``).
+generators send (Namespace, ConfigMap, Secret, ServiceAccount, Service, Pod, Deployment,
+PodDisruptionBudget, Eviction, RBAC roles and bindings) and what they contain. Field numbers
+are those of upstream's ``generated.proto`` (``k8s.io/api``, ``k8s.io/apimachinery``).
 
 Each message maps a field number to (JSON name, type). Types: ``string``, ``bytes`` (base64 in
 JSON), ``bool``, ``int``, ``Time``, ``MicroTime``, ``Quantity``, ``IntOrString``, ``RawJSON``
@@ -112,6 +112,72 @@ _OBJECTS: dict[str, Table] = {
         9: ("progressDeadlineSeconds", "int?"),
     },
     "PodTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec")},
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec"), 3: ("", SKIP)},
+    "ServiceSpec": {
+        1: ("ports", "[ServicePort]"),
+        2: ("selector", "map<string>"),
+        3: ("clusterIP", "string"),
+        4: ("type", "string"),
+        5: ("externalIPs", "[string]"),
+        7: ("sessionAffinity", "string"),
+        8: ("loadBalancerIP", "string"),
+        9: ("loadBalancerSourceRanges", "[string]"),
+        10: ("externalName", "string"),
+        11: ("externalTrafficPolicy", "string"),
+        12: ("healthCheckNodePort", "int"),
+        13: ("publishNotReadyAddresses", "bool"),
+        18: ("clusterIPs", "[string]"),
+        17: ("ipFamilyPolicy", "string?"),
+        19: ("ipFamilies", "[string]"),
+        20: ("allocateLoadBalancerNodePorts", "bool?"),
+        21: ("loadBalancerClass", "string?"),
+        22: ("internalTrafficPolicy", "string?"),
+    },
+    "ServicePort": {
+        1: ("name", "string"),
+        2: ("protocol", "string"),
+        3: ("port", "int"),
+        4: ("targetPort", "IntOrString"),
+        5: ("nodePort", "int"),
+        6: ("appProtocol", "string?"),
+    },
+    "PodDisruptionBudget": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "PodDisruptionBudgetSpec"),
+        3: ("", SKIP),
+    },
+    "PodDisruptionBudgetSpec": {
+        1: ("minAvailable", "IntOrString"),
+        2: ("selector", "LabelSelector"),
+        3: ("maxUnavailable", "IntOrString"),
+        4: ("unhealthyPodEvictionPolicy", "string?"),
+    },
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[PolicyRule]")},
+    "ClusterRole": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("rules", "[PolicyRule]"),
+        3: ("aggregationRule", "AggregationRule"),
+    },
+    "AggregationRule": {1: ("clusterRoleSelectors", "[LabelSelector]")},
+    "PolicyRule": {
+        1: ("verbs", "[string]"),
+        2: ("apiGroups", "[string]"),
+        3: ("resources", "[string]"),
+        4: ("resourceNames", "[string]"),
+        5: ("nonResourceURLs", "[string]"),
+    },
+    "RoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "[Subject]"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "Subject": {
+        1: ("kind", "string"),
+        2: ("apiGroup", "string"),
+        3: ("name", "string"),
+        4: ("namespace", "string"),
+    },
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
     "DeploymentStrategy": {1: ("type", "string"), 2: ("rollingUpdate", "RollingUpdate")},
     "RollingUpdate": {1: ("maxUnavailable", "IntOrString"), 2: ("maxSurge", "IntOrString")},
 }
@@ -370,6 +436,12 @@ KINDS: dict[str, str] = {
     "v1/Pod": "Pod",
     "apps/v1/Deployment": "Deployment",
     "policy/v1/Eviction": "Eviction",
+    "policy/v1/PodDisruptionBudget": "PodDisruptionBudget",
+    "v1/Service": "Service",
+    "rbac.authorization.k8s.io/v1/Role": "Role",
+    "rbac.authorization.k8s.io/v1/ClusterRole": "ClusterRole",
+    "rbac.authorization.k8s.io/v1/RoleBinding": "RoleBinding",
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "RoleBinding",
     "v1/DeleteOptions": "DeleteOptions",
     "meta.k8s.io/v1/DeleteOptions": "DeleteOptions",
 }

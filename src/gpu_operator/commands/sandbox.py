@@ -14,7 +14,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import typer
 import yaml
@@ -85,6 +87,38 @@ DEFAULT_DIR = Path(tempfile.gettempdir()) / f"gpu-operator-sandbox-{os.getuid()}
 PID_FILE = "sandbox.pid"
 
 
+def _on_stop_signals(first: Callable[[int], None]) -> None:
+    """SIGINT and SIGTERM: the first calls ``first`` (a graceful stop: every pod's preStop,
+    SIGTERM, SIGKILL at its grace period); another one, while that runs, exits at once — the
+    sandbox's reaper then SIGKILLs whatever is left (``sandbox/reaper.py``)."""
+
+    def now(signum: int, frame: FrameType | None) -> None:
+        os._exit(128 + signum)
+
+    def graceful(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, now)
+        first(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, graceful)
+
+
+def _exit_on_signal(signum: int) -> None:
+    raise SystemExit(128 + signum)  # unwinds the main thread through the sandbox's stop()
+
+
+def _sandbox_pid(pid_file: Path) -> int | None:
+    """The pid of the `sandbox up` process a pid file names, if it still runs (a SIGKILLed
+    sandbox leaves its pid file, and its pid may since name another program)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"sandbox" in cmdline and b"up" in cmdline else None
+
+
 def _console() -> Console:
     # Wide enough for kubectl-like tables when the output is a pipe (make demo | tee …).
     return Console(width=None if sys.stdout.isatty() else 200)
@@ -120,12 +154,13 @@ def up_command(
     from gpu_operator.sandbox.cluster import Sandbox
     from gpu_operator.sandbox.nodes import parse_nodes
     from gpu_operator.sandbox.podspec import ImageCatalogue
+    from gpu_operator.sandbox.reaper import default_reaper
 
     if no_chart and values:
         raise ConfigError("--set with --no-chart: nothing is installed with --no-chart")
     specs = parse_nodes(nodes, os_image)
     directory = directory.expanduser()
-    if (directory / PID_FILE).exists():
+    if _sandbox_pid(directory / PID_FILE) is not None:
         raise ConfigError(
             f"a sandbox may already run from {directory} (pid file {directory / PID_FILE}); "
             "run `gpu-operator sandbox down` or pass another --dir"
@@ -142,10 +177,9 @@ def up_command(
         port=port,
     )
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    sandbox.start()
+    _on_stop_signals(lambda _: stop.set())
     try:
+        sandbox.start()
         target = kubeconfig.expanduser()
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sandbox.kubeconfig, target)
@@ -168,8 +202,11 @@ def up_command(
         stop.wait()
     finally:
         typer.echo("sandbox: stopping every pod and the API server")
-        sandbox.stop()
-        (directory / PID_FILE).unlink(missing_ok=True)
+        try:
+            sandbox.stop()
+        finally:
+            default_reaper().close()  # returns once nothing it started runs
+            (directory / PID_FILE).unlink(missing_ok=True)
 
 
 @app.command("down")
@@ -179,16 +216,17 @@ def down_command(
 ) -> None:
     """Stop the sandbox that `sandbox up` runs (SIGTERM to its process, then wait)."""
     pid_file = directory.expanduser() / PID_FILE
-    try:
-        pid = int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+    if not pid_file.exists():
         typer.echo(f"no sandbox runs from {directory} (no {PID_FILE})")
         return
+    pid = _sandbox_pid(pid_file)
     try:
+        if pid is None:
+            raise ProcessLookupError
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pid_file.unlink(missing_ok=True)
-        typer.echo(f"sandbox process {pid} was gone; cleaned up")
+        typer.echo(f"the sandbox of {pid_file} was gone (its reaper ended its pods); cleaned up")
         return
     deadline = time.monotonic() + timeout
     while pid_file.exists() and time.monotonic() < deadline:
@@ -233,13 +271,16 @@ def demo_command(
 ) -> None:
     """The seed story: 2 Rocky 8.5 DGX A100 nodes, MIG all-balanced, a MIG pod and its metrics."""
     from gpu_operator.sandbox.demo import run_demo
+    from gpu_operator.sandbox.reaper import default_reaper
 
+    _on_stop_signals(_exit_on_signal)
     base = Path(tempfile.mkdtemp(prefix="gos-demo-"))
     console = _console()
     try:
         took = run_demo(console, base, timeout_s=timeout)
         console.print(f"\n[bold green]Seed story done in {took:.1f}s[/]")
     finally:
+        default_reaper().close()  # whatever the story left running (a crash) goes now
         if keep:
             console.print(f"nodes' directories and container logs kept in {base}")
         else:

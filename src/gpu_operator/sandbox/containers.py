@@ -20,6 +20,7 @@ from gpu_operator.errors import GpuOperatorError
 from gpu_operator.hostpaths import host_path
 from gpu_operator.sandbox.podspec import ProcessSpec
 from gpu_operator.sandbox.probes import Failure, Probes
+from gpu_operator.sandbox.reaper import Reaper, default_reaper
 from gpu_operator.sandbox.timestamps import rfc3339
 from gpu_operator.sandbox.workloads import Held, hold_devices, release
 
@@ -85,6 +86,9 @@ class Container:
         self.waiting_reason = "ContainerCreating"
         self.waiting_message = ""
         self._proc: subprocess.Popen[bytes] | None = None
+        self._reaper: Reaper = default_reaper()
+        self._group_live = False
+        """The process group of ``_proc`` is registered with the reaper (not yet released)."""
         self._simulated = threading.Event()  # set while a simulated container "runs"
         self._loaded_at: float | None = None
         self._held: list[Held] = []
@@ -110,15 +114,16 @@ class Container:
             self.probes = Probes(self.definition, self.started_at)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log:
-                self._proc = subprocess.Popen(
+                # Its own process group, the parent-death signal, the reaper's marker.
+                self._proc = self._reaper.popen(
                     self.spec.argv,
                     env=self.spec.env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd=self.log_path.parent,
-                    start_new_session=True,
                 )
+                self._group_live = True
         else:
             if behaviour == "workload":
                 self._hold_devices()
@@ -150,6 +155,8 @@ class Container:
             return self.exit_code
         if self._proc is not None:
             code = self._proc.poll()
+            if code is not None:
+                self._release()
             if code is not None and self.exit_code is None:
                 self.exit_code, self.finished_at = code, time.time()
             return code
@@ -185,7 +192,7 @@ class Container:
         stops the container (the pod's restart policy then decides)."""
         if self.probes is None or not self.running:
             return []
-        failures = self.probes.run(now, env=self.spec.env, host=host)
+        failures = self.probes.run(now, env=self._reaper.environ(self.spec.env), host=host)
         if failures and failures[-1].restart:
             with self.log_path.open("a") as log:
                 log.write(f"kubelet: {failures[-1]}; killing the container\n")
@@ -201,19 +208,26 @@ class Container:
             host_path(DRIVER_READY, self.spec.env).unlink(missing_ok=True)
         proc = self._proc
         if proc is None or proc.poll() is not None:
+            self._release()
             return
         deadline = time.monotonic() + grace_s
         self._pre_stop(grace_s)
         try:
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
             proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(STOP_GRACE_S)
+        self._release()
+
+    def _release(self) -> None:
+        """The main process has ended: whatever it left in its process group goes too (a
+        runtime ends the container's cgroup), and the reaper stops watching the group (once:
+        the group's id may be reused later)."""
+        if self._proc is not None and self._group_live:
+            self._group_live = False
+            self._reaper.release(self._proc)
 
     def _pre_stop(self, grace_s: float) -> None:
         hook = ((self.definition.get("lifecycle") or {}).get("preStop") or {}).get("exec")
@@ -222,7 +236,11 @@ class Container:
             return
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             subprocess.run(
-                command, env=self.spec.env, timeout=grace_s, check=False, capture_output=True
+                command,
+                env=self._reaper.environ(self.spec.env),
+                timeout=grace_s,
+                check=False,
+                capture_output=True,
             )
 
     @property

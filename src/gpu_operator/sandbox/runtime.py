@@ -2,7 +2,8 @@
 ``/run/containerd/containerd.sock`` (under the node's root) and reloads its configuration on
 SIGHUP — which the toolkit sends to the socket's owner after changing ``config.toml``. Each
 reload is counted in ``containerd.reloads`` beside the socket. Runs as its own process (the
-toolkit signals the socket's owner: it must not be the sandbox), started and stopped by it.
+toolkit signals the socket's owner: it must not be the sandbox), started and stopped by it
+through the sandbox's reaper (so it never outlives the sandbox).
 
     python -m gpu_operator.sandbox.runtime /node/run/containerd/containerd.sock
 """
@@ -16,6 +17,8 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+
+from gpu_operator.sandbox.reaper import default_reaper
 
 
 def serve(path: Path) -> None:
@@ -53,9 +56,10 @@ class RuntimeStandIn:
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.socket.parent.mkdir(parents=True, exist_ok=True)
-        self._proc = subprocess.Popen(
+        self._proc = default_reaper().popen(
             [sys.executable, "-m", "gpu_operator.sandbox.runtime", str(self.socket)],
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
         )
         stop = threading.Event()
         waited = 0.0
@@ -79,6 +83,7 @@ class RuntimeStandIn:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait(5)
+        default_reaper().release(self._proc)
         self._proc = None
 
 

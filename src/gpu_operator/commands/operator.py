@@ -30,9 +30,11 @@ LEVELS = {
 }
 
 
-def _port(address: str, flag: str) -> int:
+def _address(address: str, flag: str) -> tuple[str, int]:
+    """``:8080`` → ("", 8080) (every interface), ``127.0.0.1:8080`` → ("127.0.0.1", 8080)."""
+    host, _, port = address.rpartition(":")
     try:
-        return int(address.rsplit(":", 1)[-1])
+        return host.strip("[]"), int(port)
     except ValueError as error:
         raise ConfigError(f"{flag}: expected [HOST]:PORT, got {address!r}") from error
 
@@ -41,7 +43,7 @@ async def _main(
     kube: KubeSettings,
     settings: ControllerSettings,
     leader: LeaderSettings | None,
-    ports: tuple[int, int],
+    addresses: tuple[tuple[str, int], tuple[str, int]],
 ) -> None:
     client = build_async_client(kube)
     sync_client = build_client(kube)  # the driver upgrade controller's calls run in a thread
@@ -56,7 +58,7 @@ async def _main(
         upgrader=lambda policy: upgrade_step(sync_client, policy, upgrades),
     )
     runners = await serve_apps(
-        [(metrics_app(metrics), ports[0]), (health_app(metrics), ports[1])],
+        [(metrics_app(metrics), *addresses[0]), (health_app(metrics), *addresses[1])],
         flags=("--metrics-bind-address", "--health-probe-bind-address"),
     )
     stop = asyncio.Event()
@@ -95,11 +97,11 @@ def operator_command(
     environ = {env: os.environ[env] for env in set(IMAGE_ENV.values()) if os.environ.get(env)}
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     leader = LeaderSettings(identity=identity, namespace=namespace) if leader_elect else None
-    ports = (
-        _port(metrics_address, "--metrics-bind-address"),
-        _port(health_address, "--health-probe-bind-address"),
+    addresses = (
+        _address(metrics_address, "--metrics-bind-address"),
+        _address(health_address, "--health-probe-bind-address"),
     )
     kube = KubeSettings(server=server, kubeconfig=kubeconfig)
     asyncio.run(
-        _main(kube, ControllerSettings(namespace=namespace, environ=environ), leader, ports)
+        _main(kube, ControllerSettings(namespace=namespace, environ=environ), leader, addresses)
     )

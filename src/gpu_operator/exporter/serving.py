@@ -26,6 +26,7 @@ from gpu_operator.exporter.settings import ExporterSettings
 from gpu_operator.exporter.webconfig import WebConfig
 from gpu_operator.exporter.xids import XidTracker, XidWatcher
 from gpu_operator.gpu import Nvml
+from gpu_operator.listening import listen_address
 from gpu_operator.podresources import ContainerDevices
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class ExporterService:
         self.exporter = exporter
         self._stopping = threading.Event()
         settings = exporter.settings
-        host, port = settings.listen()
+        host, port = listen_address(*settings.listen())
         web = web or WebConfig()
         try:
             self.server = ThreadingHTTPServer((host, port), make_handler(exporter, web))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gpu_operator.binding import cannot_listen
+from gpu_operator.listening import listen_address
 
 
 @dataclass
@@ -127,20 +128,18 @@ def health_app(metrics: OperatorMetrics) -> web.Application:
 
 
 async def serve_apps(
-    apps: list[tuple[web.Application, int]],
-    host: str = "0.0.0.0",
-    flags: tuple[str, ...] = (),
+    apps: list[tuple[web.Application, str, int]], flags: tuple[str, ...] = ()
 ) -> list[web.AppRunner]:
-    """Serve each app on its port. A port that can't be bound raises ``ConfigError`` naming
-    the app's flag (``flags``, in order) and address, after the apps already started are
-    stopped."""
+    """Serve each app on its ``(host, port)``; an empty host is every interface. A port that
+    can't be bound raises ``ConfigError`` naming the app's flag (``flags``, in order) and
+    address, after the apps already started are stopped."""
     runners: list[web.AppRunner] = []
-    for i, (app, port) in enumerate(apps):
+    for i, (app, host, port) in enumerate(apps):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         runners.append(runner)
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, *listen_address(host, port)).start()
         except OSError as error:
             for started in runners:
                 await started.cleanup()

@@ -23,6 +23,7 @@ from gpu_operator.sandbox.controllers import (
 )
 from gpu_operator.sandbox.deployments import reconcile_deployment, reconcile_replicaset
 from gpu_operator.sandbox.kubelet import Kubelet
+from gpu_operator.sandbox.network import Networks
 from gpu_operator.sandbox.nodes import (
     CONTROL_PLANE,
     NodeSpec,
@@ -74,6 +75,8 @@ class Sandbox:
         )
         self.kubeconfig = base_dir / "kubeconfig"
         self.nodes: dict[str, SimNode] = {}
+        self.networks = Networks()
+        """Each node's loopback network, held against other sandboxes while this one runs."""
         self.rest: Rest | None = None
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -126,7 +129,7 @@ class Sandbox:
                 kubeconfig=self.kubeconfig,
             ),
             driver_delay_s=self.driver_delay_s,
-            index=len(self.nodes),
+            index=self.networks.claim() - 1,
         )
         node = node_object(name, spec, rfc3339())
         status = node.pop("status")
@@ -156,6 +159,7 @@ class Sandbox:
         if self.rest is not None:
             self.rest.close()
         self.server.stop()
+        self.networks.release()
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from gpu_operator import __version__
 from gpu_operator.commands.executables import DEFAULT_ENV, EXECUTABLES
 from gpu_operator.hostpaths import MOUNTS_ENV
+from gpu_operator.listening import POD_IP_ENV, POD_PORTS_ENV
+from gpu_operator.sandbox.network import machine_ports
 from gpu_operator.sandbox.upstream_images import (
     UPSTREAM_IMAGES,
     Unplayable,
@@ -113,15 +115,34 @@ ConfigMaps = Callable[[str, str], Mapping[str, str] | None]
 """(namespace, name) → the ConfigMap's data, or ``None`` when it doesn't exist."""
 
 
-_LISTEN = re.compile(r"^(?:0\.0\.0\.0)?:(\d+)$")
+_LISTEN = re.compile(r"^(?:0\.0\.0\.0|\[::\])?:(\d+)$")
 
 
-def bind_to(value: str, pod_ip: str) -> str:
+def bind_to(value: str, pod_ip: str, ports: Mapping[int, int] | None = None) -> str:
     """A pod has its own network namespace; local processes share one. So a listen address
-    for every interface (``:9400``) becomes the pod's own loopback address (``127.1.2.3:9400``),
-    and two nodes' exporters don't fight over one port."""
+    for every interface (``:9400``, ``0.0.0.0:9400``, ``[::]:9400``) becomes the pod's own
+    loopback address (``127.1.2.3:9400``), and two nodes' exporters don't fight over one port.
+    A port the sandbox had to remap (``ports``: container port → the machine's) is the
+    machine's. A listener whose address is a default, or only a port (``METRICS_PORT``), gets
+    them from ``GPU_OPERATOR_POD_IP``/``GPU_OPERATOR_POD_PORTS`` (``gpu_operator.listening``)."""
     match = _LISTEN.match(value)
-    return f"{pod_ip}:{match.group(1)}" if match else value
+    if not match:
+        return value
+    port = int(match.group(1))
+    return f"{pod_ip}:{(ports or {}).get(port, port)}"
+
+
+def bind_args(argv: list[str], pod_ip: str, ports: Mapping[int, int] | None = None) -> list[str]:
+    """:func:`bind_to` for a command line: a listen address for every interface as an
+    argument (``-a :9400``) or a flag's value (``--metrics-bind-address=:8080``)."""
+    bound = []
+    for arg in argv:
+        flag, sep, value = arg.partition("=")
+        if sep and flag.startswith("-"):
+            bound.append(f"{flag}={bind_to(value, pod_ip, ports)}")
+        else:
+            bound.append(bind_to(arg, pod_ip, ports))
+    return bound
 
 
 def container_env(pod: Obj, container: Obj, config_maps: ConfigMaps) -> dict[str, str]:
@@ -215,8 +236,13 @@ def process_spec(
     if env.get("KUBECONFIG") == "" and base_env.get("KUBECONFIG"):
         env["KUBECONFIG"] = base_env["KUBECONFIG"]  # "" means in-cluster: the sandbox's API
     pod_ip = (pod.get("status") or {}).get("podIP") or ""
+    ports: dict[int, int] = {}
     if pod_ip:
-        env = {k: bind_to(v, pod_ip) for k, v in env.items()}
+        ports = machine_ports(pod_ip, container)
+        env = {k: bind_to(v, pod_ip, ports) for k, v in env.items()}
+        env[POD_IP_ENV] = pod_ip  # "every interface" is the pod's own address
+        if ports:
+            env[POD_PORTS_ENV] = json.dumps({str(k): v for k, v in ports.items()})
     env[MOUNTS_ENV] = json.dumps(mounts, sort_keys=True)
     command = list(container.get("command") or [])
     args = list(container.get("args") or [])
@@ -230,6 +256,8 @@ def process_spec(
     for key, value in DEFAULT_ENV.get(command[0] if command else "", {}).items():
         env.setdefault(key, value)  # what the upstream-named executable adds (executables.py)
     argv = remap_script(command_argv(command, args), mounts)
+    if pod_ip:
+        argv = bind_args(argv, pod_ip, ports)
     return ProcessSpec(container["name"], image, behaviour, argv, env, mounts, crash)
 
 

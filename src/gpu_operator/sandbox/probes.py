@@ -6,7 +6,9 @@ readiness decides the container's ``ready``.
 
 One shortcut, on purpose: periods are capped at ``PERIOD_CAP_S`` so a sandbox reacts in
 seconds (a kubelet probes every ``periodSeconds``, default 10 s). Delays, timeouts and
-thresholds are as written. A ``grpc`` probe is not run: it counts as success.
+thresholds are as written. A ``grpc`` probe is not run: it counts as success. A probe of the
+pod's own address reaches the machine's port that stands for the container's port
+(``gpu_operator.listening.machine_port``: the same unless the sandbox had to remap it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from gpu_operator.listening import machine_port
 
 Obj = Mapping[str, Any]
 Kind = Literal["startup", "liveness", "readiness"]
@@ -85,11 +89,11 @@ def check(spec: Obj, *, env: Mapping[str, str], host: str, ports: Mapping[str, i
             return f"exec {command}: {error}"
         return "" if done.returncode == 0 else f"exec {command}: exit code {done.returncode}"
     if "httpGet" in spec:
-        return _http(spec["httpGet"] or {}, host, ports, timeout)
+        return _http(spec["httpGet"] or {}, host, ports, timeout, env)
     if "tcpSocket" in spec:
         target = spec["tcpSocket"] or {}
         try:
-            port = _port(target.get("port"), ports)
+            port = _port(target.get("port"), ports, target, env)
         except ValueError as error:
             return f"tcp: {error}"
         try:
@@ -100,17 +104,21 @@ def check(spec: Obj, *, env: Mapping[str, str], host: str, ports: Mapping[str, i
     return ""  # grpc (or no handler): not run in the sandbox
 
 
-def _port(value: Any, ports: Mapping[str, int]) -> int:
+def _port(value: Any, ports: Mapping[str, int], target: Obj, env: Mapping[str, str]) -> int:
     if isinstance(value, str) and not value.isdigit():
         if value not in ports:
             raise ValueError(f"no container port named {value!r}")
-        return ports[value]
-    return int(value)
+        port = ports[value]
+    else:
+        port = int(value)
+    return port if target.get("host") else machine_port(port, env)
 
 
-def _http(target: Obj, host: str, ports: Mapping[str, int], timeout: float) -> str:
+def _http(
+    target: Obj, host: str, ports: Mapping[str, int], timeout: float, env: Mapping[str, str]
+) -> str:
     try:
-        port = _port(target.get("port"), ports)
+        port = _port(target.get("port"), ports, target, env)
     except ValueError as error:
         return f"http: {error}"
     address = target.get("host") or host

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from gpu_operator.binding import cannot_listen
+from gpu_operator.listening import listen_address
 from gpu_operator.validator.running import ValidationFailed
 from gpu_operator.validator.status import CUDA_READY, DRIVER_READY, PLUGIN_READY, TOOLKIT_READY
 
@@ -168,7 +169,7 @@ class NodeStatusExporter:
                 pass
 
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = ThreadingHTTPServer(listen_address(host, port), Handler)
         except OSError as error:
             raise cannot_listen("--metrics-port", f"{host}:{port}", error) from error
         threading.Thread(target=self._loop, daemon=True).start()

@@ -1,0 +1,172 @@
+"""No fixed host port: every container the chart and the operator render listens on its pod's
+own address (a listen address in its env or args is rewritten to it; a default gets it through
+``GPU_OPERATOR_POD_IP``); a declared port another program holds on every interface is remapped;
+each running sandbox holds its own loopback networks."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gpu_operator.listening import POD_IP_ENV, POD_PORTS_ENV, listen_address
+from gpu_operator.sandbox import chart
+from gpu_operator.sandbox.network import Networks, machine_ports
+from gpu_operator.sandbox.podspec import (
+    ImageCatalogue,
+    bind_args,
+    process_spec,
+    volume_paths,
+)
+from gpu_operator.sandbox.probes import check
+
+REPO = Path(__file__).resolve().parents[3]
+POD_IP = "127.9.0.3"
+EVERY_INTERFACE_ADDRESS = ("0.0.0.0:", "[::]:")
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A port another program listens on, on every interface."""
+    with socket.socket() as other:
+        other.bind(("0.0.0.0", 0))
+        other.listen()
+        yield int(other.getsockname()[1])
+
+
+def spec_for(pod: dict[str, Any], container: dict[str, Any], tmp_path: Path) -> Any:
+    root, pod_dir = tmp_path / "node", tmp_path / "pod"
+    return process_spec(
+        pod,
+        container,
+        node_root=root,
+        pod_dir=pod_dir,
+        volumes=volume_paths(pod, root, pod_dir, lambda ns, name: {}),
+        config_maps=lambda ns, name: {},
+        catalogue=ImageCatalogue(),
+        base_env={},
+    )
+
+
+def pod_with(container: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p", "namespace": "gpu-operator", "uid": "u"},
+        "spec": {"containers": [container]},
+        "status": {"podIP": POD_IP},
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(
+            ["gpu-operator", "operator", "--metrics-bind-address=:8080"],
+            ["gpu-operator", "operator", f"--metrics-bind-address={POD_IP}:8080"],
+            id="a flag's value",
+        ),
+        pytest.param(
+            ["dcgm-exporter", "-a", "0.0.0.0:9400", "--health-probe-bind-address", "[::]:8081"],
+            [
+                "dcgm-exporter",
+                "-a",
+                f"{POD_IP}:9400",
+                "--health-probe-bind-address",
+                f"{POD_IP}:8081",
+            ],
+            id="separate arguments",
+        ),
+        pytest.param(
+            ["x", "--address=127.0.0.1:9400", "--port=9400", "a=:1"],
+            ["x", "--address=127.0.0.1:9400", "--port=9400", "a=:1"],
+            id="named hosts, bare ports and non-flags are left alone",
+        ),
+    ],
+)
+def test_listen_addresses_in_a_command_line_bind_the_pods_address(
+    argv: list[str], expected: list[str]
+) -> None:
+    assert bind_args(argv, POD_IP) == expected
+
+
+def test_a_remapped_port_is_written_as_the_machines_port() -> None:
+    assert bind_args(["-a", ":9400"], POD_IP, {9400: 41000}) == ["-a", f"{POD_IP}:41000"]
+
+
+def rendered_containers() -> list[pytest.ParameterSet]:
+    objects = list(chart.render(["mig.strategy=mixed"]))
+    for golden in sorted((REPO / "tests/data/operator").glob("*/expected.yaml")):
+        objects += [o for o in yaml.safe_load_all(golden.read_text()) if o]
+    found = []
+    for obj in objects:
+        template = (obj.get("spec") or {}).get("template")
+        if obj.get("kind") not in ("Deployment", "DaemonSet") or not template:
+            continue
+        for container in (template["spec"].get("initContainers") or []) + template["spec"][
+            "containers"
+        ]:
+            name = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"
+            found.append(pytest.param(template, container, id=name))
+    return found
+
+
+@pytest.mark.parametrize(("template", "container"), rendered_containers())
+def test_no_container_the_chart_or_the_operator_renders_listens_on_every_interface(
+    template: dict[str, Any], container: dict[str, Any], tmp_path: Path
+) -> None:
+    pod = {**pod_with(container), "spec": template["spec"]}
+    spec = spec_for(pod, container, tmp_path)
+    assert spec.env[POD_IP_ENV] == POD_IP  # a default listen address binds it
+    everything = [*spec.argv, *spec.env.values()]
+    left = [v for v in everything if v.startswith(":") and v[1:].isdigit()]
+    left += [v for v in everything if any(a in v for a in EVERY_INTERFACE_ADDRESS)]
+    assert left == []
+    for port in container.get("ports") or []:
+        # as the listener sees a default ":PORT": the pod's address, its port
+        assert listen_address("", port["containerPort"], spec.env)[0] == POD_IP
+
+
+def test_a_declared_port_another_program_holds_on_every_interface_is_remapped(
+    held_port: int, tmp_path: Path
+) -> None:
+    container = {
+        "name": "exporter",
+        "image": "ghcr.io/gpu-operator/gpu-operator:v0.1.0",
+        "command": ["dcgm-exporter"],
+        "env": [{"name": "DCGM_EXPORTER_LISTEN", "value": f":{held_port}"}],
+        "ports": [{"name": "metrics", "containerPort": held_port}],
+    }
+    spec = spec_for(pod_with(container), container, tmp_path)
+    table = {int(k): v for k, v in json.loads(spec.env[POD_PORTS_ENV]).items()}
+    assert set(table) == {held_port}
+    instead = table[held_port]
+    assert spec.env["DCGM_EXPORTER_LISTEN"] == f"{POD_IP}:{instead}"
+    assert listen_address("", held_port, spec.env) == (POD_IP, instead)
+    # The machine's port stands in for the container's; a probe of the pod finds it.
+    with socket.socket() as pod_listener:
+        pod_listener.bind((POD_IP, instead))
+        pod_listener.listen()
+        probe = {"tcpSocket": {"port": "metrics"}}
+        ports = {"metrics": held_port}
+        assert check(probe, env=spec.env, host=POD_IP, ports=ports) == ""
+
+
+def test_a_free_declared_port_is_kept() -> None:
+    with socket.socket() as free:
+        free.bind((POD_IP, 0))
+        port = int(free.getsockname()[1])
+    assert machine_ports(POD_IP, {"ports": [{"containerPort": port}]}) == {}
+
+
+def test_running_sandboxes_never_share_a_loopback_network(tmp_path: Path) -> None:
+    first, second = Networks(tmp_path), Networks(tmp_path)
+    a, b = first.claim(), second.claim()
+    c = first.claim()
+    assert len({a, b, c}) == 3
+    first.release()
+    assert second.claim() == a  # a network is free again once its sandbox ends
+    second.release()

@@ -106,6 +106,8 @@ def prune(value: Any, schema: Mapping[str, Any], root: bool = False) -> Any:
             if root and key in ("apiVersion", "kind", "metadata"):
                 out[key] = sub
             elif key in props:
+                if sub is None and not props[key].get("nullable"):
+                    continue  # Kubernetes prunes a null of a field that is not nullable
                 out[key] = prune(sub, props[key])
             elif isinstance(extra, Mapping):
                 out[key] = prune(sub, extra)

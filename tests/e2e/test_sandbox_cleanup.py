@@ -1,0 +1,253 @@
+"""Nothing a sandbox starts outlives it, and no fixed host port: ``sandbox demo`` killed by
+SIGTERM (as ``timeout`` and Ctrl-C do, to its process group) or SIGKILL once its pods run
+leaves no process and no listening socket behind; ``sandbox up`` with another program holding
+port 8080 on every interface still gets its operator pod Ready, and ``sandbox down`` then
+leaves nothing.
+
+A process "of the sandbox" is any whose command line or environment names the sandbox's
+directory (every pod's ``HOME``, mount table and simulated GPUs live under it), read from /proc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gpu_operator.sandbox.rest import Rest
+
+BIN = Path(sys.executable).parent
+Address = tuple[str, int]
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live PIDs whose command line or environment contains ``text`` (zombies have neither)."""
+    needle, found = text.encode(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if (
+                needle in (entry / "cmdline").read_bytes()
+                or needle in (entry / "environ").read_bytes()
+            ):
+                found.append(int(entry.name))
+    return found
+
+
+def _listening() -> dict[int, Address]:
+    """Socket inode → (address, port) of every TCP socket listening on IPv4."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], int(fields[9])
+        if state == "0A":
+            hex_ip, hex_port = local.split(":")
+            ip = ".".join(str(b) for b in reversed(bytes.fromhex(hex_ip)))
+            found[inode] = (ip, int(hex_port, 16))
+    return found
+
+
+def listening_addresses(pids: list[int]) -> set[Address]:
+    """The TCP addresses those processes listen on."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:["):
+                        inodes.add(int(link[8:-1]))
+    listening = _listening()
+    return {listening[i] for i in inodes if i in listening}
+
+
+def still_listening(addresses: set[Address]) -> set[Address]:
+    return addresses & set(_listening().values())
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout_s:g}s")
+        time.sleep(0.5)
+
+
+def server_of(kubeconfig: Path) -> str:
+    return str(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def operator_and_exporters_ready(rest: Rest, exporters: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            pods = rest.list("pods")
+        except OSError:
+            return False
+        names = [p["metadata"]["name"] for p in pods if ready(p)]
+        return (
+            any(n.startswith("gpu-operator-") for n in names)
+            and sum(n.startswith("nvidia-dcgm-exporter-") for n in names) >= exporters
+        )
+
+    return check
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short directory (device plugin sockets under it must stay within 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="gos-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Demo:
+    """``gpu-operator sandbox demo`` in a session of its own, its directory under ``tmp``."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.proc = subprocess.Popen(
+            [str(BIN / "gpu-operator"), "sandbox", "demo"],
+            env={**os.environ, "TMPDIR": str(tmp)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def wait_until_its_pods_run(self) -> set[Address]:
+        """Once the operator and an exporter on each node are Ready: what it listens on."""
+        wait_for("the demo's kubeconfig", lambda: any(self.tmp.glob("gos-demo-*/kubeconfig")), 60)
+        kubeconfig = next(self.tmp.glob("gos-demo-*/kubeconfig"))
+        rest = Rest(server_of(kubeconfig))
+        try:
+            wait_for("its operator and exporters Ready", operator_and_exporters_ready(rest, 2), 120)
+        finally:
+            rest.close()
+        return listening_addresses([self.proc.pid, *processes_naming(str(self.tmp))])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        for pid in processes_naming(str(self.tmp)):  # never leave strays, even if failing
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def demo(short_tmp: Path) -> Iterator[Demo]:
+    run = Demo(short_tmp)
+    try:
+        yield run
+    finally:
+        run.close()
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_to_sandbox_demo_leaves_no_process_and_no_port_once_it_has_exited(
+    demo: Demo,
+) -> None:
+    held = demo.wait_until_its_pods_run()
+    assert len(processes_naming(str(demo.tmp))) > 10  # operator, operands, runtimes
+    assert {ip for ip, _ in held} - {"127.0.0.1"}  # its pods' own addresses
+
+    os.killpg(demo.proc.pid, signal.SIGTERM)  # as `timeout` does
+    assert demo.proc.wait(120) == 128 + signal.SIGTERM
+
+    assert processes_naming(str(demo.tmp)) == []
+    assert still_listening(held) == set()
+
+
+@pytest.mark.timeout(240)
+def test_sigkill_of_sandbox_demo_leaves_no_process_and_no_port(demo: Demo) -> None:
+    held = demo.wait_until_its_pods_run()
+
+    os.killpg(demo.proc.pid, signal.SIGKILL)
+    demo.proc.wait()
+
+    # Nothing of it can clean up now but its reaper, a process of its own: poll.
+    wait_for("no process of the demo", lambda: processes_naming(str(demo.tmp)) == [], 60)
+    assert still_listening(held) == set()
+
+
+@contextlib.contextmanager
+def port_8080_held_by_another_program() -> Iterator[None]:
+    """Listen on 0.0.0.0:8080 (on Linux no other address may then bind port 8080), or, where
+    another sandbox's pod already holds some 127.x.y.z:8080, on 127.0.0.1:8080; where that is
+    taken too, something else holds it, which is the same situation."""
+    with socket.socket() as other:
+        for host in ("0.0.0.0", "127.0.0.1"):
+            try:
+                other.bind((host, 8080))
+            except OSError:
+                continue
+            other.listen()
+            break
+        yield
+
+
+@pytest.mark.timeout(240)
+def test_sandbox_up_with_port_8080_taken_runs_its_operator_and_down_leaves_nothing(
+    short_tmp: Path,
+) -> None:
+    directory, kubeconfig = short_tmp / "sbx", short_tmp / "kubeconfig"
+    with port_8080_held_by_another_program():
+        up = subprocess.Popen(
+            [
+                *(str(BIN / "gpu-operator"), "sandbox", "up", "--nodes", "h200:1"),
+                *("--dir", str(directory), "--kubeconfig", str(kubeconfig)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            wait_for("the kubeconfig", kubeconfig.exists, 60)
+            rest = Rest(server_of(kubeconfig))
+            try:
+                wait_for("operator Ready", operator_and_exporters_ready(rest, 1), 150)
+            finally:
+                rest.close()
+            held = listening_addresses([up.pid, *processes_naming(str(directory))])
+            assert {ip for ip, _ in held} - {"127.0.0.1"}  # its pods' own addresses
+            down = subprocess.run(
+                [str(BIN / "gpu-operator"), "sandbox", "down", "--dir", str(directory)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert down.returncode == 0, down.stdout + down.stderr
+            assert "sandbox stopped" in down.stdout
+            # `down` returns once the sandbox's process has removed its pid file, which it
+            # does after its reaper's last sweep; the process itself may still be exiting.
+            assert [p for p in processes_naming(str(directory)) if p != up.pid] == []
+            assert up.wait(30) == 0
+            assert still_listening(held) == set()
+        finally:
+            if up.poll() is None:
+                os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+            if up.stderr is not None:
+                up.stderr.close()

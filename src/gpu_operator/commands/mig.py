@@ -24,7 +24,7 @@ from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text
 from gpu_operator.mig.export import export_spec, generate_spec
 from gpu_operator.mig.hooks import HookRunner
 from gpu_operator.mig.hooks_v1 import HooksSpec, load_hooks
-from gpu_operator.mig.observe import observe
+from gpu_operator.mig.observe import GpuState, observe
 from gpu_operator.mig.plan import plan, unmatched
 from gpu_operator.mig.planner import GpuModel, Node, parse_demand, plan_cluster
 from gpu_operator.mig.sourcemap import load_yaml
@@ -94,6 +94,19 @@ def _hooks(hooks_file: str | None) -> HooksSpec | None:
     return None if hooks_file is None else load_hooks(_read(hooks_file, "hooks file"), hooks_file)
 
 
+def _unselected(entries: list[MigConfigEntry], gpus: list[GpuState]) -> tuple[list[str], bool]:
+    """The MIG-capable GPUs no entry of the config selects, one line each, and whether the
+    config selects no GPU of this node at all (a config for other models: a mistake).
+
+    mig-parted disagrees with itself here: its apply skips such a GPU and exits 0, its assert
+    fails ("not all GPUs match the specified config"). Ours agree: a config that selects no GPU
+    of the node fails both; one that selects some GPUs leaves the others as they are, in both
+    (what mig-parted's apply does, and what NVIDIA's mig-manager ends with: success)."""
+    left = [f"{g.label}: no config entry selects this GPU" for g in unmatched(entries, gpus)]
+    none = bool(left) and not any(e.matches(g.info) for e in entries for g in gpus)
+    return left, none
+
+
 def _progress(step: Step) -> None:
     typer.echo(str(step), err=True)
 
@@ -128,7 +141,11 @@ def apply_command(
     ),
     mode_only: bool = _MODE_ONLY,
 ) -> None:
-    """Apply a MIG config: idempotent; modes first, then instances at solved placements."""
+    """Apply a MIG config: idempotent; modes first, then instances at solved placements.
+
+    A config that selects no GPU of this node is refused before anything runs (hooks included),
+    as ``assert`` fails it; GPUs a config leaves out are left as they are (see ``_unselected``).
+    """
     entries = _entries(config_file, selected_config)
     runner = HookRunner(
         _hooks(hooks_file),
@@ -142,6 +159,13 @@ def apply_command(
         ),
     )
     with Nvml.open(_settings(ctx)) as nvml:
+        left, none = _unselected(entries, observe(nvml))
+        if none:
+            which = f"config {selected_config!r}" if selected_config else "the config"
+            raise ConfigError(
+                f"{which} selects no GPU of this node ({'; '.join(left)}): nothing applied "
+                "(add an entry whose device-filter matches, or devices: all)"
+            )
         runner("apply-start")
         try:
             apply_config(
@@ -154,6 +178,8 @@ def apply_command(
             )
         finally:
             runner("apply-exit")
+    for line in left:
+        typer.echo(f"{line}; left as it is", err=True)
     typer.echo(APPLIED)
 
 
@@ -174,7 +200,8 @@ def assert_command(
         return
     with Nvml.open(_settings(ctx)) as nvml:
         gpus = observe(nvml)
-    problems = [f"{g.label}: no config entry selects this GPU" for g in unmatched(entries, gpus)]
+    left, none = _unselected(entries, gpus)
+    problems = left if none else []
     try:
         problems += [
             f"{c.label}: {c.why}" for c in plan(entries, gpus, mode_only=mode_only).changes
@@ -186,6 +213,8 @@ def assert_command(
             typer.echo(line, err=True)
         typer.echo(NOT_CURRENT, err=True)
         raise typer.Exit(1)
+    for line in left:
+        typer.echo(f"{line}; left as it is", err=True)
     typer.echo(CURRENT)
 
 

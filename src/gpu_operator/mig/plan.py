@@ -223,6 +223,6 @@ def plan(
 
 
 def unmatched(entries: Sequence[MigConfigEntry], gpus: Sequence[GpuState]) -> list[GpuState]:
-    """MIG-capable GPUs no entry selects (``assert`` fails on them, as mig-parted's does)."""
+    """MIG-capable GPUs no entry selects (``mig apply``/``assert`` decide what that means)."""
     wanted = targets(entries, gpus)
     return [g for g in gpus if g.mode is not None and g.index not in wanted]

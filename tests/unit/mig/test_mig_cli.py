@@ -219,3 +219,81 @@ def test_plan_exits_1_when_the_cluster_cannot_meet_the_demand(
     result = cli.invoke(app, ["plan", "--demand", "4g.24gb=5", "--nodes", str(nodes)])
     assert result.exit_code == 1
     assert "NOT met, short of 4g.24gb" in result.stdout
+
+
+ONLY_A100 = """\
+version: v1
+mig-configs:
+  a100-only:
+    - device-filter: "0x20B010DE"
+      devices: all
+      mig-enabled: true
+      mig-devices: {"3g.20gb": 2}
+  hooked:
+    - device-filter: "0x20B010DE"
+      devices: all
+      mig-enabled: false
+"""
+
+
+def test_a_config_that_selects_no_gpu_of_the_node_fails_apply_and_assert_alike(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "a100.yaml"
+    config.write_text(ONLY_A100)
+    root = tmp_path / "sim"
+    args = ("-f", str(config), "-c", "a100-only")
+
+    applied = gpu_operator("mig", "apply", *args, sim_root=root, sim="h200")
+    asserted = gpu_operator("mig", "assert", *args, sim_root=root, sim="h200")
+    mode_applied = gpu_operator("mig", "apply", "-m", *args, sim_root=root, sim="h200")
+    mode_asserted = gpu_operator("mig", "assert", "-m", *args, sim_root=root, sim="h200")
+
+    assert (applied.returncode, asserted.returncode) == (1, 1)
+    assert (mode_applied.returncode, mode_asserted.returncode) == (1, 1)
+    assert applied.stdout == ""
+    assert applied.stderr.splitlines() == [
+        "gpu-operator: config 'a100-only' selects no GPU of this node (GPU 0 (NVIDIA H200): no "
+        "config entry selects this GPU): nothing applied (add an entry whose device-filter "
+        "matches, or devices: all)"
+    ]
+    assert asserted.stderr.splitlines() == [
+        "GPU 0 (NVIDIA H200): no config entry selects this GPU",
+        "Assertion failure: selected configuration not currently applied",
+    ]
+    gpus = json.loads(gpu_operator("gpus", "--json", sim_root=root, sim="h200").stdout)
+    assert gpus["gpus"][0]["migMode"]["pending"] == "disabled", "nothing changed"
+
+
+def test_gpus_a_config_leaves_out_are_left_alone_by_apply_and_assert_alike(tmp_path: Path) -> None:
+    config = tmp_path / "first.yaml"
+    config.write_text(
+        "version: v1\nmig-configs:\n  first:\n    - devices: [0]\n      mig-enabled: true\n"
+        '      mig-devices: {"3g.20gb": 2}\n'
+    )
+    root = tmp_path / "sim"
+    args = ("-f", str(config), "-c", "first")
+
+    applied = gpu_operator("mig", "apply", *args, sim_root=root, sim="a100-40gbx2")
+    asserted = gpu_operator("mig", "assert", *args, sim_root=root, sim="a100-40gbx2")
+
+    assert (applied.returncode, asserted.returncode) == (0, 0), applied.stderr + asserted.stderr
+    note = "GPU 1 (NVIDIA A100-SXM4-40GB): no config entry selects this GPU; left as it is"
+    assert note in applied.stderr.splitlines()
+    assert asserted.stderr.splitlines() == [note]
+    gpus = json.loads(gpu_operator("gpus", "--json", sim_root=root, sim="a100-40gbx2").stdout)
+    assert [g["migMode"]["pending"] for g in gpus["gpus"]] == ["enabled", "disabled"]
+
+
+def test_a_refused_apply_runs_no_hook(tmp_path: Path) -> None:
+    config, hooks, ran = tmp_path / "a100.yaml", tmp_path / "hooks.yaml", tmp_path / "ran"
+    config.write_text(ONLY_A100)
+    hooks.write_text(
+        f"version: v1\nhooks:\n  apply-start:\n  - command: /bin/sh\n    args: ['-c', 'touch {ran}']\n"
+    )
+    result = gpu_operator(
+        "mig", "apply", "-f", str(config), "-c", "hooked", "-k", str(hooks),
+        sim_root=tmp_path / "sim", sim="h200",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert not ran.exists()

@@ -12,8 +12,9 @@
  * start: see docs/performance.md for the measured cost. Config: upstream's config.toml
  * ([nvidia-container-runtime] mode, runtimes, log-level, debug; modes.cdi default-kind,
  * annotation-prefixes, spec-dirs; the two accept-nvidia-visible-devices-* keys).
- * Written for the trusted-input case of containerd/CRI-O/Docker, defensively anyway: bounded
- * nesting, every allocation checked, no fixed-size buffers for input data. */
+ * Written defensively although containerd/CRI-O/Docker write its input: bounded nesting, every
+ * allocation checked, input data in growable buffers (fixed ones only for messages, truncated by
+ * snprintf). The tests run it on truncated and hostile files; ASan/UBSan found nothing. */
 
 #define _GNU_SOURCE
 #include <dirent.h>

@@ -498,3 +498,25 @@ def test_no_low_level_runtime_is_one_line(node: Node, tmp_path: Path) -> None:
         "nvidia-container-runtime: no low-level runtime found "
         "(runtimes = [no-such-runc, /nowhere/crun])\n"
     )
+
+
+def test_truncated_or_hostile_config_json_never_crashes_the_shim(
+    node: Node, tmp_path: Path
+) -> None:
+    """Every prefix of a GPU container's config.json (and absurd nesting) is either applied or
+    left to the runtime: the shim never crashes and never writes a half-understood file."""
+    full = json.dumps(
+        {**json.loads(base_config()), "annotations": {"cdi.k8s.io/x": "nvidia.com/gpu=0"}}
+    ).encode()
+    hostile = [full[:cut] for cut in range(0, len(full), 97)]
+    hostile += [b"[" * 100_000, b'{"a":' * 50_000 + b"NVIDIA_VISIBLE_DEVICES", b"\xff\xfe\x00"]
+    hostile += [b'{"process":{"env":["NVIDIA_VISIBLE_DEVICES=0"]},"x":"\\ud800\\u0000"}']
+    bundle = tmp_path / "hostile"
+    bundle.mkdir()
+    for data in hostile:
+        (bundle / "config.json").write_bytes(data)
+        done = node.run("create", "-b", str(bundle), "c")
+        assert done.returncode in (0, 1), done.stderr
+        if done.returncode == 0:
+            after = (bundle / "config.json").read_bytes()
+            assert after == data or json.loads(after)

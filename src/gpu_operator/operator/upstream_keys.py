@@ -8,8 +8,10 @@ scripts/upstream-inputs/; do not edit (regenerate)."""
 
 SOURCES = (
     "crd-main.yaml",
+    "crd-v1.11.1-extract.yaml",
     "crd-v1.9.0-extract.yaml",
     "values-main.yaml",
+    "values-v1.11-era-extract.yaml",
     "values-v1.6-era.yaml",
     "values-v1.9.0.yaml",
     "values-v25.3-era.yaml",
@@ -600,6 +602,8 @@ POLICY_LEGACY: dict[str, str] = {
     "devicePlugin.securityContext.windowsOptions.gmsaCredentialSpec": "string",
     "devicePlugin.securityContext.windowsOptions.gmsaCredentialSpecName": "string",
     "devicePlugin.securityContext.windowsOptions.runAsUserName": "string",
+    "driver.rollingUpdate": "struct",
+    "driver.rollingUpdate.maxUnavailable": "string",
     "driver.securityContext": "struct",
     "driver.securityContext.allowPrivilegeEscalation": "boolean",
     "driver.securityContext.capabilities": "struct",
@@ -882,6 +886,8 @@ VALUES: dict[str, str] = {
     "driver.repoConfig.destinationDir": "string",
     "driver.repository": "string",
     "driver.resources": "object",
+    "driver.rollingUpdate": "struct",
+    "driver.rollingUpdate.maxUnavailable": "string",
     "driver.secretEnv": "string",
     "driver.securityContext": "object",
     "driver.startupProbe": "struct",

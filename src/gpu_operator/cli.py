@@ -129,14 +129,15 @@ def load_command(name: str) -> Any:
     module_name, attribute = entry.target.split(":")
     module = importlib.import_module(module_name)
     target = getattr(module, attribute)
+    holder = typer.Typer(add_completion=False)
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        holder.add_typer(target, name=name)
+        holder.callback()(lambda: None)  # a group, so the sub-app stays one of its commands
+        command = typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
     else:
         settings = getattr(module, entry.context_settings) if entry.context_settings else None
-        single = typer.Typer(add_completion=False)
-        single.command(name, context_settings=settings)(target)
-        command = typer.main.get_command(single)
-    command.name = name
+        holder.command(name, context_settings=settings)(target)
+        command = typer.main.get_command(holder)
     _plain(command)
     return command
 

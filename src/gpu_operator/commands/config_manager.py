@@ -24,7 +24,6 @@ from gpu_operator.deviceplugin.configselect import (
 )
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.hostpaths import host_path
-from gpu_operator.kube import KubeSettings, build_client, get_node, watch_node
 
 log = logging.getLogger("config-manager")
 
@@ -98,6 +97,8 @@ def config_manager_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Install the device-plugin config this node's label selects (upstream's config-manager)."""
+    from gpu_operator.kube import KubeSettings, build_client, get_node, watch_node
+
     logs.setup(logging.INFO)
     try:
         if not node_name:

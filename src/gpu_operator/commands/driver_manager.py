@@ -9,10 +9,7 @@ from pathlib import Path
 import typer
 
 from gpu_operator import logs
-from gpu_operator.driver.manager import ManagerSettings
-from gpu_operator.driver.managing import DriverManager, HostPaths
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube import KubeSettings, build_client
 
 COMMANDS = ("uninstall_driver", "preflight_check")
 
@@ -31,6 +28,10 @@ def driver_manager_command(
         raise ConfigError(
             f"driver-manager: unknown command {command!r}; use {' or '.join(COMMANDS)}"
         )
+    from gpu_operator.driver.manager import ManagerSettings
+    from gpu_operator.driver.managing import DriverManager, HostPaths
+    from gpu_operator.kube import KubeSettings, build_client
+
     logs.setup(logging.INFO)
     settings = ManagerSettings.from_env()
     client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))

@@ -12,23 +12,19 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import yaml
 
 from gpu_operator.errors import ConfigError
-from gpu_operator.gpu import HardwareSettings, Nvml
-from gpu_operator.mig.apply import ApplyError, Step, apply_config, apply_plan
-from gpu_operator.mig.checkpoint import checkpoint, dump_checkpoint, load_checkpoint, restore_plan
-from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text, default_spec
-from gpu_operator.mig.export import export_spec, generate_spec
-from gpu_operator.mig.hooks import HookRunner
-from gpu_operator.mig.hooks_v1 import HooksSpec, load_hooks
-from gpu_operator.mig.observe import GpuState, observe
-from gpu_operator.mig.plan import plan, unmatched
-from gpu_operator.mig.planner import GpuModel, Node, parse_demand, plan_cluster
-from gpu_operator.mig.sourcemap import load_yaml
-from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec, spec_data
+
+if TYPE_CHECKING:  # imported where used: --help loads none of it
+    from gpu_operator.gpu import HardwareSettings
+    from gpu_operator.mig.apply import Step
+    from gpu_operator.mig.hooks_v1 import HooksSpec
+    from gpu_operator.mig.observe import GpuState
+    from gpu_operator.mig.planner import Node
+    from gpu_operator.mig.spec_v1 import MigConfigEntry
 
 app = typer.Typer(
     help="Partition GPUs with MIG: mig-parted compatible (apply, assert, export, …) + plan.",
@@ -69,6 +65,8 @@ def mig_root(
 
 
 def _settings(ctx: typer.Context) -> HardwareSettings:
+    from gpu_operator.gpu import HardwareSettings
+
     obj = ctx.obj
     return obj if isinstance(obj, HardwareSettings) else HardwareSettings.from_env()
 
@@ -83,6 +81,9 @@ def _read(path: str, what: str) -> str:
 
 
 def _entries(config_file: str | None, selected: str | None) -> list[MigConfigEntry]:
+    from gpu_operator.mig.defaults import DEFAULT_CONFIG_SOURCE, default_config_text
+    from gpu_operator.mig.spec_v1 import load_spec
+
     if config_file is None:
         text, source = default_config_text(), DEFAULT_CONFIG_SOURCE
     else:
@@ -91,6 +92,8 @@ def _entries(config_file: str | None, selected: str | None) -> list[MigConfigEnt
 
 
 def _hooks(hooks_file: str | None) -> HooksSpec | None:
+    from gpu_operator.mig.hooks_v1 import load_hooks
+
     return None if hooks_file is None else load_hooks(_read(hooks_file, "hooks file"), hooks_file)
 
 
@@ -102,6 +105,8 @@ def _unselected(entries: list[MigConfigEntry], gpus: list[GpuState]) -> tuple[li
     fails ("not all GPUs match the specified config"). Ours agree: a config that selects no GPU
     of the node fails both; one that selects some GPUs leaves the others as they are, in both
     (what mig-parted's apply does, and what NVIDIA's mig-manager ends with: success)."""
+    from gpu_operator.mig.plan import unmatched
+
     left = [f"{g.label}: no config entry selects this GPU" for g in unmatched(entries, gpus)]
     none = bool(left) and not any(e.matches(g.info) for e in entries for g in gpus)
     return left, none
@@ -146,6 +151,11 @@ def apply_command(
     A config that selects no GPU of this node is refused before anything runs (hooks included),
     as ``assert`` fails it; GPUs a config leaves out are left as they are (see ``_unselected``).
     """
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.mig.apply import apply_config
+    from gpu_operator.mig.hooks import HookRunner
+    from gpu_operator.mig.observe import observe
+
     entries = _entries(config_file, selected_config)
     runner = HookRunner(
         _hooks(hooks_file),
@@ -194,6 +204,10 @@ def assert_command(
     ),
 ) -> None:
     """Exit 0 when the node is as the selected config says, else 1 with what differs."""
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.mig.observe import observe
+    from gpu_operator.mig.plan import plan
+
     entries = _entries(config_file, selected_config)
     if valid_config:
         typer.echo("Selected MIG configuration is valid")
@@ -227,6 +241,11 @@ def export_command(
     ),
 ) -> None:
     """Print the live MIG layout as a v1 config."""
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.mig.export import export_spec
+    from gpu_operator.mig.observe import observe
+    from gpu_operator.mig.spec_v1 import dump_spec
+
     with Nvml.open(_settings(ctx)) as nvml:
         spec = export_spec(observe(nvml), config_label)
     typer.echo(dump_spec(spec, output_format), nl=False)
@@ -241,6 +260,11 @@ def generate_config_command(
     output_format: str = _OUTPUT,
 ) -> None:
     """Build a config from the hardware: all-disabled, all-enabled, all-<profile>, balanced."""
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.mig.export import generate_spec
+    from gpu_operator.mig.observe import observe
+    from gpu_operator.mig.spec_v1 import dump_spec
+
     with Nvml.open(_settings(ctx)) as nvml:
         text = dump_spec(generate_spec(observe(nvml)), output_format)
     if output_file is None:
@@ -255,6 +279,10 @@ _CHECKPOINT = typer.Option(..., "-f", "--checkpoint-file", envvar="MIG_PARTED_CH
 @app.command("checkpoint")
 def checkpoint_command(ctx: typer.Context, checkpoint_file: str = _CHECKPOINT) -> None:
     """Save the full MIG state (modes, GIs at their placements, CIs)."""
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.mig.checkpoint import checkpoint, dump_checkpoint
+    from gpu_operator.mig.observe import observe
+
     with Nvml.open(_settings(ctx)) as nvml:
         Path(checkpoint_file).write_text(dump_checkpoint(checkpoint(observe(nvml))))
     typer.echo(f"MIG state saved to {checkpoint_file}")
@@ -268,6 +296,12 @@ def restore_command(
     mode_only: bool = _MODE_ONLY,
 ) -> None:
     """Bring the MIG state back to a checkpoint."""
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.mig.apply import ApplyError, apply_plan
+    from gpu_operator.mig.checkpoint import load_checkpoint, restore_plan
+    from gpu_operator.mig.hooks import HookRunner
+    from gpu_operator.mig.observe import observe
+
     state = load_checkpoint(_read(checkpoint_file, "checkpoint file"), checkpoint_file)
     env = _flag_env(
         ctx, checkpoint_file=checkpoint_file, hooks_file=hooks_file, mode_only=mode_only
@@ -294,6 +328,8 @@ def restore_command(
 def _node_models(path: str) -> list[Node]:
     """A nodes file: ``node-name: <preset or MODEL[xN],...>`` per line (YAML mapping); each
     spec's GPUs and profiles are read through the facade from a throw-away simulated node."""
+    from gpu_operator.mig.sourcemap import load_yaml
+
     data, _ = load_yaml(_read(path, "nodes file"), path)
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path}: expected a mapping of node name to GPU models or preset")
@@ -327,6 +363,9 @@ def _cluster_node_specs(kubeconfig: str | None) -> dict[str, str]:
 
 
 def _models_of(specs: dict[str, str], source: str) -> list[Node]:
+    from gpu_operator.gpu import HardwareSettings, Nvml
+    from gpu_operator.mig.planner import GpuModel, Node
+
     nodes = []
     with tempfile.TemporaryDirectory(prefix="mig-plan-") as root:
         cache: dict[str, tuple[GpuModel, ...]] = {}
@@ -358,6 +397,12 @@ def plan_command(
     output_format: str = typer.Option("text", "-o", "--output-format", help="text, yaml, json"),
 ) -> None:
     """Propose nvidia.com/mig.config per node for a demand of MIG devices, and explain it."""
+    import yaml
+
+    from gpu_operator.mig.defaults import default_spec
+    from gpu_operator.mig.planner import parse_demand, plan_cluster
+    from gpu_operator.mig.spec_v1 import spec_data
+
     if (nodes is None) == (not from_cluster):
         raise ConfigError("mig plan: give exactly one of --nodes FILE or --from-cluster")
     if nodes is not None:

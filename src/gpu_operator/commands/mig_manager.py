@@ -14,8 +14,6 @@ import typer
 from gpu_operator import logs
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
-from gpu_operator.kube import KubeSettings, build_client
-from gpu_operator.mig.manager import ManagerSettings, MigManager
 
 
 def mig_manager_command(
@@ -26,6 +24,9 @@ def mig_manager_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Watch this node's nvidia.com/mig.config label and apply it (NODE_NAME required)."""
+    from gpu_operator.kube import KubeSettings, build_client
+    from gpu_operator.mig.manager import ManagerSettings, MigManager
+
     logs.setup(logging.INFO)
     settings = remap(
         ManagerSettings.from_env(),

@@ -10,9 +10,6 @@ import typer
 
 from gpu_operator import logs
 from gpu_operator.hostpaths import host_path
-from gpu_operator.kube import KubeSettings, build_client
-from gpu_operator.operator.node_features import FeatureRoots
-from gpu_operator.operator.node_labeler import LabelerSettings, run
 
 
 def node_labeler_command(
@@ -29,6 +26,10 @@ def node_labeler_command(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Label this node: feature.node.kubernetes.io/{pci-10de,system-os_release,kernel-version}."""
+    from gpu_operator.kube import KubeSettings, build_client
+    from gpu_operator.operator.node_features import FeatureRoots
+    from gpu_operator.operator.node_labeler import LabelerSettings, run
+
     logs.setup(logging.INFO)
     roots = FeatureRoots(
         sys=host_path(sys_root),

@@ -11,21 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from gpu_operator.errors import ConfigError
-from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
-from gpu_operator.toolkit.cdi_generate import (
-    NAME_STRATEGIES,
-    CdiOptions,
-    generate,
-    management_spec,
-    parse_mig_minors,
-)
-from gpu_operator.toolkit.driver_tree import discover
 from gpu_operator.toolkit.host_files import write_atomically
-from gpu_operator.toolkit.install import install, uninstall
 from gpu_operator.toolkit.settings import ToolkitSettings
 
 app = typer.Typer(help="Configure the container runtime for GPUs; write CDI specs.")
@@ -46,6 +36,8 @@ def install_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say which files would change."),
 ) -> None:
     """Add the nvidia runtimes to the runtime RUNTIME names (nvidia-ctk-installer env vars)."""
+    from gpu_operator.toolkit.install import install
+
     settings = toolkit_settings(destination)
     changed = install(settings, log=_say, dry_run=dry_run)
     if dry_run:
@@ -58,6 +50,8 @@ def install_command(
 
 def _daemon(settings: ToolkitSettings) -> None:
     """Stay up until SIGTERM/SIGINT/SIGHUP/SIGQUIT, then undo the install (upstream's mode)."""
+    from gpu_operator.toolkit.install import uninstall
+
     write_atomically(settings.pid_file, f"{os.getpid()}\n")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
@@ -89,12 +83,16 @@ def toolkit_settings(destination: str | None = None) -> ToolkitSettings:
 @app.command("uninstall")
 def uninstall_command() -> None:
     """Restore every file install changed (byte for byte when unchanged since)."""
+    from gpu_operator.toolkit.install import uninstall
+
     uninstall(toolkit_settings(), log=_say)
 
 
 def _dump(spec: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(spec, indent=2) + "\n"
+    import yaml
+
     return yaml.safe_dump(spec, sort_keys=False)
 
 
@@ -120,6 +118,16 @@ def cdi_generate_command(
     no_all_device: bool = typer.Option(False, "--no-all-device"),
 ) -> None:
     """A CDI spec for this node's GPUs, compatible with ``nvidia-ctk cdi generate``."""
+    from gpu_operator.gpu import Nvml
+    from gpu_operator.toolkit.cdi_generate import (
+        NAME_STRATEGIES,
+        CdiOptions,
+        generate,
+        management_spec,
+        parse_mig_minors,
+    )
+    from gpu_operator.toolkit.driver_tree import discover
+
     if fmt not in ("yaml", "json"):
         raise ConfigError(f"--format {fmt!r}: expected yaml or json")
     if mode not in ("nvml", "management"):

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import typer
 
-from gpu_operator.commands.toolkit import toolkit_settings
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path
-from gpu_operator.kube import KubeSettings
+from gpu_operator.kube.settings import KubeSettings
 from gpu_operator.validator.running import Retry, run_component
 from gpu_operator.validator.settings import ValidatorSettings, parse_bool
 from gpu_operator.validator.status import COMPONENT_FILES, VALIDATIONS_DIR
@@ -105,6 +104,7 @@ def validator_command(
     if settings.component == "metrics":
         _metrics(settings, hardware, kube)
         return
+    from gpu_operator.commands.toolkit import toolkit_settings
     from gpu_operator.validator.components import check_for
 
     check = check_for(settings, hardware, kube, pod, toolkit_settings(), log=_say)

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gpu_operator.errors import ConfigError
 
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"}
@@ -68,6 +66,8 @@ class WebConfig:
 
 
 def load_web_config(text: str, *, source: str) -> WebConfig:
+    import yaml  # only when a web config is given: the exporter's footprint without one
+
     try:
         doc: Any = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:

@@ -108,6 +108,7 @@ class NvmlSession(Closing):
         self._nvml = nvml
         self._sysfs_root = sysfs_root
         self._handles: dict[int, Any] = {}
+        self._pci_classes: dict[str, int | None] = {}
         self._open = False
 
     @classmethod
@@ -136,6 +137,7 @@ class NvmlSession(Closing):
         if self._open:
             self._open = False
             self._handles.clear()
+            self._pci_classes.clear()
             self._nvml.nvmlShutdown()
 
     # --- calling NVML --------------------------------------------------------------------
@@ -265,6 +267,14 @@ class NvmlSession(Closing):
         return MigMode(current=value(current), pending=value(pending))
 
     def _pci_class(self, handle: Any, bus_id: str) -> int | None:
+        """The device's PCI class, read once per device and session: it does not change while
+        the driver is loaded, and ``nvmlDeviceGetPciInfoExt`` costs ~1.5 ms a call (measured on
+        an H100 and an H200, driver 580), three times the rest of ``gpu()``."""
+        if bus_id not in self._pci_classes:
+            self._pci_classes[bus_id] = self._read_pci_class(handle, bus_id)
+        return self._pci_classes[bus_id]
+
+    def _read_pci_class(self, handle: Any, bus_id: str) -> int | None:
         """From ``nvmlDeviceGetPciInfoExt`` (R535+), else sysfs ``class`` (``0x030200``)."""
         n = self._nvml
         info_type = getattr(n, "nvmlPciInfoExt_v1_t", None)

@@ -6,8 +6,8 @@ from typing import Any, TypeVar
 
 from lightkube import AsyncClient, Client
 
-from gpu_operator.kube.client import FIELD_MANAGER
 from gpu_operator.kube.retry import RetryPolicy, aretry, retry
+from gpu_operator.kube.settings import FIELD_MANAGER
 
 R = TypeVar("R")
 

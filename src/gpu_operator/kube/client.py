@@ -4,42 +4,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from lightkube import AsyncClient, Client
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube.retry import RetryPolicy
-
-FIELD_MANAGER = "gpu-operator"
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-
-@dataclass(frozen=True)
-class KubeSettings:
-    """Where the API server is and how to talk to it.
-
-    server: explicit URL (e.g. the sandbox emulator's); wins over everything else.
-    kubeconfig: a kubeconfig file; else in-cluster service account, then ``$KUBECONFIG``, then
-        ``~/.kube/config`` (lightkube's ``KubeConfig.from_env`` order).
-    context: the kubeconfig context to use; ``None``: the file's current context.
-    field_manager: the name our writes are recorded under in ``managedFields``.
-    timeout_s: per-request timeout, seconds (watches have no read timeout).
-    service_account: the in-cluster service account directory (token, ca.crt, namespace).
-    retry: backoff for 409/429/5xx and dropped connections.
-    """
-
-    server: str | None = None
-    kubeconfig: Path | None = None
-    context: str | None = None
-    namespace: str | None = None
-    field_manager: str = FIELD_MANAGER
-    timeout_s: float = 10.0
-    service_account: Path = SERVICE_ACCOUNT
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+from gpu_operator.kube.settings import KubeSettings
 
 
 def _server_config(server: str, namespace: str | None) -> KubeConfig:

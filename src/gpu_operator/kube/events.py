@@ -13,8 +13,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event
 
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube.client import FIELD_MANAGER
 from gpu_operator.kube.retry import RetryPolicy, aretry, retry
+from gpu_operator.kube.settings import FIELD_MANAGER
 
 EventType = Literal["Normal", "Warning"]
 

@@ -7,36 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx2
 from lightkube.core.exceptions import ApiError
 
 from gpu_operator.errors import KubeError
+from gpu_operator.kube.settings import RetryPolicy as RetryPolicy
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """attempts: tries in all (1: no retry); delays double from ``base_delay_s`` up to
-    ``max_delay_s``; a 429's ``Retry-After`` is honoured up to ``max_delay_s``."""
-
-    attempts: int = 6
-    base_delay_s: float = 0.1
-    max_delay_s: float = 5.0
-
-    def delay(self, attempt: int, error: BaseException) -> float:
-        wait = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        response = (
-            getattr(error, "response", None) if isinstance(error, httpx2.HTTPStatusError) else None
-        )
-        if response is not None:
-            after = response.headers.get("Retry-After", "")
-            if after.isdigit():
-                wait = min(self.max_delay_s, float(after))
-        return float(wait)
 
 
 def status_code(error: BaseException) -> int | None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from gpu_operator.gpu import HardwareSettings
-from gpu_operator.kube import KubeSettings, build_client
+from gpu_operator.kube.settings import KubeSettings
 from gpu_operator.toolkit.settings import ToolkitSettings
 from gpu_operator.validator.driver import validate_driver
 from gpu_operator.validator.node_status import NodeStatusExporter
@@ -47,6 +47,8 @@ def check_for(
     from gpu_operator.validator.kube_checks import validate_cuda, validate_plugin
 
     def api_check() -> str:
+        from gpu_operator.kube import build_client
+
         client = build_client(kube)
         try:
             if component == "cuda":
@@ -87,6 +89,7 @@ def node_status_exporter(
     def device_count() -> int:
         if not settings.node_name:
             return -1
+        from gpu_operator.kube import build_client
         from gpu_operator.validator.kube_checks import node_capacity
 
         client = build_client(kube)

@@ -188,7 +188,13 @@ def test_counters_stay_within_physical_ranges(
         assert 20 <= known(s.gpu_temp_c) <= 100
         assert s.memory_temp_c is None or 20 <= s.memory_temp_c <= 100
         assert 0 < known(s.power_mw) <= limit_mw
-        assert known(s.memory_used_bytes) + known(s.memory_free_bytes) == s.memory_total_bytes
+        reserved = known(s.memory_reserved_bytes)
+        assert reserved > 0
+        assert (
+            known(s.memory_used_bytes) + known(s.memory_free_bytes) + reserved
+            == s.memory_total_bytes
+        )
+        assert (known(s.memory_used_bytes) > 0) is busy
         assert (known(s.gpu_util_pct) > 0) is busy
 
 

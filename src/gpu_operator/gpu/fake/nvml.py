@@ -205,22 +205,25 @@ class FakeNvmlBase:
         model = model_of(gpu)
         if mig is None:
             total = model.memory_mib * MIB
-            # What the driver keeps for itself: 0.4 % of the card, as on the real H200.
-            reserved = total * 4 // 1000
+            reserved = model.reserved_memory_bytes()
             procs = gpu["processes"]
         else:
             total = gi_profile_by_id(model, mig["gi"]["profileId"]).memory_mib * MIB
             reserved = 0
             procs = [p for p in gpu["processes"] if p.get("gi") == mig["gi"]["id"]]
-        used = reserved + sum(int(p["usedMemoryMiB"]) * MIB for p in procs)
+        used = sum(int(p["usedMemoryMiB"]) * MIB for p in procs)
+        free = max(total - reserved - used, 0)
         if not version:
+            # v1, as the cards answer it: the reserved memory counts as used (615 MiB "used" on
+            # an idle H200), free + used = total.
             mem = pynvml.c_nvmlMemory_t()
-            mem.total, mem.used, mem.free = total, used, max(total - used, 0)
+            mem.total, mem.used, mem.free = total, reserved + used, free
             return mem
+        # v2: reserved apart; used is what processes hold (0 at idle), free + used + reserved
+        # = total (nvidia-smi's "0MiB / 143771MiB" on an idle H200).
         mem2 = pynvml.c_nvmlMemory_v2_t()
         mem2.version = version
-        mem2.total, mem2.reserved = total, reserved
-        mem2.used, mem2.free = used, max(total - used, 0)
+        mem2.total, mem2.reserved, mem2.used, mem2.free = total, reserved, used, free
         return mem2
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[Any]:

@@ -9,6 +9,7 @@ in each version, and the edits that add ours (pure: a parsed document in, ``Edit
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,14 +41,38 @@ def parse_toml(text: str, *, source: str) -> tomlkit.TOMLDocument:
         raise ConfigError(f"{source}:{error.line}: {error}") from error
 
 
+def _top_key_line(doc: Any, key: str) -> int | None:
+    """The 1-based line of a top-level ``key = …`` (tomlkit keeps the text, not positions;
+    top-level keys come before the first table header)."""
+    if not isinstance(doc, tomlkit.TOMLDocument):
+        return None
+    pattern = re.compile(rf"""^\s*(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*=""")
+    for number, line in enumerate(doc.as_string().splitlines(), start=1):
+        if line.lstrip().startswith("["):
+            return None
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _at(doc: Any, key: str, source: str) -> str:
+    line = _top_key_line(doc, key)
+    return f"{source}:{line}" if line else source
+
+
 def config_version(doc: Any, *, source: str) -> int:
     """The file's ``version`` (containerd reads a file without one as version 1)."""
     version = doc.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version not in CRI_PLUGIN:
-        raise ConfigError(f"{source}: version = {version!r}: expected 1, 2 or 3")
+        raise ConfigError(
+            f"{_at(doc, 'version', source)}: version = {version!r}: expected 1, 2 or 3"
+        )
     plugins = doc.get("plugins")
     if plugins is not None and not hasattr(plugins, "keys"):
-        raise ConfigError(f"{source}: plugins: expected a table, got {type(plugins).__name__}")
+        raise ConfigError(
+            f"{_at(doc, 'plugins', source)}: plugins: expected a table, "
+            f"got {type(plugins).__name__}"
+        )
     return int(version)
 
 

@@ -14,6 +14,7 @@ import tomlkit
 import yaml
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.hostpaths import host_path
 from gpu_operator.toolkit import (
     containerd_config,
     crio_config,
@@ -36,7 +37,7 @@ from gpu_operator.toolkit.host_files import (
     write_atomically,
 )
 from gpu_operator.toolkit.restart import signal_runtime, systemd_restart
-from gpu_operator.toolkit.settings import ToolkitSettings
+from gpu_operator.toolkit.settings import DEFAULT_CONFIG, ToolkitSettings
 
 Log = Callable[[str], None]
 
@@ -251,6 +252,30 @@ def write_management_spec(settings: ToolkitSettings, store: BackupStore, log: Lo
     log(f"wrote {path}")
 
 
+CONFIG_VARIABLE = {
+    "containerd": "CONTAINERD_CONFIG",
+    "crio": "CRIO_CONFIG",
+    "docker": "DOCKER_CONFIG",
+}
+
+
+def created_lines(settings: ToolkitSettings, path: Path, no_directory: bool) -> list[str]:
+    """What to say about a runtime config file install created: one line that it did, and,
+    when even its directory was missing (a mistyped path?) and the runtime reads its config
+    from elsewhere by default, a warning that the runtime will not read this one."""
+    what = "no config existed there" + (
+        f", nor its directory {path.parent}" if no_directory else ""
+    )
+    lines = [f"created {path}: {what}"]
+    default = host_path(DEFAULT_CONFIG[settings.runtime])
+    if no_directory and path == settings.config and path != default:
+        lines.append(
+            f"warning: {settings.runtime} reads {default}, not {path}, unless it is started "
+            f"with that file: check RUNTIME_CONFIG/{CONFIG_VARIABLE[settings.runtime]}"
+        )
+    return lines
+
+
 def install(
     settings: ToolkitSettings, *, log: Log = lambda line: None, dry_run: bool = False
 ) -> list[Path]:
@@ -279,13 +304,19 @@ def install(
             original, mode = original_of(file_plan.path)
         else:
             original, mode = backup.original, backup.mode
+        created = backup is None and original is None
+        no_directory = created and not file_plan.path.parent.is_dir()
         write_atomically(file_plan.path, file_plan.after)
         store.save(
             Backup(
                 file_plan.path, original, mode, digest(file_plan.after.encode()), file_plan.edits
             )
         )
-        log(f"configured {file_plan.path} (backup in {settings.backup_dir})")
+        if created:
+            for line in created_lines(settings, file_plan.path, no_directory):
+                log(line)
+        else:
+            log(f"configured {file_plan.path} (backup in {settings.backup_dir})")
     if changed:
         restart_runtime(settings, log)
     else:

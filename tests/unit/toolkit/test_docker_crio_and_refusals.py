@@ -96,7 +96,7 @@ def test_a_wrong_version_key_is_refused_naming_the_key(tmp_path: Path, toolkit_r
     settings = ToolkitSettings(
         runtime="containerd", root=toolkit_root, config=config, restart_mode="none"
     )
-    with pytest.raises(ConfigError, match=r"config.toml: version = 'two': expected 1, 2 or 3"):
+    with pytest.raises(ConfigError, match=r"config.toml:1: version = 'two': expected 1, 2 or 3"):
         install(settings)
     assert config.read_text() == 'version = "two"\n'
 

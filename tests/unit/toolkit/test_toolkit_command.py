@@ -98,3 +98,65 @@ def test_the_v1_positional_destination_is_the_toolkit_install_directory(
     assert done.returncode == 0, done.stderr
     assert (destination / "toolkit-backup").is_dir()
     assert not (toolkit_root / "toolkit-backup").exists()
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_config_version_containerd_does_not_know_is_refused_naming_file_and_line(
+    tmp_path: Path, toolkit_root: Path
+) -> None:
+    config = tmp_path / "etc" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('# containerd\nroot = "/var/lib/containerd"\nversion = 7\n\n[plugins]\n')
+    before = files_under(tmp_path)
+    done = subprocess.run(
+        [*CLI, "install"], env=env_for(config, toolkit_root), capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"gpu-operator: {config}:3: version = 7: expected 1, 2 or 3"
+    ]
+    assert files_under(tmp_path) == before, "nothing changed"
+
+
+def test_a_config_path_whose_directory_is_missing_is_created_with_one_line_and_a_warning(
+    tmp_path: Path, toolkit_root: Path
+) -> None:
+    config = tmp_path / "etc" / "containerdd" / "config.toml"  # a typo of containerd
+    before = files_under(tmp_path)
+    done = subprocess.run(
+        [*CLI, "install"], env=env_for(config, toolkit_root), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert f"created {config}: no config existed there, nor its directory {config.parent}" in lines
+    assert (
+        f"warning: containerd reads /etc/containerd/config.toml, not {config}, unless it is "
+        "started with that file: check RUNTIME_CONFIG/CONTAINERD_CONFIG"
+    ) in lines
+    after = files_under(tmp_path)
+    config_file, backup = sorted(set(after) - set(before))
+    assert config_file == "etc/containerdd/config.toml"
+    assert backup.startswith("usr-local-nvidia/toolkit-backup/"), "the backup install keeps"
+    assert {k: v for k, v in after.items() if k in before} == before, "nothing else changed"
+
+
+def test_a_new_config_at_the_runtime_s_own_location_is_created_without_a_warning(
+    tmp_path: Path, toolkit_root: Path
+) -> None:
+    host_etc = tmp_path / "host-etc-containerd"  # the host's /etc/containerd, not there yet
+    env = env_for(
+        Path("/etc/containerd/config.toml"),
+        toolkit_root,
+        GPU_OPERATOR_MOUNTS=f'{{"/etc/containerd": "{host_etc}"}}',
+    )
+    done = subprocess.run([*CLI, "install"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    config = host_etc / "config.toml"
+    assert f"created {config}: no config existed there, nor its directory {host_etc}" in (
+        done.stderr.splitlines()
+    )
+    assert "warning:" not in done.stderr
+    assert config.is_file()

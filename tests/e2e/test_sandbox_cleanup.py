@@ -2,7 +2,8 @@
 SIGTERM (as ``timeout`` and Ctrl-C do, to its process group) or SIGKILL once its pods run
 leaves no process and no listening socket behind; ``sandbox up`` with another program holding
 port 8080 on every interface still gets its operator pod Ready, and ``sandbox down`` then
-leaves nothing.
+leaves nothing. A lighter sandbox (one node, one pod whose shell starts a grandchild) stopped
+by Ctrl-C, or crashing without stopping at all, leaves nothing either.
 
 A process "of the sandbox" is any whose command line or environment names the sandbox's
 directory (every pod's ``HOME``, mount table and simulated GPUs live under it), read from /proc.
@@ -45,6 +46,13 @@ def processes_naming(text: str) -> list[int]:
             ):
                 found.append(int(entry.name))
     return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _listening() -> dict[int, Address]:
@@ -251,3 +259,88 @@ def test_sandbox_up_with_port_8080_taken_runs_its_operator_and_down_leaves_nothi
             up.wait()
             if up.stderr is not None:
                 up.stderr.close()
+
+
+# One GPU node, no chart; one pod of our image whose shell leaves a grandchild running.
+LIGHT = """
+import sys, time
+from pathlib import Path
+from gpu_operator import __version__
+from gpu_operator.sandbox.cluster import Sandbox
+from gpu_operator.sandbox.nodes import parse_nodes
+
+how = sys.argv[2]
+sandbox = Sandbox(parse_nodes("h200:1", "rocky:8.5"), Path(sys.argv[1]))
+pod = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "shell", "namespace": "default"},
+    "spec": {"nodeName": "gpu-node-1", "containers": [{
+        "name": "shell", "image": f"ghcr.io/gpu-operator/gpu-operator:v{__version__}",
+        "command": ["sh", "-c", "sleep 600 & exec sleep 601"]}]},
+}
+if how == "crash":
+    sandbox.start()  # never stopped: the crash below skips it
+else:
+    sandbox.__enter__()
+try:
+    sandbox.rest.create("pods", pod, "default")
+    while (sandbox.rest.get("pods", "shell", "default") or {}).get("status", {}).get(
+        "phase"
+    ) != "Running":
+        time.sleep(0.2)
+    print("running", flush=True)
+    sys.stdin.readline()  # until the test has seen the pod's processes (Ctrl-C comes first)
+    raise RuntimeError("a bug in the sandbox")
+finally:
+    if how != "crash":
+        sandbox.stop()
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("ctrl-c", id="Ctrl-C (SIGINT) stops it"),
+        pytest.param("crash", id="a crash that never stops it"),
+    ],
+)
+def test_a_sandbox_stopped_by_ctrl_c_or_crashing_leaves_no_process(
+    short_tmp: Path, how: str
+) -> None:
+    directory = short_tmp / "sbx"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", LIGHT, str(directory), how],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline() == "running\n"
+        sleeps = {b"sleep\x00600\x00", b"sleep\x00601\x00"}  # the grandchild, the container
+
+        def both_run() -> bool:
+            return {cmdline(p) for p in processes_naming(str(directory))} >= sleeps
+
+        wait_for("the container and its grandchild run", both_run, 30)
+        assert any(
+            b"gpu_operator.sandbox.runtime" in cmdline(p) for p in processes_naming(str(directory))
+        )
+        if how == "ctrl-c":
+            os.killpg(parent.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+        _, err = parent.communicate("crash now\n", timeout=60)
+        if how == "crash":
+            assert "RuntimeError: a bug in the sandbox" in err
+        else:
+            assert "KeyboardInterrupt" in err
+        assert processes_naming(str(directory)) == []
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+        for stream in (parent.stdin, parent.stdout, parent.stderr):
+            if stream is not None:
+                stream.close()

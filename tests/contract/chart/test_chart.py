@@ -166,7 +166,7 @@ def test_a_current_era_command_pins_nvidias_operand_images_as_upstream_would() -
     [
         pytest.param(
             ["--set", "driver.verison=1"],
-            "at '/driver': additional properties 'verison' not allowed",
+            "at '/driver/verison': value must be 'did you mean driver.version?'",
             id="a typo in a key",
         ),
         pytest.param(

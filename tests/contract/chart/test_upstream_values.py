@@ -1,7 +1,7 @@
 """NVIDIA users' own values files work unchanged with the real ``helm``: every upstream values
 file we hold renders a ClusterPolicy that our model and CRD accept, upstream's documented
 ``--set`` spellings are taken, the keys we do not act on are listed in NOTES ("accepted, not
-used"), and a typo is refused naming the key and where it is."""
+used"), and a typo is refused in one line naming the key and the known name it nearly is."""
 
 from __future__ import annotations
 
@@ -131,12 +131,25 @@ def test_with_the_nvidiadriver_crd_flag_the_driver_is_still_deployed() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "validator.hostNetwrk=true"], "at '/validator': additional properties "),
-        (["--set", "operator.logging.develMod=true"], "at '/operator/logging': additional "),
-        (["--set", "driver.nvidiaDriverCRD.enable=true"], "'enable' not allowed"),
+        (
+            ["--set", "validator.hostNetwrk=true"],
+            "at '/validator/hostNetwrk': value must be 'did you mean validator.hostNetwork?'",
+        ),
+        (
+            ["--set", "operator.logging.develmode=true"],
+            "value must be 'did you mean operator.logging.develMode?'",
+        ),
+        (
+            ["--set", "driver.nvidiaDriverCRD.enable=true"],
+            "did you mean driver.nvidiaDriverCRD.enabled?",
+        ),
+        (["--set", "driver.xyzzy=1"], "at '/driver': additional properties 'xyzzy' not allowed"),
     ],
 )
-def test_a_typo_is_refused_naming_the_key_and_where(args: list[str], message: str) -> None:
+def test_a_typo_is_refused_naming_the_key_and_the_nearest_name(
+    args: list[str], message: str
+) -> None:
     result = helm("template", "x", str(CHART), *args)
     assert result.returncode != 0
     assert message in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("- at")]) == 1

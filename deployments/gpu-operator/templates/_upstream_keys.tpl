@@ -28,7 +28,7 @@ this chart accepts but does not act on: one line per key the release sets. */}}
   (list "driver.affinity" "v1.6-era per-operand scheduling: operands go to GPU nodes by label" false)
   (list "driver.nodeSelector" "v1.6-era per-operand scheduling: operands go to GPU nodes by label" false)
   (list "driver.podSecurityContext" "v1.9-era per-operand pod security: use daemonsets.podSecurityContext" false)
-  (list "driver.rollingUpdate" "the driver DaemonSet is OnDelete: upgrades follow driver.upgradePolicy" false)
+  (list "driver.rollingUpdate" "the driver DaemonSet is OnDelete; upgrades follow upgradePolicy" false)
   (list "driver.tolerations" "v1.6-era per-operand tolerations: use daemonsets.tolerations" false)
   (list "driver.use_ocp_driver_toolkit" "no OpenShift Driver Toolkit builds" false)
   (list "driver.virtualTopology" "the vGPU topology daemon is not implemented" false)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpu_operator.operator.openapi import Schema
+from gpu_operator.operator.openapi import Schema, model_schema, paths
 from gpu_operator.operator.upstream_keys import POLICY_LEGACY, POLICY_MAIN
 
 KNOWN: dict[str, str] = {**POLICY_LEGACY, **POLICY_MAIN}
@@ -41,7 +41,7 @@ NOT_USED: dict[str, str] = {
     "driver.useOpenKernelModules": "deprecated: use driver.kernelModuleType",
     "driver.readinessProbe": "the driver container is gated by its startup probe only",
     "driver.virtualTopology": "the vGPU topology daemon is not implemented",
-    "driver.rollingUpdate": "the driver DaemonSet is OnDelete: upgrades follow driver.upgradePolicy",
+    "driver.rollingUpdate": "the driver DaemonSet is OnDelete; upgrades follow upgradePolicy",
     "dcgmExporter.hpcJobMapping": "HPC job mapping is not implemented",
     "gds": "GPUDirect Storage (nvidia-fs) is not deployed; only GDS_ENABLED reaches the driver",
     "gdrcopy": "GDRCopy is not deployed; only GDRCOPY_ENABLED reaches the driver",
@@ -259,4 +259,24 @@ def values_not_used(values_keys: Mapping[str, str]) -> list[tuple[str, str]]:
     for path in sorted(found, key=lambda p: (p.count("."), p)):
         if not any(path.startswith(p + ".") for p, _ in out):
             out.append((path, found[path]))
+    return out
+
+
+def policy_not_used() -> list[tuple[str, str]]:
+    """Every upstream spec field that does nothing here, with why: the ``NOT_USED`` entries and
+    the upstream fields our model lacks (shallowest path of each), sorted."""
+    return sorted({**NOT_USED, **{p: reason(p) for p in upstream_only()}}.items())
+
+
+def upstream_only() -> list[str]:
+    """The upstream spec fields our model lacks (shallowest path of each)."""
+    from gpu_operator.operator.policy_v1 import ClusterPolicySpec  # policy_v1 imports us
+
+    model = paths(model_schema(ClusterPolicySpec))
+    free = [p for p, kind in model.items() if kind in ("object", "array<object>") or "map<" in kind]
+    out: list[str] = []
+    for path in sorted(KNOWN, key=lambda p: (p.count("."), p)):
+        covered = any(path.startswith((f + ".", f + "[]")) for f in free + out)
+        if path not in model and not covered:
+            out.append(path)
     return out

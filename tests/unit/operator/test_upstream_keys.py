@@ -19,7 +19,7 @@ from gpu_operator.operator.crd import build_crd, spec_schema
 from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.openapi import paths
 from gpu_operator.operator.policy_v1 import load_policy, parse_spec
-from gpu_operator.operator.upstream_fields import KNOWN, NOT_USED
+from gpu_operator.operator.upstream_fields import KNOWN, NOT_USED, policy_not_used
 from gpu_operator.operator.upstream_keys import POLICY_LEGACY, POLICY_MAIN
 from gpu_operator.sandbox.apiserver.validation import check_schema, prune, unknown_fields
 
@@ -42,8 +42,9 @@ def upstream_main_fields() -> dict[str, str]:
 
 
 def test_the_generated_table_is_fresh_and_is_upstream_mains_crd() -> None:
-    """The table is what the generator makes of its inputs, and its main part is exactly the
-    fields of the upstream main CRD that users have (so the table cannot drift from it)."""
+    """The table, the chart's values schema entries and NOTES list, and the "accepted but not
+    acted on" section of docs/comparison.md are what the generator makes of its inputs now,
+    and the table's main part is exactly the fields of the upstream main CRD users have."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_upstream_keys.py"), "--check"],
         capture_output=True,
@@ -229,6 +230,9 @@ def test_sections_switched_off_report_nothing_and_vm_operands_only_with_sandbox_
     ]
 
 
-def test_every_not_used_entry_names_an_upstream_field() -> None:
-    for path in NOT_USED:
+def test_every_not_used_entry_names_an_upstream_field_and_the_docs_list_them() -> None:
+    docs = (ROOT / "docs" / "comparison.md").read_text()
+    for path, why in policy_not_used():
         assert path in KNOWN, path
+        assert f"| `{path}` | {why} |" in docs
+    assert set(NOT_USED) <= {p for p, _ in policy_not_used()}

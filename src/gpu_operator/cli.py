@@ -46,6 +46,7 @@ COMMANDS: dict[str, Lazy] = {
     "exporter": Lazy(
         "gpu_operator.commands.exporter:exporter_command",
         "Serve GPU metrics in dcgm-exporter's format (no DCGM needed).",
+        "CONTEXT_SETTINGS",
     ),
     "device-plugin": Lazy(
         "gpu_operator.commands.device_plugin:device_plugin_command",

@@ -179,6 +179,8 @@ SYNTHESISED = {XID_COUNT, CLOCK_EVENTS_COUNT}
 # with a warning naming the line), but a name in neither table is an error.
 KNOWN_UNSUPPORTED = {
     "DCGM_FI_DEV_VGPU_LICENSE_STATUS",
+    "DCGM_FI_DEV_PCIE_TX_THROUGHPUT",  # 1.x's dcgm_pcie_{tx,rx}_throughput (deprecated in DCGM)
+    "DCGM_FI_DEV_PCIE_RX_THROUGHPUT",
     "DCGM_FI_DEV_POWER_VIOLATION",
     "DCGM_FI_DEV_THERMAL_VIOLATION",
     "DCGM_FI_DEV_SYNC_BOOST_VIOLATION",

@@ -38,6 +38,9 @@ class RenderOptions:
     replace_blanks_in_model_name: bool = False
     xid_window_ms: int = 300000
     clock_events_window_ms: int = 300000
+    old_namespace: bool = False
+    """``-o``: dcgm-exporter 1.x label names (``uuid``, ``pod_name``, ``pod_namespace``,
+    ``container_name``)."""
 
 
 def _escape(value: str) -> str:
@@ -59,7 +62,7 @@ class Renderer:
             model = model.replace(" ", "-")
         pairs = [
             ("gpu", str(entity.gpu)),
-            ("UUID", entity.uuid),
+            ("uuid" if self._options.old_namespace else "UUID", entity.uuid),
             ("pci_bus_id", entity.pci_bus_id),
             ("device", entity.device),
             ("modelName", model),
@@ -75,14 +78,17 @@ class Renderer:
         for row in self._collectors.labels:
             value = FIELDS[row.field].read(reading)
             if value is not None:
-                extra[row.field] = str(value)
+                extra[row.name] = str(value)
         entity = reading.entity
         key = entity.pod_key
         if entity.gi_id is None and self._options.gpu_id_type == "device-name":
             key = entity.device
         pod = pods.get(key)
         if pod is not None:
-            extra.update({"pod": pod.pod, "namespace": pod.namespace, "container": pod.container})
+            names = ("pod_name", "pod_namespace", "container_name")
+            if not self._options.old_namespace:
+                names = ("pod", "namespace", "container")
+            extra.update(zip(names, (pod.pod, pod.namespace, pod.container), strict=True))
         return sorted(extra.items())
 
     def render(
@@ -116,10 +122,10 @@ class Renderer:
                         code = int(value)
                         labels += f',err_code="{code}",err_msg="{_escape(xid_name(code))}"'
                     text = f"{value:f}" if spec.kind is Kind.DOUBLE else f"{int(value)}"
-                    series.append(f"{row.field}{{{labels}}} {text}")
+                    series.append(f"{row.name}{{{labels}}} {text}")
             if series:
-                lines.append(f"# HELP {row.field} {row.help}")
-                lines.append(f"# TYPE {row.field} {row.prom_type}")
+                lines.append(f"# HELP {row.name} {row.help}")
+                lines.append(f"# TYPE {row.name} {row.prom_type}")
                 lines.extend(series)
         lines.extend(self._own_families(sampled, xids))
         return ("\n".join(lines) + "\n").encode()

@@ -66,6 +66,7 @@ class Exporter:
                 replace_blanks_in_model_name=settings.replace_blanks_in_model_name,
                 xid_window_ms=settings.xid_window_ms,
                 clock_events_window_ms=settings.clock_events_window_ms,
+                old_namespace=settings.use_old_namespace,
             ),
         )
         self._pod_source = pod_source

@@ -79,6 +79,9 @@ class ExporterSettings:
     """``--replace-blanks-in-model-name``: ``NVIDIA H200`` → ``NVIDIA-H200``."""
     energy_interval_ms: int = 30000
     """How often the slow energy counter is read (ours: ~4 ms per call on an H200)."""
+    use_old_namespace: bool = False
+    """``-o/--use-old-namespace``: dcgm-exporter 1.x label names (``uuid``, ``pod_name``,
+    ``pod_namespace``, ``container_name``)."""
 
     def __post_init__(self) -> None:
         if self.collect_interval_ms < 100:

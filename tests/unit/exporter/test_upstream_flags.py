@@ -1,0 +1,245 @@
+"""dcgm-exporter's whole command line is accepted: every flag of ``pkg/cmd/app.go`` parses as
+Go parses it (``-name``/``--name``, ``=value`` or the next argument, bare booleans,
+``--flag=false``), a flag beats its variable, the flags this exporter has no use for are named
+in one log line, and the 1.x names (``1.x-compatibility-metrics.csv``, ``-o``) are served."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from exporter_helpers import parse as parse_series
+
+from gpu_operator.errors import ConfigError
+from gpu_operator.exporter.collectors_csv import load_collectors
+from gpu_operator.exporter.flags import FLAGS, parse
+from gpu_operator.exporter.serving import Exporter
+from gpu_operator.gpu import Nvml
+from gpu_operator.podresources import ContainerDevices
+
+MakeExporter = Callable[..., tuple[Exporter, Nvml]]
+
+# Every flag name of dcgm-exporter's app.go (4.x main), with a value it accepts.
+UPSTREAM = {
+    "collectors": "/etc/dcgm-exporter/default-counters.csv",
+    "config-file": "/etc/dcgm-exporter/config.yaml",
+    "address": ":9400",
+    "web-read-timeout": "30s",
+    "web-write-timeout": "30s",
+    "max-concurrent-scrapes": "4",
+    "enable-exporter-metrics": "true",
+    "collect-interval": "30000",
+    "watch-max-keep-age": "0s",
+    "watch-max-keep-samples": "0",
+    "kubernetes": "true",
+    "use-old-namespace": "true",
+    "cpu-devices": "f",
+    "configmap-data": "gpu-operator:metrics",
+    "remote-hostengine-info": "nv-hostengine:5555",
+    "kubernetes-enable-pod-labels": "true",
+    "kubernetes-enable-pod-uid": "true",
+    "kubernetes-gpu-id-type": "device-name",
+    "kubernetes-pod-label-allowlist-regex": "^app$",
+    "devices": "g",
+    "no-hostname": "true",
+    "health-require-gpus": "true",
+    "switch-devices": "f",
+    "fake-gpus": "true",
+    "web-config-file": "/etc/web.yaml",
+    "xid-count-window-size": "60000",
+    "replace-blanks-in-model-name": "true",
+    "debug": "true",
+    "clock-events-count-window-size": "60000",
+    "enable-dcgm-log": "true",
+    "dcgm-log-level": "INFO",
+    "log-format": "json",
+    "pod-resources-kubelet-socket": "/var/lib/kubelet/pod-resources/kubelet.sock",
+    "hpc-job-mapping-dir": "/var/run/hpc",
+    "container-labels": "true",
+    "container-runtime-socket": "/run/containerd/containerd.sock",
+    "nvidia-resource-names": "nvidia.com/a100",
+    "kubernetes-virtual-gpus": "true",
+    "dump-enabled": "true",
+    "dump-directory": "/tmp/dumps",
+    "dump-retention": "1",
+    "dump-compression": "false",
+    "kubernetes-enable-dra": "true",
+    "disable-startup-validate": "true",
+    "enable-gpu-bind-unbind-watch": "true",
+    "gpu-bind-unbind-poll-interval": "2s",
+    "enable-pprof": "true",
+    "web-systemd-socket": "true",
+}
+SHORT = {
+    "f": "collectors",
+    "a": "address",
+    "c": "collect-interval",
+    "k": "kubernetes",
+    "o": "use-old-namespace",
+    "p": "cpu-devices",
+    "m": "configmap-data",
+    "r": "remote-hostengine-info",
+    "d": "devices",
+    "n": "no-hostname",
+    "s": "switch-devices",
+    "x": "xid-count-window-size",
+    "rbmn": "replace-blanks-in-model-name",
+}
+BOOLS = {f.name for f in FLAGS if f.kind == "bool"}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM))
+def test_every_upstream_flag_is_accepted_in_both_spellings(name: str) -> None:
+    value = UPSTREAM[name]
+    assert parse([f"--{name}={value}"], {}).text(name) == value
+    if name in BOOLS:  # Go: a bare boolean is true; it never takes the next argument
+        assert parse([f"-{name}"], {}).text(name) == "true"
+    else:
+        assert parse([f"-{name}", value], {}).text(name) == value
+
+
+@pytest.mark.parametrize(("short", "name"), sorted(SHORT.items()))
+def test_every_upstream_alias_is_accepted(short: str, name: str) -> None:
+    value = UPSTREAM[name]
+    assert parse([f"-{short}={value}"], {}).text(name) == value
+
+
+def test_the_table_knows_no_flag_upstream_lacks_but_our_energy_interval() -> None:
+    assert {f.name for f in FLAGS} - set(UPSTREAM) == {"energy-interval"}
+
+
+def test_booleans_bare_or_with_a_go_word_and_the_flag_beats_the_variable() -> None:
+    env = {"DCGM_EXPORTER_KUBERNETES": "true", "DCGM_EXPORTER_NO_HOSTNAME": "1"}
+    given = parse(["-k=false", "-rbmn"], env)
+    assert (given.flag("kubernetes"), given.flag("no-hostname")) == (False, True)
+    assert given.flag("replace-blanks-in-model-name") is True
+    assert given.number("collect-interval") == 30000
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--kubernetes=maybe"], {}, "--kubernetes='maybe': not a boolean"),
+        ([], {"DCGM_EXPORTER_KUBERNETES": "yes"}, "DCGM_EXPORTER_KUBERNETES='yes': not a boolean"),
+        (["--no-such-flag"], {}, "--no-such-flag: no such flag of dcgm-exporter"),
+        (["-a"], {}, "--address: needs a value"),
+        (["stray"], {}, "'stray': dcgm-exporter takes no arguments, only flags"),
+    ],
+)
+def test_bad_input_is_one_error_naming_the_flag_or_variable(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(args, env)
+
+
+def test_an_int_flag_that_is_not_a_number_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"--collect-interval 'soon': not an integer"):
+        parse(["-c", "soon"], {}).number("collect-interval")
+
+
+def test_unused_flags_given_are_named_with_why_and_defaults_are_not() -> None:
+    given = parse(
+        ["-r", "nv-hostengine:5555", "--kubernetes-enable-pod-labels", "-m", "none"],
+        {"KUBERNETES_VIRTUAL_GPUS": "true", "DCGM_EXPORTER_DUMP_COMPRESSION": "true"},
+    )
+    assert given.unused == (
+        "--remote-hostengine-info=nv-hostengine:5555 (no DCGM here: NVML is read directly)",
+        "KUBERNETES_VIRTUAL_GPUS (a shared GPU's series name one of its pods, not one series "
+        "per pod)",
+        "--kubernetes-enable-pod-labels (needs the Kubernetes API; pod, namespace and "
+        "container come from the kubelet)",
+    )
+
+
+OLD_CSV = """\
+# dcgm-exporter 1.x names
+dcgm_sm_clock,     gauge, SM clock (MHz).
+dcgm_gpu_temp,    gauge, GPU temperature (C).
+dcgm_pcie_tx_throughput,  counter, PCIe TX (KB).
+dcgm_power_usage,              gauge, Power draw (W).
+dcgm_fb_used, gauge, Framebuffer used (MiB).
+dcgm_fi_prof_gr_engine_active,   gauge, Graphics engine active ratio.
+"""
+
+
+def test_the_1x_names_are_served_under_their_own_names_with_the_1x_labels(
+    make_exporter: MakeExporter,
+) -> None:
+    table = load_collectors(OLD_CSV, source="1.x-compatibility-metrics.csv")
+    assert table.skipped == (
+        "1.x-compatibility-metrics.csv:4: skipping dcgm_pcie_tx_throughput: "
+        "not measured by this exporter",
+    )
+    entries = []
+    exporter, nvml = make_exporter(
+        "h200", collectors=table, use_old_namespace=True, pod_source=lambda: entries
+    )
+    entries.append(ContainerDevices("web-1", "apps", "srv", "nvidia.com/gpu", (nvml.gpu(0).uuid,)))
+    exporter.step()
+    exporter.refresh_pods()
+    series = parse_series(exporter.body)
+    assert set(series) >= {"dcgm_sm_clock", "dcgm_gpu_temp", "dcgm_power_usage", "dcgm_fb_used"}
+    labels, value = series["dcgm_gpu_temp"][0]
+    assert labels["uuid"] == nvml.gpu(0).uuid
+    assert "UUID" not in labels
+    assert (labels["pod_name"], labels["pod_namespace"], labels["container_name"]) == (
+        "web-1",
+        "apps",
+        "srv",
+    )
+    assert value > 0
+    assert not any(name.startswith("DCGM_FI_") for name in series)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_command_runs_with_upstream_s_flags_and_names_the_unused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "1.x-compatibility-metrics.csv"
+    csv.write_text(OLD_CSV)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
+    env.update({"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim")})
+    command = [
+        sys.executable, "-c", "from gpu_operator.cli import main; main()", "exporter",
+        "-f", str(csv), "-o", "-address", f"127.0.0.1:{port}", "-c", "500",
+        "-r", "nv-hostengine:5555", "--kubernetes-enable-pod-uid=true", "--enable-pprof=false",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        body = b""
+        deadline = time.monotonic() + 30
+        while not body and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+                    body = response.read()
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        assert b"dcgm_sm_clock{" in body
+        assert b'uuid="GPU-' in body
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    notes = [line for line in stderr.splitlines() if "accepted, not used" in line]
+    assert len(notes) == 1, stderr
+    assert notes[0].endswith(
+        "accepted, not used by this exporter: --remote-hostengine-info=nv-hostengine:5555 (no DCGM "
+        "here: NVML is read directly); --kubernetes-enable-pod-uid (needs the Kubernetes API; "
+        "pod, namespace and container come from the kubelet)"
+    )

@@ -13,8 +13,9 @@ from typing import Any
 import typer
 
 from gpu_operator.commands.render import load_documents, load_policy_file
+from gpu_operator.driver.images import NodeOs
 from gpu_operator.errors import ConfigError
-from gpu_operator.operator.images import IMAGE_ENV, NodeOs
+from gpu_operator.operator.images import IMAGE_ENV
 from gpu_operator.operator.inventory import (
     ImageUse,
     mirror_commands,

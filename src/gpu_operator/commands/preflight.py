@@ -21,6 +21,7 @@ from gpu_operator.kube import node_dicts as list_nodes
 from gpu_operator.operator.cluster import NodeFacts, node_facts
 from gpu_operator.operator.inventory import pod_images, policy_images, synthetic_nodes
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec
+from gpu_operator.operator.render.driver import pools as driver_pools
 
 
 def preflight_command(
@@ -86,7 +87,7 @@ def preflight_command(
     def check(image: str) -> TagCheck:
         return check_tag(image, auth=auth, plain_http=hosts)
 
-    reports = preflight(spec, facts, environ, check if check_registry else None)
+    reports = preflight(driver_pools(spec, facts, environ), check if check_registry else None)
     others_missing = (
         _other_images(spec, facts, reports, check, policy, environ)
         if check_registry and all_images

@@ -3,8 +3,8 @@ their OS maps to (and by kernel for precompiled drivers), each pool with its Dae
 image, and a node selection on the NFD OS labels — and which old pools to delete.
 
 Pure and deterministic: the result depends on the set of nodes, never on list order (upstream
-took the OS of "the first GPU node", #328/#2471). The tag rule and alias table are the operator's
-(``gpu_operator.operator.images``); this module only groups.
+took the OS of "the first GPU node", #328/#2471). The tag rule and alias table are
+``driver.images``'s; the base image comes resolved from the operator; this module only groups.
 
 Names (reference §3.4–§3.5): one pool keeps upstream's ``nvidia-driver-daemonset``; several get
 ``nvidia-driver-daemonset-<ostag>``; precompiled pools are always
@@ -16,23 +16,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from gpu_operator.driver.images import NodeOs, driver_image, os_tag, precompiled_image
 from gpu_operator.errors import ConfigError
-from gpu_operator.operator.cluster import (
-    KERNEL_LABEL,
-    OS_ID_LABEL,
-    OS_VERSION_LABEL,
-    NodeFacts,
-    is_gpu_node,
-)
-from gpu_operator.operator.images import NodeOs, driver_image, os_tag, precompiled_image
+from gpu_operator.nfd import KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL, is_gpu_node
 
 DAEMONSET = "nvidia-driver-daemonset"
 PRECOMPILED_LABEL = "nvidia.com/precompiled"
 _ARCH = re.compile(r"[.-](x86_64|aarch64|amd64|arm64)$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _MAX_NAME = 63  # the DaemonSet name is also the ``app`` label value
+
+
+class PoolNode(Protocol):
+    """What a pool needs of a node (the operator's ``NodeFacts`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def os(self) -> NodeOs | None: ...
+    @property
+    def kernel(self) -> str | None: ...
+    @property
+    def gpu_present(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def sanitize_kernel(kernel: str) -> str:
     return _ARCH.sub("", kernel).replace("_", ".").lower()
 
 
-def _os_of(node: NodeFacts) -> NodeOs:
+def _os_of(node: PoolNode) -> NodeOs:
     os = node.os
     if os is None:
         raise ConfigError(
@@ -115,7 +124,7 @@ def _selector(oses: set[NodeOs], kernel: str | None) -> dict[str, str]:
 
 
 def plan_pools(
-    nodes: Iterable[NodeFacts],
+    nodes: Iterable[PoolNode],
     base_image: str,
     *,
     precompiled: bool = False,

@@ -1,17 +1,15 @@
-"""The driver part of ``gpu-operator preflight``: for a policy and the GPU nodes, each driver
-pool with the exact image it will pull, and (given a tag checker) whether that image exists — so
-a missing ``-rocky8`` tag is named before install, not found as ImagePullBackOff after it."""
+"""The driver part of ``gpu-operator preflight``: for the driver pools the operator will render,
+each pool with the exact image it will pull, and (given a tag checker) whether that image exists
+— so a missing ``-rocky8`` tag is named before install, not found as ImagePullBackOff after it.
+The pools come from the operator's driver renderer (``operator.render.driver.pools``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gpu_operator.driver.pools import DriverPool, plan_pools
+from gpu_operator.driver.pools import DriverPool
 from gpu_operator.driver.registry import Exists, TagCheck
-from gpu_operator.operator.cluster import NodeFacts
-from gpu_operator.operator.images import image_path
-from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 
 
 @dataclass(frozen=True)
@@ -25,27 +23,11 @@ class PoolReport:
         return self.check is not None and self.check.exists is Exists.NO
 
 
-def driver_pools(
-    spec: ClusterPolicySpec, nodes: Iterable[NodeFacts], environ: Mapping[str, str]
-) -> tuple[DriverPool, ...]:
-    """The pools the operator will render (none when the driver is disabled or hosted)."""
-    driver = spec.driver
-    if not enabled(spec, "driver") or driver.useNvidiaDriverCRD:
-        return ()
-    base = image_path(driver, "driver", environ)
-    return plan_pools(
-        nodes, base, precompiled=bool(driver.usePrecompiled), aliases=driver.osAliases
-    )
-
-
 def preflight(
-    spec: ClusterPolicySpec,
-    nodes: Iterable[NodeFacts],
-    environ: Mapping[str, str],
-    check: Callable[[str], TagCheck] | None = None,
+    pools: Iterable[DriverPool], check: Callable[[str], TagCheck] | None = None
 ) -> list[PoolReport]:
     """One report per pool, the registry asked once per distinct image."""
-    pools = driver_pools(spec, nodes, environ)
+    pools = tuple(pools)
     checked: dict[str, TagCheck] = {}
     if check is not None:
         for image in sorted({p.image for p in pools}):

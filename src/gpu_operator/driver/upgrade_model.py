@@ -1,6 +1,7 @@
-"""The upgrade controller's data: the policy (``driver.upgradePolicy`` with upstream's defaults)
-and each node as the controller sees it — labels, annotations, cordon, readiness, its driver pod
-(current or not), the validator, and the pods that matter — built from plain API objects."""
+"""The upgrade controller's data: the policy (``driver.upgradePolicy`` with upstream's defaults,
+built from the ClusterPolicy by ``operator.upgrade_policy``) and each node as the controller sees
+it — labels, annotations, cordon, readiness, its driver pod (current or not), the validator, and
+the pods that matter — built from plain API objects."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_operator.errors import ConfigError
-from gpu_operator.labelselectors import Selector, parse_selector
-from gpu_operator.operator.policy_v1 import DriverUpgradePolicySpec
+from gpu_operator.labelselectors import Selector
 
 DRIVER_APP = "nvidia-driver-daemonset"
 VALIDATOR_APP = "nvidia-operator-validator"
@@ -61,49 +61,6 @@ class UpgradePolicy:
 
     def unavailable_limit(self, total: int) -> int:
         return resolve_max_unavailable(self.max_unavailable, total)
-
-    @classmethod
-    def from_spec(cls, spec: DriverUpgradePolicySpec | None) -> UpgradePolicy:
-        if spec is None:
-            return cls()
-        deletion, wait, drain = spec.podDeletion, spec.waitForCompletion, spec.drain
-        max_unavailable = spec.maxUnavailable if spec.maxUnavailable is not None else "25%"
-        resolve_max_unavailable(max_unavailable, 1)  # fail early, naming the field
-        return cls(
-            auto_upgrade=spec.autoUpgrade if spec.autoUpgrade is not None else True,
-            max_parallel=_non_negative(spec.maxParallelUpgrades, 1, "maxParallelUpgrades"),
-            max_unavailable=max_unavailable,
-            wait_selector=(
-                parse_selector(wait.podSelector, source=f"{SOURCE}.waitForCompletion.podSelector")
-                if wait and wait.podSelector
-                else None
-            ),
-            wait_timeout_s=_non_negative(
-                wait.timeoutSeconds if wait else None, 0, "waitForCompletion.timeoutSeconds"
-            ),
-            pod_deletion_force=bool(deletion and deletion.force),
-            pod_deletion_timeout_s=_non_negative(
-                deletion.timeoutSeconds if deletion else None, 300, "podDeletion.timeoutSeconds"
-            ),
-            pod_deletion_empty_dir=bool(deletion and deletion.deleteEmptyDir),
-            drain_enable=bool(drain and drain.enable),
-            drain_force=bool(drain and drain.force),
-            drain_selector=parse_selector(
-                drain.podSelector if drain else None, source=f"{SOURCE}.drain.podSelector"
-            ),
-            drain_timeout_s=_non_negative(
-                drain.timeoutSeconds if drain else None, 300, "drain.timeoutSeconds"
-            ),
-            drain_empty_dir=bool(drain and drain.deleteEmptyDir),
-        )
-
-
-def _non_negative(value: int | None, default: int, name: str) -> int:
-    if value is None:
-        return default
-    if value < 0:
-        raise ConfigError(f"{SOURCE}.{name}: must be 0 or more, not {value}")
-    return value
 
 
 def resolve_max_unavailable(value: int | str, total: int) -> int:

@@ -1,3 +1,3 @@
-"""The operator: the ClusterPolicy model and CRD, image and OS-tag rules, node labelling, one
+"""The operator: the ClusterPolicy model and CRD, image rules, node labelling, one
 renderer per operand state, the pure reconcile core and status, and the thin controller shell
 (watches, server-side apply, leader election, metrics) around them."""

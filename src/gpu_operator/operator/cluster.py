@@ -8,24 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_operator.operator.images import NodeOs
+from gpu_operator.driver.images import NodeOs
+from gpu_operator.nfd import KERNEL_LABEL, NFD_PREFIX, OS_ID_LABEL, OS_VERSION_LABEL
 
-NFD_PREFIX = "feature.node.kubernetes.io/"
-GPU_PCI_LABELS = (
-    "feature.node.kubernetes.io/pci-10de.present",
-    "feature.node.kubernetes.io/pci-0302_10de.present",
-    "feature.node.kubernetes.io/pci-0300_10de.present",
-)
-OS_ID_LABEL = "feature.node.kubernetes.io/system-os_release.ID"
-OS_VERSION_LABEL = "feature.node.kubernetes.io/system-os_release.VERSION_ID"
-KERNEL_LABEL = "feature.node.kubernetes.io/kernel-version.full"
-OSTREE_LABEL = "feature.node.kubernetes.io/system-os_release.OSTREE_VERSION"
 GPU_PRESENT = "nvidia.com/gpu.present"
-
-
-def is_gpu_node(labels: Mapping[str, str]) -> bool:
-    """NFD saw an NVIDIA PCI device (vendor 10de, by vendor or by class+vendor)."""
-    return any(labels.get(key) == "true" for key in GPU_PCI_LABELS)
 
 
 @dataclass(frozen=True)

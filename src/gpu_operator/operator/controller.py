@@ -37,6 +37,7 @@ from gpu_operator.operator.reconcile import Event, Observed, Plan, deprecation_e
 from gpu_operator.operator.render import HASH_ANNOTATION
 from gpu_operator.operator.render.common import PART_OF
 from gpu_operator.operator.status import ObjKey, daemonset_blocker, obj_key
+from gpu_operator.operator.upgrade_policy import upgrade_policy
 
 log = logging.getLogger(__name__)
 ClusterPolicy = create_global_resource("nvidia.com", "v1", "ClusterPolicy", "clusterpolicies")
@@ -227,7 +228,7 @@ class Controller:
             spec = parse_spec(body.get("spec"), source=f"ClusterPolicy {result.active}")
             if not enabled(spec, "driver"):
                 return
-            policy = UpgradePolicy.from_spec(spec.driver.upgradePolicy)
+            policy = upgrade_policy(spec.driver.upgradePolicy)
         except GpuOperatorError as error:  # the reconcile pass reports a bad policy already
             log.info("driver upgrades skipped: %s", error)
             return

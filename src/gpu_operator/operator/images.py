@@ -1,12 +1,11 @@
 """Which image each operand runs: upstream's ``ImagePath`` rule (reference §1.2: repository/
-image:version, ``@sha256:`` digests, image alone, env fallbacks), then our built-in defaults;
-and the driver tag rule of §3.4 with the OS alias table (``driver.osAliases``). What a bare
-upstream version pin means is decided by the chart from ``upstream_images``'s table."""
+image:version, ``@sha256:`` digests, image alone, env fallbacks), then our built-in defaults.
+The driver's OS tag is added by the driver's own rule (``gpu_operator.driver.images``). What a
+bare upstream version pin means is decided by the chart from ``upstream_images``'s table."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.components_v1 import ImageSpec
@@ -59,9 +58,6 @@ DEFAULT_IMAGES = {
     ),
 }
 
-# OS IDs whose driver builds are tagged by major version only (v26.7.0 / main).
-MAJOR_ONLY_OS = frozenset({"rhel", "rocky", "ol"})
-
 
 def image_path(spec: ImageSpec | None, path: str, environ: Mapping[str, str]) -> str:
     """The image ``spec`` (at policy ``path``) names, per upstream's rule, else the env var,
@@ -95,43 +91,3 @@ def pull_policy(spec: ImageSpec | None) -> str:
     """Upstream's rule: Always, Never or IfNotPresent; anything else is IfNotPresent."""
     value = spec.imagePullPolicy if spec else None
     return value if value in ("Always", "Never", "IfNotPresent") else "IfNotPresent"
-
-
-@dataclass(frozen=True, order=True)
-class NodeOs:
-    """A node's OS as NFD labels it (``system-os_release.ID`` / ``.VERSION_ID``)."""
-
-    id: str
-    version_id: str
-
-
-def os_tag(os: NodeOs, aliases: Mapping[str, str] | None = None) -> str:
-    """The driver tag suffix for ``os``: ``rocky8`` for Rocky 8.5, ``ubuntu22.04`` for Ubuntu.
-
-    An alias maps a node's OS ID to another build: ``almalinux: rhel`` (keep the node's
-    version) or ``debian: "ubuntu:22.04"`` (a fixed version too).
-    """
-    os_id, version = os.id.lower(), os.version_id
-    target = (aliases or {}).get(os_id)
-    if target:
-        os_id, _, pinned = target.partition(":")
-        version = pinned or version
-    if not os_id or not version:
-        raise ConfigError(f"node OS unknown (ID={os.id!r}, VERSION_ID={os.version_id!r})")
-    if os_id in MAJOR_ONLY_OS:
-        version = version.split(".")[0]
-    return f"{os_id}{version}"
-
-
-def driver_image(base: str, os: NodeOs, aliases: Mapping[str, str] | None = None) -> str:
-    """``<base>-<ostag>``; a digest (``sha256:``) is used unchanged."""
-    if "sha256:" in base:
-        return base
-    return f"{base}-{os_tag(os, aliases)}"
-
-
-def precompiled_image(base: str, kernel: str, os: NodeOs, aliases: Mapping[str, str] | None) -> str:
-    """``<repo>/<image>:<branch>-<kernel>-<ostag>`` (reference §3.5)."""
-    if "sha256:" in base:
-        return base
-    return f"{base}-{kernel}-{os_tag(os, aliases)}"

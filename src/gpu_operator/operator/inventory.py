@@ -8,15 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_operator.operator.cluster import (
-    GPU_PCI_LABELS,
-    KERNEL_LABEL,
-    OS_ID_LABEL,
-    OS_VERSION_LABEL,
-    NodeFacts,
-)
+from gpu_operator.driver.images import NodeOs
+from gpu_operator.nfd import GPU_PCI_LABELS, KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL
+from gpu_operator.operator.cluster import NodeFacts
 from gpu_operator.operator.desired import desired_state
-from gpu_operator.operator.images import NodeOs
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gpu_operator.operator.cluster import GPU_PRESENT, is_gpu_node
+from gpu_operator.nfd import is_gpu_node
+from gpu_operator.operator.cluster import GPU_PRESENT
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 
 DEPLOY_PREFIX = "nvidia.com/gpu.deploy."

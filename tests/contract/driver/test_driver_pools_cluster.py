@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from conftest import Cluster
 from gpu_operator.cli import app
 from gpu_operator.driver.pools import stale_pools
-from gpu_operator.driver.preflight import driver_pools
 from gpu_operator.kube import node_dicts as list_nodes
 from gpu_operator.operator.cluster import node_facts
 from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.policy_v1 import parse_spec
+from gpu_operator.operator.render.driver import pools as driver_pools
 from gpu_operator.sandbox.apiserver import ServerThread
 
 OS_ID = "feature.node.kubernetes.io/system-os_release.ID"

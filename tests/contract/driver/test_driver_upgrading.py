@@ -13,6 +13,7 @@ from gpu_operator.driver.upgrade import IN_PROGRESS, UPGRADE_DONE, UPGRADE_FAILE
 from gpu_operator.driver.upgrade_model import DRAIN_SKIP_LABEL, FAILURE, STATE_LABEL, UpgradePolicy
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.operator.policy_v1 import DrainSpec, DriverUpgradePolicySpec
+from gpu_operator.operator.upgrade_policy import upgrade_policy
 
 NODES = [f"gpu-{i:02d}" for i in range(10)]
 SETTINGS = UpgradeSettings()
@@ -55,7 +56,7 @@ def drive(
     return seen
 
 
-POLICY = UpgradePolicy.from_spec(
+POLICY = upgrade_policy(
     DriverUpgradePolicySpec(
         autoUpgrade=True, maxParallelUpgrades=2, maxUnavailable="25%", drain=DrainSpec(enable=True)
     )
@@ -130,7 +131,7 @@ def test_drain_evicts_workloads_but_honours_the_drain_skip_label(
     cluster.pod("web", "gpu-00")
     cluster.pod("log-agent", "gpu-00", owner={"kind": "DaemonSet", "name": "workloads"})
     cluster.pod("gpu-operator", "gpu-00", labels={DRAIN_SKIP_LABEL: "true"})
-    policy = UpgradePolicy.from_spec(
+    policy = upgrade_policy(
         DriverUpgradePolicySpec(drain=DrainSpec(enable=True, deleteEmptyDir=True))
     )
     clock = Clock()

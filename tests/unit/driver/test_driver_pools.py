@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from gpu_operator.driver.pools import plan_pools, sanitize_kernel, stale_pools
 from gpu_operator.errors import ConfigError
-from gpu_operator.operator.cluster import KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL, NodeFacts
+from gpu_operator.nfd import KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL
+from gpu_operator.operator.cluster import NodeFacts
 
 BASE = "nvcr.io/nvidia/driver:595.91.07"
 

@@ -33,6 +33,7 @@ from gpu_operator.driver.upgrade_model import (
 from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import parse_selector
 from gpu_operator.operator.policy_v1 import DriverUpgradePolicySpec
+from gpu_operator.operator.upgrade_policy import upgrade_policy
 
 ORDER = [
     "upgrade-required",
@@ -105,13 +106,13 @@ def test_max_unavailable_resolves_like_upstream(
 
 def test_a_bad_max_unavailable_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"spec.driver.upgradePolicy.maxUnavailable: 'lots'"):
-        UpgradePolicy.from_spec(DriverUpgradePolicySpec(maxUnavailable="lots"))
+        upgrade_policy(DriverUpgradePolicySpec(maxUnavailable="lots"))
 
 
 def test_ten_nodes_with_25_percent_and_two_parallel_never_exceed_two_at_once() -> None:
     world = World.of(10)
     world.generation = 2
-    policy = UpgradePolicy.from_spec(
+    policy = upgrade_policy(
         DriverUpgradePolicySpec(autoUpgrade=True, maxParallelUpgrades=2, maxUnavailable="25%")
     )
     history = run(world, policy)

@@ -1,13 +1,20 @@
 """State ``state-driver``: DaemonSet ``nvidia-driver-daemonset`` (always OnDelete, hostPID,
 system-node-critical) with the k8s-driver-manager init container and the image tag derived from
-the GPU nodes' OS by rule — one DaemonSet per OS pool, never "the first node's OS"."""
+the GPU nodes' OS by rule — one DaemonSet per OS pool, never "the first node's OS".
+
+The driver image is computed once, by :func:`pools`: the policy's base image (``image_path``),
+then ``driver.pools`` adds each pool's OS (and kernel) tag; ``preflight`` asks the same
+function, so it checks exactly the images rendered here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from gpu_operator.driver import startup
-from gpu_operator.driver.pools import plan_pools
+from gpu_operator.driver.pools import DriverPool, PoolNode, plan_pools
 from gpu_operator.errors import ConfigError
-from gpu_operator.operator.images import pull_policy
+from gpu_operator.operator.images import image_path, pull_policy
+from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 from gpu_operator.operator.render.common import (
     NODE_NAME_ENV,
     Obj,
@@ -114,14 +121,28 @@ def _module_type(ctx: RenderContext) -> str:
     return driver.kernelModuleType
 
 
+def pools(
+    spec: ClusterPolicySpec, nodes: Iterable[PoolNode], environ: Mapping[str, str]
+) -> tuple[DriverPool, ...]:
+    """The driver pools, each with its exact image, for ``nodes`` (none when the driver is
+    disabled). ``driver.useNvidiaDriverCRD`` changes nothing: NVIDIADriver CRs are not
+    implemented, so the ClusterPolicy's driver is deployed (``spec.not_used`` says so)."""
+    if not enabled(spec, "driver"):
+        return ()
+    driver = spec.driver
+    return plan_pools(
+        nodes,
+        image_path(driver, "driver", environ),
+        precompiled=bool(driver.usePrecompiled),
+        aliases=driver.osAliases,
+    )
+
+
 def _pool_daemonset(
     ctx: RenderContext,
-    name: str,
-    image: str,
+    pool: DriverPool,
     affinity: Obj | None,
     selector: dict[str, str],
-    family: str,
-    extra_labels: dict[str, str] | None,
 ) -> Obj:
     driver = ctx.spec.driver
     rdma = driver.rdma
@@ -153,7 +174,7 @@ def _pool_daemonset(
         host_volume("host-sys", "/sys", "Directory"),
         startup.probe_volume(),
     ]
-    rpm = family in RPM_OS
+    rpm = pool.os_family in RPM_OS
     for ref, volume, path in (
         (
             driver.repoConfig.configMapName if driver.repoConfig else None,
@@ -178,7 +199,12 @@ def _pool_daemonset(
     if licensing:
         volumes.append(licensing[0])
         mounts.extend(licensing[1])
-    extra: Obj = {"startupProbe": _probe(ctx), "lifecycle": {"preStop": startup.pre_stop()}}
+    # The pool's image (the policy's base image with the pool's OS tag) replaces the base image.
+    extra: Obj = {
+        "image": pool.image,
+        "startupProbe": _probe(ctx),
+        "lifecycle": {"preStop": startup.pre_stop()},
+    }
     if driver.livenessProbe:
         extra["livenessProbe"] = {
             "exec": {"command": ["sh", startup.SCRIPT_PATH]},
@@ -197,7 +223,6 @@ def _pool_daemonset(
         mounts=mounts,
         extra=extra,
     )
-    main["image"] = image
     # The digest covers what the driver install depends on (image, command, env, config mounts),
     # so a pod restarted with an unchanged config skips the reinstall.
     digest = startup.config_digest(main)
@@ -207,7 +232,7 @@ def _pool_daemonset(
         pod["hostNetwork"] = True
     return daemonset(
         ctx,
-        name,
+        pool.name,
         containers=[main],
         init_containers=[_manager(ctx, digest)],
         volumes=volumes,
@@ -218,7 +243,7 @@ def _pool_daemonset(
         on_delete=True,
         priority_class="system-node-critical",
         affinity=affinity,
-        extra_labels=extra_labels,
+        extra_labels=pool.labels() or None,
     )
 
 
@@ -231,27 +256,19 @@ def render(ctx: RenderContext) -> Rendered:
             skipped="no GPU nodes (nvidia.com/gpu.present=true): the driver OS is unknown"
         )
     try:
-        pools = plan_pools(
-            ctx.facts.gpu_nodes,
-            ctx.image(driver, "driver"),
-            precompiled=bool(driver.usePrecompiled),
-            aliases=driver.osAliases,
-        )
+        planned = pools(ctx.spec, ctx.facts.gpu_nodes, ctx.environ)
     except ConfigError as error:
         return Rendered(skipped=str(error))
-    single = len(pools) == 1 and not driver.usePrecompiled
+    single = len(planned) == 1 and not driver.usePrecompiled
     objects = [
         _pool_daemonset(
             ctx,
-            pool.name,
-            pool.image,
+            pool,
             # One pool keeps upstream's shape: no OS pinning, so it matches upstream's DaemonSet.
             None if single else pool.node_affinity(),
             {} if single else dict(pool.node_selector),
-            pool.os_family,
-            pool.labels() or None,
         )
-        for pool in pools
+        for pool in planned
     ]
     probe = startup.config_map(ctx.namespace)
     return Rendered((config_map(ctx, probe["metadata"]["name"], probe["data"]), *objects))

@@ -888,8 +888,7 @@ static const char *mode_of(const char *argv0) {
     const char *dot = strrchr(base, '.');
     if (dot && !strcmp(dot, ".cdi")) return "cdi";
     if (dot && !strcmp(dot, ".legacy")) return "legacy";
-    const char *env = getenv("NVIDIA_CONTAINER_RUNTIME_MODE");
-    return env && *env ? env : cfg.mode;
+    return cfg.mode;
 }
 
 static void resolve(const J *spec, const char *mode, Request *r) {
@@ -1058,7 +1057,7 @@ static int add_device_node(J *spec, const J *node, const char *device) {
     }
     long long major = num_of(j_get(node, "major"), (long long)major(st.st_rdev));
     long long minor = num_of(j_get(node, "minor"), (long long)minor(st.st_rdev));
-    long long mode = num_of(j_get(node, "fileMode"), (long long)(st.st_mode & 07777));
+    long long mode = num_of(j_get(node, "fileMode"), (long long)(st.st_mode & 0777));
     const char *perms = j_cstr(j_get(node, "permissions"));
 
     J *linux_ = j_child(spec, "linux", J_OBJ);

@@ -225,6 +225,8 @@ def test_a_gpu_container_gets_the_device_nodes_cgroup_rules_mounts_and_env(
         pytest.param("NVIDIA_VISIBLE_DEVICES=all", "all", id="all GPUs"),
         pytest.param("NVIDIA_VISIBLE_DEVICES=0,2", [0, 2], id="two GPUs by index"),
         pytest.param("NVIDIA_VISIBLE_DEVICES=uuid:3", [3], id="one GPU by UUID"),
+        pytest.param("CUDA_VERSION=11.0.3", "all", id="a legacy CUDA image: all GPUs"),
+        pytest.param("NVIDIA_VISIBLE_DEVICES=none", [], id="none: driver files, no GPU"),
     ],
 )
 def test_devices_are_resolved_by_index_uuid_and_all(
@@ -239,10 +241,13 @@ def test_devices_are_resolved_by_index_uuid_and_all(
         if expected_minors == "all"
         else [node.gpus[i].minor_number for i in expected_minors]
     )
-    paths = {d["path"] for d in config_of(bundle)["linux"]["devices"]}
+    config = config_of(bundle)
+    paths = {d["path"] for d in config["linux"]["devices"]}
     assert {p for p in paths if p[len("/dev/nvidia") :].isdigit()} == {
         f"/dev/nvidia{m}" for m in wanted
     }
+    assert "/dev/nvidiactl" in paths
+    assert any(m["destination"].endswith("libcuda.so.1") for m in config["mounts"])
 
 
 def test_a_container_without_a_gpu_request_is_passed_through_byte_for_byte(

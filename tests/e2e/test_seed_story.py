@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import MISSING_DRIVER, NODES, Story
-from gpu_operator.sandbox import views
+from gpu_operator import views
 from gpu_operator.sandbox.demo import BALANCED, NAMESPACE, scrape, workload_pod
 from gpu_operator.sandbox.pods import ALLOCATION_ANNOTATION
 from gpu_operator.sandbox.rest import Rest

@@ -241,7 +241,7 @@ def status_command(
     directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="The sandbox's directory."),
 ) -> None:
     """Nodes, GPU resources, pods and the ClusterPolicy of the running sandbox."""
-    from gpu_operator.sandbox import views
+    from gpu_operator import views
     from gpu_operator.sandbox.demo import pod_table
     from gpu_operator.sandbox.rest import Rest
 

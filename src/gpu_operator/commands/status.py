@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gpu_operator import nfd, views
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.mig.agent import FAILURE_ANNOTATION
-from gpu_operator.sandbox import views
+from gpu_operator.operator.cluster import GPU_PRESENT
 
 Obj = Mapping[str, Any]
 OPERANDS = (
@@ -112,13 +113,7 @@ def cluster_report(
 
 def is_gpu_node(node: Obj) -> bool:
     labels = node["metadata"].get("labels") or {}
-    return labels.get("nvidia.com/gpu.present") == "true" or any(
-        labels.get(k) == "true"
-        for k in (
-            "feature.node.kubernetes.io/pci-10de.present",
-            "feature.node.kubernetes.io/pci-0302_10de.present",
-        )
-    )
+    return labels.get(GPU_PRESENT) == "true" or nfd.is_gpu_node(labels)
 
 
 def render(console: Console, reports: list[NodeReport], state: str, problems: list[str]) -> None:

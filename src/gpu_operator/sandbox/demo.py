@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from gpu_operator import views
 from gpu_operator.errors import ConfigError, GpuOperatorError
-from gpu_operator.sandbox import views
 from gpu_operator.sandbox.chart import chart_dir, find_helm
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.nodes import parse_nodes

@@ -1,6 +1,7 @@
 """How pods, nodes and the ClusterPolicy read to a person, as pure functions of API objects:
 kubectl's STATUS and READY columns, the GPU resources a node advertises, whether every operand
-pod has settled (Running and ready, or Completed), and what still keeps the rest from it."""
+pod has settled (Running and ready, or Completed), and what still keeps the rest from it.
+A leaf: ``gpu-operator status`` and the sandbox's views both read it."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gpu_operator.sandbox import views
+from gpu_operator import views
 
 Obj = dict[str, Any]
 

@@ -1,0 +1,260 @@
+"""What each agent costs to start and to keep: ``--help`` wall and CPU time of every agent and
+upstream-named executable, and for the exporter, device plugin and feature discovery running as
+their own processes, resident memory (VmRSS once ready and after the scrapes; VmHWM, the peak)
+and, for the exporter, the time from spawn to its first series and the scrape latency of the
+real process over one kept-alive connection.
+
+    python bench/footprint.py                  # simulated h200 (GPU_OPERATOR_SIM)
+    python bench/footprint.py --real           # this machine's GPUs
+    python bench/footprint.py --help-runs 20 --scrapes 5000
+
+Runs the installed console scripts (``gpu-operator``, ``dcgm-exporter``, ...) found on PATH, as
+a node runs them. Prints markdown tables for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/operator.py would shadow the stdlib's ``operator``: keep this folder off sys.path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HELP_CASES = [
+    ["gpu-operator", "--help"],
+    ["gpu-operator", "exporter", "--help"],
+    ["gpu-operator", "device-plugin", "--help"],
+    ["gpu-operator", "feature-discovery", "--help"],
+    ["gpu-operator", "validator", "--help"],
+    ["gpu-operator", "toolkit", "--help"],
+    ["gpu-operator", "mig-manager", "--help"],
+    ["gpu-operator", "wait-for", "--help"],
+    ["dcgm-exporter", "--help"],
+    ["nvidia-device-plugin", "--help"],
+    ["gpu-feature-discovery", "--help"],
+    ["nvidia-validator", "--help"],
+    ["nvidia-toolkit", "--help"],
+    ["nvidia-mig-manager", "--help"],
+    ["nvidia-mig-parted", "--help"],
+]
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).exists():
+        sys.exit(f"footprint: {name} is not installed (pip install the project first)")
+    return found
+
+
+def help_times(runs: int, env: dict[str, str]) -> list[tuple[str, float, float, float]]:
+    """Per command: min and median wall seconds, median CPU seconds (user + sys)."""
+    rows = []
+    for case in HELP_CASES:
+        walls, cpus = [], []
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(
+                [binary(case[0]), *case[1:]], env=env, check=True, stdout=subprocess.DEVNULL
+            )
+            walls.append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        rows.append((" ".join(case), min(walls), statistics.median(walls), statistics.median(cpus)))
+    return rows
+
+
+def memory(pid: int) -> tuple[float, float]:
+    """VmRSS and VmHWM of ``pid``, MiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def spawned(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def first_series(connection: http.client.HTTPConnection) -> bytes | None:
+    try:
+        connection.request("GET", "/metrics")
+        body = connection.getresponse().read()
+    except OSError:
+        connection.close()
+        return None
+    return body if any(line[:1] not in (b"#", b"") for line in body.splitlines()) else None
+
+
+def exporter(
+    label: str, extra: list[str], env: dict[str, str], scrapes: int
+) -> tuple[str, float, float, float, float, float, float, int]:
+    """(label, first series s, RSS ready, RSS after scrapes, HWM, scrape p50 ms, p99 ms, series)"""
+    port = free_port()
+    command = [binary("dcgm-exporter"), "-a", f"127.0.0.1:{port}", *extra]
+    started = time.perf_counter()
+    with spawned(command, env) as process:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = None
+        while body is None:
+            if process.poll() is not None:
+                sys.exit(f"footprint: the exporter exited with {process.returncode}")
+            body = first_series(connection)
+            if body is None:
+                time.sleep(0.002)
+        ready_s = time.perf_counter() - started
+        rss_ready, _ = memory(process.pid)
+        latencies = []
+        for _ in range(scrapes):
+            t0 = time.perf_counter()
+            connection.request("GET", "/metrics")
+            connection.getresponse().read()
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        connection.close()
+        rss, hwm = memory(process.pid)
+    series = sum(1 for line in body.splitlines() if line[:1] not in (b"#", b""))
+    return (
+        label,
+        ready_s,
+        rss_ready,
+        rss,
+        hwm,
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+        series,
+    )
+
+
+def device_plugin(env: dict[str, str], root: Path) -> tuple[float, float, float]:
+    """Seconds to registered with the kubelet stand-in, RSS and HWM (MiB) 1 s later."""
+    from gpu_operator.sandbox.kubelet import Kubelet
+
+    kubelet = Kubelet(root / "device-plugins", root / "pod-resources", dial_timeout_s=2)
+    kubelet.start()
+    try:
+        started = time.perf_counter()
+        with spawned(
+            [binary("nvidia-device-plugin")], {**env, "KUBELET_SOCKET": str(kubelet.socket)}
+        ) as process:
+            if not kubelet.wait_until(lambda: bool(kubelet.manager.registrations), 30):
+                sys.exit("footprint: the device plugin did not register in 30 s")
+            ready = time.perf_counter() - started
+            time.sleep(1)
+            rss, hwm = memory(process.pid)
+    finally:
+        kubelet.stop()
+    return ready, rss, hwm
+
+
+def feature_discovery(env: dict[str, str], root: Path) -> tuple[float, float, float]:
+    """Seconds to the first labels file, RSS and HWM (MiB) 1 s later (then sleeping)."""
+    output = root / "gfd"
+    started = time.perf_counter()
+    with spawned(
+        [binary("gpu-feature-discovery"), "--output-file", str(output), "--sleep-interval", "1h"],
+        {**env, "NODE_NAME": "bench", "GFD_MACHINE_TYPE_FILE": str(root / "machine-type")},
+    ) as process:
+        while not output.exists():
+            if process.poll() is not None:
+                sys.exit(f"footprint: feature discovery exited with {process.returncode}")
+            time.sleep(0.005)
+        ready = time.perf_counter() - started
+        time.sleep(1)
+        rss, hwm = memory(process.pid)
+    return ready, rss, hwm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", action="store_true", help="this machine's GPUs, not the sim")
+    parser.add_argument("--sim", default="h200", help="simulated node (default h200)")
+    parser.add_argument("--help-runs", type=int, default=10)
+    parser.add_argument("--scrapes", type=int, default=2000)
+    parser.add_argument("--skip-help", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
+        env["GPU_OPERATOR_SIM_ROOT"] = str(root / "sim")
+        if not args.real:
+            env["GPU_OPERATOR_SIM"] = args.sim
+        (root / "machine-type").write_text("bench\n")
+        backend = "real GPU" if args.real else f"sim {args.sim}"
+        print(
+            f"machine: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        )
+        print(f"backend: {backend}\n")
+        if not args.skip_help:
+            print(
+                f"| command (`--help`, {args.help_runs} runs) | min wall s | median wall s "
+                "| median CPU s |"
+            )
+            print("|---|---:|---:|---:|")
+            for name, low, median, cpu in help_times(args.help_runs, env):
+                print(f"| `{name}` | {low:.3f} | {median:.3f} | {cpu:.3f} |")
+            print()
+        print(
+            f"| exporter ({backend}, {args.scrapes} scrapes) | first series s | RSS ready MiB | "
+            "RSS after MiB | peak MiB | scrape p50 ms | scrape p99 ms | series |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        missing = str(root / "no-kubelet" / "kubelet.sock")
+        for label, extra in (
+            ("dcgm-exporter", []),
+            ("dcgm-exporter -k (no kubelet)", ["-k", "--pod-resources-kubelet-socket", missing]),
+        ):
+            row = exporter(label, extra, env, args.scrapes)
+            print(
+                f"| `{row[0]}` | {row[1]:.3f} | {row[2]:.1f} | {row[3]:.1f} | {row[4]:.1f} | "
+                f"{row[5]:.3f} | {row[6]:.3f} | {row[7]} |"
+            )
+        print()
+        print(f"| agent ({backend}) | ready s | RSS MiB | peak MiB |")
+        print("|---|---:|---:|---:|")
+        ready, rss, hwm = device_plugin(env, root / "kubelet")
+        print(f"| `nvidia-device-plugin` (registered) | {ready:.3f} | {rss:.1f} | {hwm:.1f} |")
+        ready, rss, hwm = feature_discovery(env, root)
+        print(f"| `gpu-feature-discovery` (labels written) | {ready:.3f} | {rss:.1f} | {hwm:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -289,7 +289,8 @@ def test_a_refused_apply_runs_no_hook(tmp_path: Path) -> None:
     config, hooks, ran = tmp_path / "a100.yaml", tmp_path / "hooks.yaml", tmp_path / "ran"
     config.write_text(ONLY_A100)
     hooks.write_text(
-        f"version: v1\nhooks:\n  apply-start:\n  - command: /bin/sh\n    args: ['-c', 'touch {ran}']\n"
+        "version: v1\nhooks:\n  apply-start:\n  - command: /bin/sh\n"
+        f"    args: ['-c', 'touch {ran}']\n"
     )
     result = gpu_operator(
         "mig", "apply", "-f", str(config), "-c", "hooked", "-k", str(hooks),
@@ -297,3 +298,27 @@ def test_a_refused_apply_runs_no_hook(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert not ran.exists()
+
+
+def _shipped_config_names() -> list[str]:
+    from gpu_operator.mig.defaults import default_spec
+
+    return list(default_spec().mig_configs)
+
+
+@pytest.mark.parametrize("preset", ["h200", "a30x4", "t4"])
+def test_apply_and_assert_agree_on_every_shipped_config(
+    preset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever apply says (done, or refused), assert of the same config then says the same:
+    including the configs whose entries select none of this node's GPUs."""
+    runner = CliRunner()
+    monkeypatch.setenv("GPU_OPERATOR_SIM", preset)
+    disagree = []
+    for number, name in enumerate(_shipped_config_names()):
+        monkeypatch.setenv("GPU_OPERATOR_SIM_ROOT", str(tmp_path / str(number)))
+        applied = runner.invoke(app, ["apply", "-c", name]).exit_code
+        asserted = runner.invoke(app, ["assert", "-c", name]).exit_code
+        if (applied == 0) != (asserted == 0):
+            disagree.append(f"{name}: apply {applied}, assert {asserted}")
+    assert disagree == []

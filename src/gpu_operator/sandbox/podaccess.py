@@ -36,6 +36,9 @@ class SandboxPods:
 
     def __init__(self, runners: Callable[[], Iterable[PodRunner]]):
         self._runners = runners
+        self.open_streams = 0
+        """Log streams being read now (a ``-f`` counts until the container stops or the
+        client goes away)."""
 
     def _worker(self, namespace: str, pod: str) -> PodWorker | None:
         for runner in list(self._runners()):
@@ -70,24 +73,28 @@ class SandboxPods:
     async def _read(
         self, container: Container, path: Path, lines: int | None, follow: bool
     ) -> AsyncIterator[bytes]:
+        self.open_streams += 1
         try:
-            with path.open("rb") as log:
-                data = log.read()
-                position = len(data)
-                if tail(data, lines):
-                    yield tail(data, lines)
-        except FileNotFoundError:
-            position = 0
-        while follow:
-            running = container.running  # read before the file: a last line is never missed
-            chunk = self._read_from(path, position)
-            if chunk:
-                position += len(chunk)
-                yield chunk
-            elif not running:
-                return
-            else:
-                await asyncio.sleep(FOLLOW_POLL_S)
+            try:
+                with path.open("rb") as log:
+                    data = log.read()
+                    position = len(data)
+                    if tail(data, lines):
+                        yield tail(data, lines)
+            except FileNotFoundError:
+                position = 0
+            while follow:
+                running = container.running  # read before the file: a last line is never missed
+                chunk = self._read_from(path, position)
+                if chunk:
+                    position += len(chunk)
+                    yield chunk
+                elif not running:
+                    return
+                else:
+                    await asyncio.sleep(FOLLOW_POLL_S)
+        finally:
+            self.open_streams -= 1
 
     @staticmethod
     def _read_from(path: Path, position: int) -> bytes:
@@ -110,4 +117,4 @@ class SandboxPods:
                 f"sandbox: its image {container.spec.image} is simulated "
                 f"({container.spec.behaviour}), so there is nothing to exec into"
             )
-        return ExecTarget(env=dict(container.spec.env), cwd=str(container.log_path.parent))
+        return ExecTarget(env=container.exec_environ(), cwd=str(container.log_path.parent))

@@ -1,5 +1,6 @@
 """The real kubectl against a running sandbox (one simulated DGX A100 node, no chart): ``logs``
-(``-c``, ``-f``, ``--previous``, ``--tail``, ``--timestamps``) and ``exec`` (stdout, stderr, exit
+(``-c``, ``-f`` until the container stops or kubectl goes away, ``--previous``, ``--tail``,
+``--limit-bytes``, ``--timestamps``) and ``exec`` (stdout, stderr, exit
 code, stdin, a terminal) reach the containers the sandbox runs as processes; a simulated
 container says why it can't be exec'd into; a cordoned node takes no new pod until uncordoned;
 ``kubectl drain`` evicts a running pod through its graceful termination."""
@@ -19,6 +20,7 @@ from kubectl_helpers import KUBECTL, Kubectl, kubectl_command, kubectl_runner, w
 from gpu_operator import __version__
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.nodes import parse_nodes
+from gpu_operator.sandbox.podaccess import SandboxPods
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -110,6 +112,33 @@ def test_logs_follow_streams_until_the_container_stops(
             stream.close()
     assert lines == ["start", "end"]
     assert follower.returncode == 0
+
+
+def test_logs_follow_ends_when_kubectl_goes_away(
+    kubectl: Kubectl, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # One line, then silence: nothing written could reveal the closed connection, so only the
+    # emulator noticing kubectl's disconnect ends the stream.
+    run_pod(kubectl, "chatter", "echo tick; sleep 600", "--restart=Never")
+    assert wait_for(lambda: phase_of(kubectl, "chatter") == "Running", 30)
+    source = sandbox.server.server.log_source
+    assert isinstance(source, SandboxPods)
+    follower = subprocess.Popen(
+        kubectl_command(sandbox.kubeconfig, tmp_path / "cache", "logs", "-f", "chatter"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"tick\n"
+        assert sandbox.server.call(lambda: source.open_streams) == 1
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)
+        if follower.stdout is not None:
+            follower.stdout.close()
+    # the emulator stops following (its handler is cancelled) once kubectl's connection is gone
+    assert wait_for(lambda: sandbox.server.call(lambda: source.open_streams) == 0, 10)
 
 
 def test_logs_pick_a_container_and_say_what_is_missing(kubectl: Kubectl) -> None:

@@ -23,8 +23,8 @@ from typer.core import TyperGroup
 
 from gpu_operator import __version__
 from gpu_operator.cli_params import install as install_plain_params
-from gpu_operator.commands.executables import DEFAULT_ENV, command_line
 from gpu_operator.errors import GpuOperatorError
+from gpu_operator.executables import DEFAULT_ENV, command_line
 
 
 @dataclass(frozen=True)

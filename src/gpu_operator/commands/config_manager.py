@@ -15,7 +15,6 @@ from pathlib import Path
 import typer
 
 from gpu_operator import logs
-from gpu_operator.commands.executables import EXECUTABLES
 from gpu_operator.deviceplugin.configselect import (
     available,
     install,
@@ -23,6 +22,7 @@ from gpu_operator.deviceplugin.configselect import (
     select,
 )
 from gpu_operator.errors import ConfigError, GpuOperatorError
+from gpu_operator.executables import EXECUTABLES
 from gpu_operator.hostpaths import host_path
 
 log = logging.getLogger("config-manager")

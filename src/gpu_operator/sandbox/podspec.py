@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gpu_operator import __version__
-from gpu_operator.commands.executables import DEFAULT_ENV, EXECUTABLES
+from gpu_operator.executables import DEFAULT_ENV, EXECUTABLES
 from gpu_operator.hostpaths import MOUNTS_ENV
 from gpu_operator.listening import POD_IP_ENV, POD_PORTS_ENV
 from gpu_operator.sandbox.network import machine_ports

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gpu_operator.cli import app
-from gpu_operator.commands.executables import EXECUTABLES, command_line
+from gpu_operator.executables import EXECUTABLES, command_line
 from gpu_operator.operator.cluster import NodeFacts
 from gpu_operator.operator.reconcile import Observed, active_policy, plan
 from gpu_operator.operator.status import carry_transition_times, daemonset_blocker, obj_key

@@ -1,7 +1,8 @@
 """Upstream-named executables of our one image: which ``gpu-operator`` subcommand each runs, so
 an upstream pod spec (``command: [nvidia-device-plugin]``) runs our image and ours runs NVIDIA's.
 The names are listed in pyproject's ``[project.scripts]``; their entry points are in
-``gpu_operator.cli`` (the subcommand runs in the same process, importing only its own module)."""
+``gpu_operator.cli`` (the subcommand runs in the same process, importing only its own module).
+A leaf: the CLI, ``config-manager`` and the sandbox's pod runner read it."""
 
 from __future__ import annotations
 

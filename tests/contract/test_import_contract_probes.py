@@ -7,7 +7,6 @@ importing each other in each package that must stay acyclic — and the real
 
 from __future__ import annotations
 
-import configparser
 import os
 import shutil
 import subprocess
@@ -16,21 +15,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "src" / "gpu_operator"
+from importlinter_config import CONFIG, PACKAGE, ROOT, contracts, listed
+
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 PROBE = "zz_probe_new_module"
-
-
-def contracts() -> dict[str, configparser.SectionProxy]:
-    config = configparser.ConfigParser()
-    config.read(ROOT / ".importlinter")
-    prefix = "importlinter:contract:"
-    return {s.removeprefix(prefix): config[s] for s in config.sections() if s.startswith(prefix)}
-
-
-def listed(contract: configparser.SectionProxy, key: str) -> list[str]:
-    return [line.strip() for line in contract.get(key, "").splitlines() if line.strip()]
 
 
 def packages(root: Path) -> list[str]:
@@ -104,7 +92,7 @@ def lint_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str
         else:
             pytest.fail(f"contract {name}: type {kind} has no probe")
     done = subprocess.run(
-        [str(LINT_IMPORTS), str(ROOT / ".importlinter"), "--no-cache"],
+        [str(LINT_IMPORTS), str(CONFIG), "--no-cache"],
         cwd=work,
         env={**os.environ, "PYTHONPATH": str(work)},
         capture_output=True,
@@ -130,7 +118,7 @@ def test_a_new_module_breaking_the_contract_is_caught(
 
 def test_the_package_as_it_is_keeps_every_contract() -> None:
     done = subprocess.run(
-        [str(LINT_IMPORTS), str(ROOT / ".importlinter"), "--no-cache"],
+        [str(LINT_IMPORTS), str(CONFIG), "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,24 +7,9 @@ whole tree may hold an import cycle. (The contract tier runs
 
 from __future__ import annotations
 
-import configparser
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "src" / "gpu_operator"
-
-
-def contracts() -> dict[str, configparser.SectionProxy]:
-    config = configparser.ConfigParser()
-    config.read(ROOT / ".importlinter")
-    prefix = "importlinter:contract:"
-    return {s.removeprefix(prefix): config[s] for s in config.sections() if s.startswith(prefix)}
-
-
-def listed(contract: configparser.SectionProxy, key: str) -> list[str]:
-    return [line.strip() for line in contract.get(key, "").splitlines() if line.strip()]
+from importlinter_config import PACKAGE, contracts, listed
 
 
 def is_package(module: str) -> bool:

@@ -45,6 +45,20 @@ def exporter_command(ctx: typer.Context) -> None:
     if log_format not in ("text", "json"):
         raise ConfigError(f"--log-format {log_format!r}: expected text or json")
     unused = list(given.unused)
+    kubernetes = given.flag("kubernetes")
+    pod_labels, pod_uid = (
+        given.flag("kubernetes-enable-pod-labels"),
+        given.flag("kubernetes-enable-pod-uid"),
+    )
+    if not kubernetes:
+        unused += [
+            f"--{name} (only with -k/--kubernetes)"
+            for name, on in (
+                ("kubernetes-enable-pod-labels", pod_labels),
+                ("kubernetes-enable-pod-uid", pod_uid),
+            )
+            if on
+        ]
     if log_format == "json":
         unused.append("--log-format=json (logs are text)")
     if unused:
@@ -55,7 +69,10 @@ def exporter_command(ctx: typer.Context) -> None:
         address=given.text("address"),
         collect_interval_ms=given.number("collect-interval"),
         collectors=collectors,
-        kubernetes=given.flag("kubernetes"),
+        kubernetes=kubernetes,
+        kubernetes_enable_pod_labels=kubernetes and pod_labels,
+        kubernetes_enable_pod_uid=kubernetes and pod_uid,
+        kubernetes_pod_label_allowlist_regex=given.items("kubernetes-pod-label-allowlist-regex"),
         kubernetes_gpu_id_type=given.text("kubernetes-gpu-id-type"),
         pod_resources_socket=Path(given.text("pod-resources-kubelet-socket")),
         nvidia_resource_names=given.items("nvidia-resource-names"),
@@ -75,10 +92,15 @@ def exporter_command(ctx: typer.Context) -> None:
     web = read_web_config(Path(web_config_file)) if web_config_file else None
     hardware: HardwareSettings = ctx.obj
     with Nvml.open(hardware) as nvml:
-        pod_source = None
+        pod_source, pod_meta = None, None
         if settings.kubernetes:
             pod_source = pod_resources_source(settings.pod_resources_socket)
-        service = ExporterService(Exporter(nvml, settings, table, pod_source=pod_source), nvml, web)
+        if settings.kubernetes_enable_pod_labels or settings.kubernetes_enable_pod_uid:
+            from gpu_operator.exporter.pod_metadata import ApiPodMeta
+
+            pod_meta = ApiPodMeta()
+        exporter = Exporter(nvml, settings, table, pod_source=pod_source, pod_meta=pod_meta)
+        service = ExporterService(exporter, nvml, web)
         done = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())

@@ -122,7 +122,7 @@ FLAGS: tuple[Flag, ...] = (
         "false",
         ("DCGM_EXPORTER_KUBERNETES_ENABLE_POD_LABELS",),
         (),
-        NO_API,
+        None,
     ),
     Flag(
         "kubernetes-enable-pod-uid",
@@ -130,7 +130,7 @@ FLAGS: tuple[Flag, ...] = (
         "false",
         ("DCGM_EXPORTER_KUBERNETES_ENABLE_POD_UID",),
         (),
-        NO_API,
+        None,
     ),
     Flag(
         "kubernetes-pod-label-allowlist-regex",
@@ -138,7 +138,7 @@ FLAGS: tuple[Flag, ...] = (
         "",
         ("DCGM_EXPORTER_KUBERNETES_POD_LABEL_ALLOWLIST_REGEX",),
         (),
-        NO_API,
+        None,
     ),
     Flag("kubernetes-enable-dra", "bool", "false", ("KUBERNETES_ENABLE_DRA",), (), NO_API),
     Flag(

@@ -10,8 +10,8 @@ does I/O, so the exporter can refresh the map on its own timer and never per scr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from gpu_operator.podresources import ContainerDevices, device_uuid
 
@@ -29,6 +29,48 @@ class PodRef:
     pod: str
     namespace: str
     container: str
+    uid: str = ""
+    """From the API server, with ``--kubernetes-enable-pod-uid``."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Series labels from the pod's labels, with ``--kubernetes-enable-pod-labels``."""
+
+
+PodMeta = Callable[[str, str], tuple[str, Mapping[str, str]] | None]
+"""(namespace, pod) → (uid, labels), ``None`` for a pod that is gone (an API lookup)."""
+
+_NOT_LABEL_CHAR = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def series_labels(
+    labels: Mapping[str, str], allow: Sequence[re.Pattern[str]] = ()
+) -> tuple[tuple[str, str], ...]:
+    """A pod's labels as series labels, as dcgm-exporter makes them: only keys some ``allow``
+    pattern matches (all when there is none), every character outside ``[a-zA-Z0-9_]`` of the
+    name replaced by ``_``; sorted."""
+    return tuple(
+        sorted(
+            (_NOT_LABEL_CHAR.sub("_", key), value)
+            for key, value in labels.items()
+            if not allow or any(p.search(key) for p in allow)
+        )
+    )
+
+
+def with_metadata(
+    pods: Mapping[str, PodRef], meta: PodMeta, allow: Sequence[re.Pattern[str]] = ()
+) -> dict[str, PodRef]:
+    """``pods`` with each pod's UID and series labels (one lookup per pod)."""
+    found: dict[tuple[str, str], tuple[str, Mapping[str, str]] | None] = {}
+    out = {}
+    for key, ref in pods.items():
+        name = (ref.namespace, ref.pod)
+        if name not in found:
+            found[name] = meta(*name)
+        got = found[name]
+        out[key] = (
+            ref if got is None else replace(ref, uid=got[0], labels=series_labels(got[1], allow))
+        )
+    return out
 
 
 def counts(resource: str, extra_resources: Iterable[str]) -> bool:

@@ -38,6 +38,10 @@ class RenderOptions:
     replace_blanks_in_model_name: bool = False
     xid_window_ms: int = 300000
     clock_events_window_ms: int = 300000
+    pod_uid: bool = False
+    """``--kubernetes-enable-pod-uid``: ``pod_uid`` on a pod's series."""
+    pod_labels: bool = False
+    """``--kubernetes-enable-pod-labels``: the pod's (sanitised) labels on its series."""
     old_namespace: bool = False
     """``-o``: dcgm-exporter 1.x label names (``uuid``, ``pod_name``, ``pod_namespace``,
     ``container_name``)."""
@@ -89,6 +93,10 @@ class Renderer:
             if not self._options.old_namespace:
                 names = ("pod", "namespace", "container")
             extra.update(zip(names, (pod.pod, pod.namespace, pod.container), strict=True))
+            if self._options.pod_uid and pod.uid:
+                extra["pod_uid"] = pod.uid
+            if self._options.pod_labels:
+                extra.update(pod.labels)
         return sorted(extra.items())
 
     def render(

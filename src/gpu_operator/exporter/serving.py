@@ -19,7 +19,7 @@ from gpu_operator.binding import cannot_listen
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.exporter.collectors_csv import Collectors
 from gpu_operator.exporter.fields import CLOCK_EVENT_BITS, GPM_METRICS
-from gpu_operator.exporter.pods import PodRef, pod_map
+from gpu_operator.exporter.pods import PodMeta, PodRef, pod_map, with_metadata
 from gpu_operator.exporter.rendering import OWN, Renderer, RenderOptions
 from gpu_operator.exporter.sampling import Pass, Sampler
 from gpu_operator.exporter.settings import ExporterSettings
@@ -45,6 +45,7 @@ class Exporter:
         collectors: Collectors,
         *,
         pod_source: PodSource | None = None,
+        pod_meta: PodMeta | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.settings = settings
@@ -67,9 +68,14 @@ class Exporter:
                 xid_window_ms=settings.xid_window_ms,
                 clock_events_window_ms=settings.clock_events_window_ms,
                 old_namespace=settings.use_old_namespace,
+                pod_uid=settings.kubernetes_enable_pod_uid,
+                pod_labels=settings.kubernetes_enable_pod_labels,
             ),
         )
         self._pod_source = pod_source
+        self._pod_meta = pod_meta
+        """Pod UID and labels, looked up only when a flag asks for them."""
+        self._label_allowlist = settings.label_allowlist()
         self._pods: dict[str, PodRef] = {}
         self._clock_events: deque[tuple[float, int, int]] = deque(maxlen=MAX_CLOCK_EVENT_PASSES)
         self._lock = threading.Lock()
@@ -99,6 +105,14 @@ class Exporter:
             log.warning("pod attribution unavailable: %s", error)
             return
         pods = pod_map(entries, self._last.mig_parents, self.settings.nvidia_resource_names)
+        wanted = (
+            self.settings.kubernetes_enable_pod_labels or self.settings.kubernetes_enable_pod_uid
+        )
+        if self._pod_meta is not None and wanted:
+            try:
+                pods = with_metadata(pods, self._pod_meta, self._label_allowlist)
+            except (GpuOperatorError, OSError) as error:
+                log.warning("pod labels and UIDs unavailable: %s", error)
         if pods != self._pods:
             self._pods = pods
             self._publish()

@@ -79,6 +79,12 @@ class ExporterSettings:
     """``--replace-blanks-in-model-name``: ``NVIDIA H200`` → ``NVIDIA-H200``."""
     energy_interval_ms: int = 30000
     """How often the slow energy counter is read (ours: ~4 ms per call on an H200)."""
+    kubernetes_enable_pod_labels: bool = False
+    """``--kubernetes-enable-pod-labels``: the pod's labels on its series (an API lookup)."""
+    kubernetes_enable_pod_uid: bool = False
+    """``--kubernetes-enable-pod-uid``: ``pod_uid`` on the pod's series (an API lookup)."""
+    kubernetes_pod_label_allowlist_regex: tuple[str, ...] = ()
+    """``--kubernetes-pod-label-allowlist-regex``: only pod labels some pattern matches."""
     use_old_namespace: bool = False
     """``-o/--use-old-namespace``: dcgm-exporter 1.x label names (``uuid``, ``pod_name``,
     ``pod_namespace``, ``container_name``)."""
@@ -91,6 +97,18 @@ class ExporterSettings:
                 f"--kubernetes-gpu-id-type {self.kubernetes_gpu_id_type!r}: uid or device-name"
             )
         self.listen()
+        self.label_allowlist()
+
+    def label_allowlist(self) -> tuple[re.Pattern[str], ...]:
+        out = []
+        for pattern in self.kubernetes_pod_label_allowlist_regex:
+            try:
+                out.append(re.compile(pattern))
+            except re.error as error:
+                raise ConfigError(
+                    f"--kubernetes-pod-label-allowlist-regex {pattern!r}: {error}"
+                ) from error
+        return tuple(out)
 
     def listen(self) -> tuple[str, int]:
         """``:9400`` → ("", 9400); ``127.0.0.1:0`` → ("127.0.0.1", 0)."""

@@ -15,6 +15,7 @@ from gpu_operator.sandbox.apiserver.logs import LogRequest, LogStream, LogUnavai
 from gpu_operator.sandbox.apiserver.podexec import ExecRequest, ExecTarget, ExecUnavailable
 from gpu_operator.sandbox.containers import Container
 from gpu_operator.sandbox.pods import PodRunner, PodWorker
+from gpu_operator.sandbox.reaper import default_reaper
 
 FOLLOW_POLL_S = 0.1
 READ_CHUNK = 64 * 1024
@@ -117,4 +118,6 @@ class SandboxPods:
                 f"sandbox: its image {container.spec.image} is simulated "
                 f"({container.spec.behaviour}), so there is nothing to exec into"
             )
-        return ExecTarget(env=container.exec_environ(), cwd=str(container.log_path.parent))
+        # The reaper's marker: a command still running when the sandbox dies is swept too.
+        env = default_reaper().environ(container.spec.env)
+        return ExecTarget(env=env, cwd=str(container.log_path.parent))

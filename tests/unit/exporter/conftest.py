@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, Collectors, load_collectors
+from gpu_operator.exporter.pods import PodMeta
 from gpu_operator.exporter.serving import Exporter, PodSource
 from gpu_operator.exporter.settings import ExporterSettings
 from gpu_operator.gpu import Nvml
@@ -22,6 +23,7 @@ def make_exporter(
         *,
         collectors: Collectors | None = None,
         pod_source: PodSource | None = None,
+        pod_meta: PodMeta | None = None,
         **settings: object,
     ) -> tuple[Exporter, Nvml]:
         nvml = open_sim(spec)
@@ -29,6 +31,9 @@ def make_exporter(
         table = collectors or load_collectors(
             DEFAULT_COLLECTORS.read_text(), source=str(DEFAULT_COLLECTORS)
         )
-        return Exporter(nvml, base, table, pod_source=pod_source, clock=clock), nvml
+        exporter = Exporter(
+            nvml, base, table, pod_source=pod_source, pod_meta=pod_meta, clock=clock
+        )
+        return exporter, nvml
 
     return _make

@@ -149,15 +149,15 @@ def test_an_int_flag_that_is_not_a_number_is_named() -> None:
 
 def test_unused_flags_given_are_named_with_why_and_defaults_are_not() -> None:
     given = parse(
-        ["-r", "nv-hostengine:5555", "--kubernetes-enable-pod-labels", "-m", "none"],
+        ["-r", "nv-hostengine:5555", "--kubernetes-enable-dra", "-m", "none"],
         {"KUBERNETES_VIRTUAL_GPUS": "true", "DCGM_EXPORTER_DUMP_COMPRESSION": "true"},
     )
     assert given.unused == (
         "--remote-hostengine-info=nv-hostengine:5555 (no DCGM here: NVML is read directly)",
         "KUBERNETES_VIRTUAL_GPUS (a shared GPU's series name one of its pods, not one series "
         "per pod)",
-        "--kubernetes-enable-pod-labels (needs the Kubernetes API; pod, namespace and "
-        "container come from the kubelet)",
+        "--kubernetes-enable-dra (needs the Kubernetes API; pod, namespace and container come "
+        "from the kubelet)",
     )
 
 
@@ -240,6 +240,61 @@ def test_the_command_runs_with_upstream_s_flags_and_names_the_unused_in_one_line
     assert len(notes) == 1, stderr
     assert notes[0].endswith(
         "accepted, not used by this exporter: --remote-hostengine-info=nv-hostengine:5555 (no DCGM "
-        "here: NVML is read directly); --kubernetes-enable-pod-uid (needs the Kubernetes API; "
-        "pod, namespace and container come from the kubelet)"
+        "here: NVML is read directly); --kubernetes-enable-pod-uid (only with -k/--kubernetes)"
     )
+
+
+def test_pod_uid_and_allowlisted_labels_come_from_the_api_server_onto_the_pod_s_series(
+    make_exporter: MakeExporter,
+) -> None:
+    from lightkube.models.core_v1 import Container, PodSpec
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.resources.core_v1 import Namespace, Pod
+
+    from gpu_operator.exporter.pod_metadata import ApiPodMeta
+    from gpu_operator.kube import KubeSettings, build_client
+    from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+
+    with ServerThread(ApiServer()) as thread:
+        client = build_client(KubeSettings(server=thread.url))
+        client.create(Namespace(metadata=ObjectMeta(name="ml")))
+        labels = {"app.kubernetes.io/name": "trainer", "team": "vision", "app": "t"}
+        created = client.create(
+            Pod(
+                metadata=ObjectMeta(name="trainer-0", namespace="ml", labels=labels),
+                spec=PodSpec(containers=[Container(name="main", image="i")]),
+            )
+        )
+        entries: list[ContainerDevices] = []
+        pod_meta = ApiPodMeta(KubeSettings(server=thread.url))
+        exporter, nvml = make_exporter(
+            "h200",
+            pod_source=lambda: entries,
+            pod_meta=pod_meta,
+            kubernetes=True,
+            kubernetes_enable_pod_uid=True,
+            kubernetes_enable_pod_labels=True,
+            kubernetes_pod_label_allowlist_regex=("^app",),
+        )
+        entries.append(
+            ContainerDevices("trainer-0", "ml", "main", "nvidia.com/gpu", (nvml.gpu(0).uuid,))
+        )
+        try:
+            exporter.step()
+            exporter.refresh_pods()
+        finally:
+            pod_meta.close()
+            client.close()
+    labels_on_series, _ = parse_series(exporter.body)["DCGM_FI_DEV_GPU_TEMP"][0]
+    assert labels_on_series["pod"] == "trainer-0"
+    assert labels_on_series["pod_uid"] == created.metadata.uid
+    assert labels_on_series["app_kubernetes_io_name"] == "trainer"
+    assert labels_on_series["app"] == "t"
+    assert "team" not in labels_on_series, "not in the allowlist"
+
+
+def test_a_bad_allowlist_pattern_is_refused_naming_the_flag() -> None:
+    from gpu_operator.exporter.settings import ExporterSettings
+
+    with pytest.raises(ConfigError, match=r"--kubernetes-pod-label-allowlist-regex '\(': "):
+        ExporterSettings(kubernetes_pod_label_allowlist_regex=("(",))

@@ -98,7 +98,10 @@ def exporter_command(ctx: typer.Context) -> None:
         if settings.kubernetes_enable_pod_labels or settings.kubernetes_enable_pod_uid:
             from gpu_operator.exporter.pod_metadata import ApiPodMeta
 
-            pod_meta = ApiPodMeta()
+            try:
+                pod_meta = ApiPodMeta()
+            except Exception as error:  # no API access: serve without, as upstream logs and goes on
+                log.warning("pod labels and UIDs unavailable: no API client: %s", error)
         exporter = Exporter(nvml, settings, table, pod_source=pod_source, pod_meta=pod_meta)
         service = ExporterService(exporter, nvml, web)
         done = threading.Event()

@@ -136,7 +136,7 @@ class Demo:
             env={**os.environ, "TMPDIR": str(tmp)},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # it says nothing the test reads
             start_new_session=True,
         )
 
@@ -155,8 +155,6 @@ class Demo:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
         for pid in processes_naming(str(self.tmp)):  # never leave strays, even if failing
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -227,7 +225,7 @@ def test_sandbox_up_with_port_8080_taken_runs_its_operator_and_down_leaves_nothi
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         try:
@@ -257,8 +255,6 @@ def test_sandbox_up_with_port_8080_taken_runs_its_operator_and_down_leaves_nothi
             if up.poll() is None:
                 os.killpg(up.pid, signal.SIGKILL)
             up.wait()
-            if up.stderr is not None:
-                up.stderr.close()
 
 
 # One GPU node, no chart; one pod of our image whose shell leaves a grandchild running.

@@ -89,15 +89,16 @@ PID_FILE = "sandbox.pid"
 
 def _on_stop_signals(first: Callable[[int], None]) -> None:
     """SIGINT and SIGTERM: the first calls ``first`` (a graceful stop: every pod's preStop,
-    SIGTERM, SIGKILL at its grace period); another one, while that runs, exits at once — the
-    sandbox's reaper then SIGKILLs whatever is left (``sandbox/reaper.py``)."""
+    SIGTERM, SIGKILL at its grace period); more of them are ignored while it stops (`timeout`
+    sends its signal twice: to the command, then to its process group). SIGKILL stops it at
+    once: the sandbox's reaper then ends whatever is left (``sandbox/reaper.py``)."""
 
-    def now(signum: int, frame: FrameType | None) -> None:
-        os._exit(128 + signum)
+    def again(signum: int, frame: FrameType | None) -> None:
+        pass  # not SIG_IGN: what it starts meanwhile (preStop hooks) must not inherit that
 
     def graceful(signum: int, frame: FrameType | None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, now)
+            signal.signal(sig, again)
         first(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):

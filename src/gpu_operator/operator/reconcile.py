@@ -165,9 +165,16 @@ def plan(observed: Observed) -> Plan:
         # a node list that is briefly empty must not tear every operand down.
         deletes = []
 
-    states = [
-        state_status(s, observed.owned, observed.pod_problems) for s in desired.states if s.enabled
-    ]
+    # Kinds no watch reports (ServiceMonitor) count as there once applied with this hash.
+    seen = {
+        **{
+            key: {"metadata": {"annotations": {HASH_ANNOTATION: digest}}}
+            for key, digest in observed.applied_hashes.items()
+            if key[0] == "ServiceMonitor"
+        },
+        **observed.owned,
+    }
+    states = [state_status(s, seen, observed.pod_problems) for s in desired.states if s.enabled]
     facts = desired.facts
     status = carry_transition_times(
         policy_status(

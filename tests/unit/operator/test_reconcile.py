@@ -194,3 +194,31 @@ def test_a_pool_whose_nodes_left_is_deleted() -> None:
     ] == ["nvcr.io/nvidia/driver:595.91.07-rocky9"]
     both = plan(Observed(policies=[policy("p", "t")], nodes=[gpu_node(), rocky], owned=owned))
     assert ("DaemonSet", "gpu-operator", "nvidia-driver-daemonset") in both.deletes
+
+
+def test_an_applied_service_monitor_counts_as_there_though_no_watch_reports_it() -> None:
+    """NVIDIA's main values turn the exporter's ServiceMonitor on; no watch lists that kind, so
+    its applied hash stands for it, else the policy would wait for it forever."""
+    spec = {"dcgmExporter": {"serviceMonitor": {"enabled": True}}}
+    first = plan(Observed(policies=[policy("p", "t", spec)], nodes=[gpu_node()], owned={}))
+    ready = {"desiredNumberScheduled": 0}
+    monitors = [o for o in first.applies if o["kind"] == "ServiceMonitor"]
+    assert monitors
+    owned = {obj_key(o): {**o, "status": ready} for o in first.applies if o not in monitors}
+    hashes = {
+        obj_key(o): o["metadata"]["annotations"]["nvidia.com/last-applied-hash"] for o in monitors
+    }
+    labelled = NodeFacts(
+        name="gpu-1",
+        labels={
+            **gpu_node().labels,
+            **{k: v for k, v in first.node_patches["gpu-1"].labels.items() if v},
+        },
+        annotations={},
+    )
+    seen = Observed(
+        policies=[policy("p", "t", spec)], nodes=[labelled], owned=owned, applied_hashes=hashes
+    )
+    assert plan(seen).ready is True
+    unseen = Observed(policies=[policy("p", "t", spec)], nodes=[labelled], owned=owned)
+    assert plan(unseen).ready is False

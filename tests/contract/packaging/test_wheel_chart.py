@@ -61,7 +61,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
-def run_installed(site: Path, cwd: Path, mode: str) -> dict[str, object]:
+def run_installed(site: Path, cwd: Path, mode: str) -> tuple[str, list[str]]:
+    """The chart directory the installed package finds and, with ``render``, the kinds helm
+    renders from it."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HELM")}
     if HELM:
         env["HELM"] = HELM
@@ -72,8 +74,8 @@ def run_installed(site: Path, cwd: Path, mode: str) -> dict[str, object]:
         [*argv, mode], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
-    return result
+    result = json.loads(done.stdout)
+    return str(result["chart"]), [str(kind) for kind in result["kinds"]]
 
 
 def test_the_wheel_holds_the_whole_chart(installed: Path) -> None:
@@ -85,14 +87,12 @@ def test_the_wheel_holds_the_whole_chart(installed: Path) -> None:
 def test_the_installed_package_finds_its_chart_from_any_directory(
     installed: Path, tmp_path: Path
 ) -> None:
-    result = run_installed(installed, tmp_path, "find")
-    assert result["chart"] == str(installed / "gpu_operator" / "chart")
+    chart, _ = run_installed(installed, tmp_path, "find")
+    assert chart == str(installed / "gpu_operator" / "chart")
 
 
 @pytest.mark.skipif(HELM is None, reason="helm not found (make test fetches it)")
 def test_helm_renders_the_installed_chart(installed: Path, tmp_path: Path) -> None:
-    result = run_installed(installed, tmp_path, "render")
-    assert result["chart"] == str(installed / "gpu_operator" / "chart")
-    assert {"ClusterPolicy", "CustomResourceDefinition", "Deployment"} <= set(
-        result["kinds"]  # type: ignore[arg-type]
-    )
+    chart, kinds = run_installed(installed, tmp_path, "render")
+    assert chart == str(installed / "gpu_operator" / "chart")
+    assert {"ClusterPolicy", "CustomResourceDefinition", "Deployment"} <= set(kinds)

@@ -173,6 +173,11 @@ def test_everything_started_carries_the_marker_and_leads_its_own_group() -> None
     reaper = Reaper()
     try:
         proc = reaper.popen(["sleep", "600"], env={"PATH": os.environ["PATH"]})
+        # The child execs through setpriv: read its environment once `sleep` itself runs.
+        deadline = time.monotonic() + 10
+        while b"sleep" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0]:
+            assert time.monotonic() < deadline, "sleep never started"
+            time.sleep(0.01)
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
         assert f"{MARKER_ENV}={reaper.token}".encode() in environ
         assert os.getpgid(proc.pid) == proc.pid

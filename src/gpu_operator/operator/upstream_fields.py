@@ -47,6 +47,9 @@ NOT_USED: dict[str, str] = {
     "gdrcopy": "GDRCopy is not deployed; only GDRCOPY_ENABLED reaches the driver",
     "kataManager": "deprecated upstream and never deployed",
     "psp": "PodSecurityPolicy is gone since Kubernetes 1.25",
+    "psa": "the operator namespace is not labelled pod-security.kubernetes.io/*=privileged: "
+    "label it yourself",
+    "sandboxWorkloads": "VM workloads (vm-passthrough, vm-vgpu) are not implemented",
     "cdi.default": "deprecated: CDI is the default when cdi.enabled",
     "validator.vfioPCI": "no VM operands",
     "validator.vgpuManager": "no VM operands",
@@ -234,6 +237,8 @@ VALUES_NOT_USED: dict[str, str] = {
     "gdrcopy": NOT_USED["gdrcopy"],
     "kataManager": NOT_USED["kataManager"],
     "psp": NOT_USED["psp"],
+    "psa": NOT_USED["psa"],
+    "sandboxWorkloads": NOT_USED["sandboxWorkloads"],
     "cdi.default": NOT_USED["cdi.default"],
     "platform.openshift": "no OpenShift-specific objects (SCCs) are rendered",
     "nfd.nodefeaturerules": "no NodeFeatureRules: our node labeller writes the labels it needs",

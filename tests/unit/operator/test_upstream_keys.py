@@ -226,7 +226,8 @@ def test_sections_switched_off_report_nothing_and_vm_operands_only_with_sandbox_
         {"sandboxWorkloads": {"enabled": True}, "vgpuManager": {"enabled": True}}, source="p"
     )
     assert loud.not_used == [
-        "spec.vgpuManager: VM and confidential-computing operands are not implemented"
+        "spec.sandboxWorkloads: VM workloads (vm-passthrough, vm-vgpu) are not implemented",
+        "spec.vgpuManager: VM and confidential-computing operands are not implemented",
     ]
 
 

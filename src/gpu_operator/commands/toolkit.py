@@ -39,23 +39,26 @@ def install_command(
     from gpu_operator.toolkit.install import install
 
     settings = toolkit_settings(destination)
+    stop = threading.Event()
+    if not dry_run and not settings.no_daemon:
+        # Before any change: a signal that comes while installing still undoes the install.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, lambda *_: stop.set())
     changed = install(settings, log=_say, dry_run=dry_run)
     if dry_run:
         for path in changed:
             typer.echo(f"would change {path}")
         return
     if not settings.no_daemon:
-        _daemon(settings)
+        _daemon(settings, stop)
 
 
-def _daemon(settings: ToolkitSettings) -> None:
-    """Stay up until SIGTERM/SIGINT/SIGHUP/SIGQUIT, then undo the install (upstream's mode)."""
+def _daemon(settings: ToolkitSettings, stop: threading.Event) -> None:
+    """Stay up until SIGTERM/SIGINT/SIGHUP/SIGQUIT (``stop``), then undo the install
+    (upstream's mode)."""
     from gpu_operator.toolkit.install import uninstall
 
     write_atomically(settings.pid_file, f"{os.getpid()}\n")
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(signum, lambda *_: stop.set())
     _say("configured; waiting for a signal to undo the configuration")
     stop.wait()
     uninstall(settings, log=_say)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
+from gpu_operator.booleans import ACCEPTED, FALSE_WORDS, TRUE_WORDS
 from gpu_operator.deviceplugin.config_v1 import (
     AllocationPolicy,
     ConfigV1,
@@ -27,6 +28,7 @@ from gpu_operator.deviceplugin.config_v1 import (
     parse_duration,
 )
 from gpu_operator.errors import ConfigError
+from gpu_operator.settings_engine import Field, resolve
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +86,6 @@ class PluginSettings:
     health: HealthSettings = field(default_factory=HealthSettings)  # DP_* env vars
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "t", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "f", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{text!r} is not a boolean (true or false)")
-
-
 def _choice(allowed: Any) -> Callable[[str], str]:
     values = get_args(allowed)
 
@@ -118,111 +111,85 @@ def _int(text: str) -> int:
         raise ValueError(f"{text!r} is not an integer") from None
 
 
-# field → (flag, env vars, config getter, parser of flag/env text)
-_FIELDS: dict[str, tuple[str, tuple[str, ...], Callable[[ConfigV1], Any], Callable[[str], Any]]] = {
-    "mig_strategy": (
-        "--mig-strategy",
-        ("MIG_STRATEGY",),
-        lambda c: c.flags.migStrategy,
-        _choice(MigStrategy),
+F = Field[ConfigV1]
+_FIELDS: dict[str, F] = {
+    "mig_strategy": F(
+        "--mig-strategy", ("MIG_STRATEGY",), _choice(MigStrategy), lambda c: c.flags.migStrategy
     ),
-    "fail_on_init_error": (
-        "--fail-on-init-error",
-        ("FAIL_ON_INIT_ERROR",),
-        lambda c: c.flags.failOnInitError,
-        _bool,
+    "fail_on_init_error": F(
+        "--fail-on-init-error", ("FAIL_ON_INIT_ERROR",), bool, lambda c: c.flags.failOnInitError
     ),
-    "driver_root": (
-        "--driver-root",
-        ("NVIDIA_DRIVER_ROOT",),
-        lambda c: c.flags.nvidiaDriverRoot,
-        str,
+    "driver_root": F(
+        "--driver-root", ("NVIDIA_DRIVER_ROOT",), str, lambda c: c.flags.nvidiaDriverRoot
     ),
-    "dev_root": ("--dev-root", ("NVIDIA_DEV_ROOT",), lambda c: c.flags.nvidiaDevRoot, str),
-    "pass_device_specs": (
+    "dev_root": F("--dev-root", ("NVIDIA_DEV_ROOT",), str, lambda c: c.flags.nvidiaDevRoot),
+    "pass_device_specs": F(
         "--pass-device-specs",
         ("PASS_DEVICE_SPECS",),
+        bool,
         lambda c: c.flags.plugin.passDeviceSpecs,
-        _bool,
     ),
-    "device_list_strategy": (
+    "device_list_strategy": F(
         "--device-list-strategy",
         ("DEVICE_LIST_STRATEGY",),
-        lambda c: tuple(c.flags.plugin.deviceListStrategy or ()) or None,
         _list(_choice(DeviceListStrategy)),
+        lambda c: tuple(c.flags.plugin.deviceListStrategy or ()) or None,
     ),
-    "device_id_strategy": (
+    "device_id_strategy": F(
         "--device-id-strategy",
         ("DEVICE_ID_STRATEGY",),
-        lambda c: c.flags.plugin.deviceIDStrategy,
         _choice(DeviceIdStrategy),
+        lambda c: c.flags.plugin.deviceIDStrategy,
     ),
-    "gdrcopy_enabled": (
-        "--gdrcopy-enabled",
-        ("GDRCOPY_ENABLED",),
-        lambda c: c.flags.gdrcopyEnabled,
-        _bool,
+    "gdrcopy_enabled": F(
+        "--gdrcopy-enabled", ("GDRCOPY_ENABLED",), bool, lambda c: c.flags.gdrcopyEnabled
     ),
-    "gds_enabled": ("--gds-enabled", ("GDS_ENABLED",), lambda c: c.flags.gdsEnabled, _bool),
-    "mofed_enabled": (
-        "--mofed-enabled",
-        ("MOFED_ENABLED",),
-        lambda c: c.flags.mofedEnabled,
-        _bool,
-    ),
-    "cdi_annotation_prefix": (
+    "gds_enabled": F("--gds-enabled", ("GDS_ENABLED",), bool, lambda c: c.flags.gdsEnabled),
+    "mofed_enabled": F("--mofed-enabled", ("MOFED_ENABLED",), bool, lambda c: c.flags.mofedEnabled),
+    "cdi_annotation_prefix": F(
         "--cdi-annotation-prefix",
         ("CDI_ANNOTATION_PREFIX",),
-        lambda c: c.flags.plugin.cdiAnnotationPrefix,
         str,
+        lambda c: c.flags.plugin.cdiAnnotationPrefix,
     ),
-    "nvidia_cdi_hook_path": (
+    "nvidia_cdi_hook_path": F(
         "--nvidia-cdi-hook-path",
         ("NVIDIA_CDI_HOOK_PATH", "NVIDIA_CTK_PATH"),
-        lambda c: c.flags.plugin.nvidiaCTKPath,
         str,
+        lambda c: c.flags.plugin.nvidiaCTKPath,
     ),
-    "driver_root_ctr_path": (
+    "driver_root_ctr_path": F(
         "--driver-root-ctr-path",
         ("DRIVER_ROOT_CTR_PATH", "CONTAINER_DRIVER_ROOT"),
-        lambda c: c.flags.plugin.containerDriverRoot,
         str,
+        lambda c: c.flags.plugin.containerDriverRoot,
     ),
-    "mps_root": ("--mps-root", ("MPS_ROOT",), lambda c: c.flags.mpsRoot, str),
-    "shared_devices_allocation_policy": (
+    "mps_root": F("--mps-root", ("MPS_ROOT",), str, lambda c: c.flags.mpsRoot),
+    "shared_devices_allocation_policy": F(
         "--shared-devices-allocation-policy",
         ("SHARED_DEVICES_ALLOCATION_POLICY",),
-        lambda c: c.flags.plugin.sharedDevicesAllocationPolicy,
         _choice(AllocationPolicy),
+        lambda c: c.flags.plugin.sharedDevicesAllocationPolicy,
     ),
-    "device_discovery_strategy": (
+    "device_discovery_strategy": F(
         "--device-discovery-strategy",
         ("DEVICE_DISCOVERY_STRATEGY",),
-        lambda c: c.flags.deviceDiscoveryStrategy,
         _choice(DiscoveryStrategy),
+        lambda c: c.flags.deviceDiscoveryStrategy,
     ),
-    "imex_channel_ids": (
+    "imex_channel_ids": F(
         "--imex-channel-ids",
         ("IMEX_CHANNEL_IDS",),
-        lambda c: tuple(c.imex.channelIDs) or None,
         _list(_int),
+        lambda c: tuple(c.imex.channelIDs) or None,
     ),
-    "imex_required": ("--imex-required", ("IMEX_REQUIRED",), lambda c: c.imex.required, _bool),
-    "kubelet_socket": ("--kubelet-socket", ("KUBELET_SOCKET",), lambda c: None, str),
-    "config_file": ("--config-file", ("CONFIG_FILE",), lambda c: None, str),
-    "cdi_feature_flags": (
-        "--cdi-feature-flags",
-        ("CDI_FEATURE_FLAGS",),
-        lambda c: None,
-        _list(str),
-    ),
-    "cdi_disable_hooks": (
-        "--cdi-disable-hooks",
-        ("CDI_DISABLE_HOOKS",),
-        lambda c: None,
-        _list(str),
-    ),
+    "imex_required": F("--imex-required", ("IMEX_REQUIRED",), bool, lambda c: c.imex.required),
+    "kubelet_socket": F("--kubelet-socket", ("KUBELET_SOCKET",), str),
+    "config_file": F("--config-file", ("CONFIG_FILE",), str),
+    "cdi_feature_flags": F("--cdi-feature-flags", ("CDI_FEATURE_FLAGS",), _list(str)),
+    "cdi_disable_hooks": F("--cdi-disable-hooks", ("CDI_DISABLE_HOOKS",), _list(str)),
 }
+"""Field → its flag, variables, config key and reader (``gpu_operator.settings_engine``)."""
 
 
 def read_config(path: str | None) -> ConfigV1 | None:
@@ -249,22 +216,9 @@ def resolve_settings(
 ) -> PluginSettings:
     """Settings from CLI ``flags`` (field name → parsed value or flag text; ``None`` = not
     given), ``env`` and ``config``, highest first."""
-    flags = flags or {}
     env = env or {}
     config = config or ConfigV1()
-    values: dict[str, Any] = {}
-    for name, (flag, env_vars, from_config, parse) in _FIELDS.items():
-        given = flags.get(name)
-        if given is not None:
-            values[name] = _parsed(given, parse, flag)
-            continue
-        env_var = next((e for e in env_vars if e in env), None)
-        if env_var is not None:
-            values[name] = _parsed(env[env_var], parse, env_var)
-            continue
-        in_file = from_config(config)
-        if in_file is not None:
-            values[name] = tuple(in_file) if isinstance(in_file, list) else in_file
+    values = resolve(_FIELDS, flags or {}, env, config, config_source=config_source).values
     if "dev_root" not in values and "driver_root" in values:
         values["dev_root"] = values["driver_root"]
     if not values.get("device_list_strategy", True):
@@ -275,15 +229,6 @@ def resolve_settings(
     )
     _cross_check(settings, config_source)
     return settings
-
-
-def _parsed(value: Any, parse: Callable[[str], Any], where: str) -> Any:
-    if not isinstance(value, str):
-        return tuple(value) if isinstance(value, list) else value
-    try:
-        return parse(value)
-    except ValueError as error:
-        raise ConfigError(f"{where}: {error}") from error
 
 
 def _xid_list(text: str, var: str) -> frozenset[int]:
@@ -301,7 +246,7 @@ def _xid_list(text: str, var: str) -> frozenset[int]:
 
 def health_settings(env: Mapping[str, str], config: ConfigV1) -> HealthSettings:
     """``DP_DISABLE_HEALTHCHECKS`` / ``DP_ENABLE_HEALTHCHECKS`` as upstream reads them, plus our
-    ``DP_HEALTH_RECOVERY`` (a duration, or ``true`` for 30s)."""
+    ``DP_HEALTH_RECOVERY`` (a Go duration, or a Go boolean: true for 30s, false for never)."""
     disabled = env.get("DP_DISABLE_HEALTHCHECKS", "").strip()
     enabled_xids = _xid_list(env.get("DP_ENABLE_HEALTHCHECKS", ""), "DP_ENABLE_HEALTHCHECKS")
     tokens = {t.strip().lower() for t in disabled.split(",")}
@@ -320,15 +265,16 @@ def health_settings(env: Mapping[str, str], config: ConfigV1) -> HealthSettings:
             ignored = frozenset(range(1, 1024)) - enabled_xids
     recovery: float | None = None
     raw = env.get("DP_HEALTH_RECOVERY")
-    if raw is not None and raw.strip():
-        lowered = raw.strip().lower()
+    if raw:
         try:
-            if lowered in ("true", "1", "yes", "on"):
+            if raw in TRUE_WORDS:
                 recovery = 30.0
-            elif lowered not in ("false", "0", "no", "off"):
-                recovery = parse_duration(raw.strip())
+            elif raw not in FALSE_WORDS:
+                recovery = parse_duration(raw)
         except ValueError as error:
-            raise ConfigError(f"DP_HEALTH_RECOVERY: {error} (or true/false)") from error
+            raise ConfigError(
+                f"DP_HEALTH_RECOVERY={raw!r}: {error}; or a boolean: {ACCEPTED}"
+            ) from error
     elif config.health.recoveryQuietPeriod is not None:
         recovery = parse_duration(config.health.recoveryQuietPeriod)
     return HealthSettings(enabled=enabled, ignored_xids=ignored, recovery_quiet_period_s=recovery)

@@ -22,7 +22,7 @@ from gpu_operator.deviceplugin.config_v1 import (
     parse_duration,
 )
 from gpu_operator.deviceplugin.settings import read_config
-from gpu_operator.errors import ConfigError
+from gpu_operator.settings_engine import Field, resolve
 
 DEFAULT_OUTPUT_FILE = "/etc/kubernetes/node-feature-discovery/features.d/gfd"
 DEFAULT_MACHINE_TYPE_FILE = "/sys/class/dmi/id/product_name"
@@ -73,15 +73,6 @@ class DiscoverySettings:
         return self.output_file in ("", "-")
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "t", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "f", "false", "no", "off"):
-        return False
-    raise ValueError(f"{text!r} is not a boolean (true or false)")
-
-
 def _strategy(text: str) -> str:
     if text not in get_args(MigStrategy):
         raise ValueError(f"{text!r} is not one of {', '.join(get_args(MigStrategy))}")
@@ -97,83 +88,49 @@ def _interval(text: str) -> float | None:
     return seconds
 
 
-def _text(text: str) -> str:
-    return text
-
-
-Getter = Callable[[ConfigV1], Any]
-# field → (flag, env vars, config getter, parser of flag/env/config text)
-_FIELDS: dict[str, tuple[str, tuple[str, ...], Getter, Callable[[str], Any]]] = {
-    "mig_strategy": (
+F = Field[ConfigV1]
+_FIELDS: dict[str, F] = {
+    "mig_strategy": F(
         "--mig-strategy",
         ("GFD_MIG_STRATEGY", "MIG_STRATEGY"),
-        lambda c: c.flags.migStrategy,
         _strategy,
+        lambda c: c.flags.migStrategy,
     ),
-    "fail_on_init_error": (
+    "fail_on_init_error": F(
         "--fail-on-init-error",
         ("GFD_FAIL_ON_INIT_ERROR",),
+        bool,
         lambda c: c.flags.failOnInitError,
-        _bool,
     ),
-    "oneshot": ("--oneshot", ("GFD_ONESHOT",), lambda c: c.flags.gfd.oneshot, _bool),
-    "no_timestamp": (
-        "--no-timestamp",
-        ("GFD_NO_TIMESTAMP",),
-        lambda c: c.flags.gfd.noTimestamp,
-        _bool,
+    "oneshot": F("--oneshot", ("GFD_ONESHOT",), bool, lambda c: c.flags.gfd.oneshot),
+    "no_timestamp": F(
+        "--no-timestamp", ("GFD_NO_TIMESTAMP",), bool, lambda c: c.flags.gfd.noTimestamp
     ),
-    "sleep_interval_s": (
-        "--sleep-interval",
-        ("GFD_SLEEP_INTERVAL",),
-        lambda c: c.flags.gfd.sleepInterval,
-        _interval,
+    "sleep_interval_s": F(
+        "--sleep-interval", ("GFD_SLEEP_INTERVAL",), _interval, lambda c: c.flags.gfd.sleepInterval
     ),
-    "output_file": (
-        "--output-file",
-        ("GFD_OUTPUT_FILE",),
-        lambda c: c.flags.gfd.outputFile,
-        _text,
-    ),
-    "machine_type_file": (
+    "output_file": F("--output-file", ("GFD_OUTPUT_FILE",), str, lambda c: c.flags.gfd.outputFile),
+    "machine_type_file": F(
         "--machine-type-file",
         ("GFD_MACHINE_TYPE_FILE",),
-        lambda c: c.flags.gfd.machineTypeFile,
         Path,
+        lambda c: c.flags.gfd.machineTypeFile,
     ),
-    "use_node_feature_api": (
+    "use_node_feature_api": F(
         "--use-node-feature-api",
         ("GFD_USE_NODE_FEATURE_API", "USE_NODE_FEATURE_API"),
+        bool,
         lambda c: c.flags.useNodeFeatureAPI,
-        _bool,
     ),
-    "write_node_labels": (
-        "--write-node-labels",
-        ("GPU_OPERATOR_GFD_NODE_LABELS",),
-        lambda c: None,
-        _bool,
-    ),
-    "config_file": (
-        "--config-file",
-        ("GFD_CONFIG_FILE", "CONFIG_FILE"),
-        lambda c: None,
-        _text,
-    ),
-    "node_name": ("--node-name", ("NODE_NAME",), lambda c: None, _text),
-    "namespace": ("--namespace", ("NAMESPACE",), lambda c: None, _text),
-    "pod_name": ("--pod-name", ("POD_NAME",), lambda c: None, _text),
+    "write_node_labels": F("--write-node-labels", ("GPU_OPERATOR_GFD_NODE_LABELS",), bool),
+    "config_file": F("--config-file", ("GFD_CONFIG_FILE", "CONFIG_FILE"), str),
+    "node_name": F("--node-name", ("NODE_NAME",), str),
+    "namespace": F("--namespace", ("NAMESPACE",), str),
+    "pod_name": F("--pod-name", ("POD_NAME",), str),
 }
-FLAG_ENV = {name: envs for name, (_, envs, _, _) in _FIELDS.items()}
+"""Field → its flag, variables, config key and reader (``gpu_operator.settings_engine``)."""
+FLAG_ENV = {name: field.env for name, field in _FIELDS.items()}
 """Field → env vars, for the CLI's help and tests."""
-
-
-def _parsed(value: Any, parse: Callable[[str], Any], where: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return parse(value)
-    except ValueError as error:
-        raise ConfigError(f"{where}: {error}") from error
 
 
 def resolve_settings(
@@ -183,30 +140,10 @@ def resolve_settings(
 ) -> DiscoverySettings:
     """Settings from CLI ``flags`` (field → text or value; ``None`` = not given), ``env`` and
     ``config``, highest first; ``ConfigError`` names the flag or variable of a bad value."""
-    flags = flags or {}
-    env = env or {}
     config = config or ConfigV1()
-    values: dict[str, Any] = {}
-    explicit: set[str] = set()
-    on_command_line: set[str] = set()
-    for name, (flag, env_vars, from_config, parse) in _FIELDS.items():
-        given = flags.get(name)
-        if given is not None:
-            values[name] = _parsed(given, parse, flag)
-            explicit.add(name)
-            on_command_line.add(name)
-            continue
-        env_var = next((e for e in env_vars if e in env), None)
-        if env_var is not None:
-            values[name] = _parsed(env[env_var], parse, env_var)
-            explicit.add(name)
-            on_command_line.add(name)
-            continue
-        in_file = from_config(config)
-        if in_file is not None:
-            values[name] = _parsed(in_file, parse, f"config file: {flag.lstrip('-')}")
-            explicit.add(name)
-    if "use_node_feature_api" not in explicit and "output_file" in on_command_line:
+    resolved = resolve(_FIELDS, flags or {}, env or {}, config)
+    values = resolved.values
+    if "use_node_feature_api" not in resolved.sources and resolved.given_by_user("output_file"):
         values["use_node_feature_api"] = False
     if values.get("namespace") == "":
         values["namespace"] = "default"

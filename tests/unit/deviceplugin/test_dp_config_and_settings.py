@@ -143,7 +143,11 @@ def test_environment_values_are_parsed_as_upstream_spells_them() -> None:
     [
         ({}, {"MIG_STRATEGY": "mix"}, "MIG_STRATEGY: 'mix' is not one of none, single, mixed"),
         ({"device_id_strategy": "serial"}, {}, "--device-id-strategy: 'serial' is not one of"),
-        ({}, {"PASS_DEVICE_SPECS": "maybe"}, "PASS_DEVICE_SPECS: 'maybe' is not a boolean"),
+        (
+            {},
+            {"PASS_DEVICE_SPECS": "maybe"},
+            "PASS_DEVICE_SPECS='maybe': not a boolean; use one of",
+        ),
         (
             {"device_list_strategy": "cdi-annotations,cdi-cri"},
             {},

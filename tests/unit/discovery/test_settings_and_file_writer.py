@@ -68,8 +68,10 @@ def test_the_sleep_interval_is_a_go_duration_or_infinite(text: str, seconds: flo
             {"GFD_SLEEP_INTERVAL": "soon"}, "GFD_SLEEP_INTERVAL: 'soon' is not a duration"
         ),
         pytest.param({"MIG_STRATEGY": "both"}, "MIG_STRATEGY: 'both' is not one of none"),
-        pytest.param({"GFD_ONESHOT": "maybe"}, "GFD_ONESHOT: 'maybe' is not a boolean"),
-        pytest.param({"USE_NODE_FEATURE_API": "2"}, "USE_NODE_FEATURE_API: '2' is not a boolean"),
+        pytest.param(
+            {"GFD_ONESHOT": "maybe"}, "GFD_ONESHOT='maybe': not a boolean; use one of 1, t"
+        ),
+        pytest.param({"USE_NODE_FEATURE_API": "2"}, "USE_NODE_FEATURE_API='2': not a boolean"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_its_variable(env: dict[str, str], message: str) -> None:

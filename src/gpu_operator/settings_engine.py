@@ -1,0 +1,111 @@
+"""The one precedence engine of the node agents: command-line flag > environment variable >
+config file > default, as urfave/cli and upstream's config loaders resolve them.
+
+An agent describes each setting once, as a ``Field``: its flag, its environment variables in
+upstream's order (the first one set wins), how the config file gives it, and how text is read.
+``resolve(fields, flags, env, config)`` is pure and returns the values that were given (the
+dataclass's defaults stand for the rest) and where each came from. Text is read at one place, so
+a bad value is one ``ConfigError`` naming the flag, the variable or the config key, whichever way
+it came in; a boolean is read by ``gpu_operator.booleans`` (Go's ``strconv.ParseBool`` words),
+and an empty boolean variable counts as unset. A leaf: the device plugin and feature discovery
+(and any agent with flags, variables and a file) build on it.
+
+Why ours and not ``pydantic-settings``: its sources (init kwargs > env > dotenv > secrets) have
+no command-line flag given as text to be parsed with the same words as the variable, no ordered
+aliases that name the one found in the error, and no "where did this value come from" answer
+(feature discovery's output file selects its writer only when given by flag or variable); and
+it loads pydantic, which the agents keep off their start path (``cli_params``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from gpu_operator.booleans import parse_bool
+from gpu_operator.errors import ConfigError
+
+C = TypeVar("C")
+Source = Literal["flag", "env", "config"]
+
+
+def _no_config(_: object) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Field(Generic[C]):
+    """One setting: ``--flag``, its variables (first set wins), its value in the config file
+    (``None``: not there) and the reader of its text (``bool``: Go's boolean words; anything
+    else raises ``ValueError`` with a message the engine prefixes with the source)."""
+
+    flag: str
+    env: tuple[str, ...]
+    parse: Callable[[str], Any]
+    from_config: Callable[[C], Any] = _no_config
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The values given (field name → value) and where each came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, Source]
+
+    def given_by_user(self, name: str) -> bool:
+        """Set by a flag or a variable (not by the config file or the default)."""
+        return self.sources.get(name) in ("flag", "env")
+
+
+def read(field: Field[Any], text: str, where: str) -> Any:
+    """``text`` as ``field`` reads it; ``ConfigError`` naming ``where``."""
+    if field.parse is bool:
+        return parse_bool(text, where)
+    try:
+        return field.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
+def _value(field: Field[Any], value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        return read(field, value, where)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def env_value(field: Field[Any], env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first of ``field``'s variables that is set, and its text (an empty boolean variable
+    is not set); ``None`` when none is."""
+    for name in field.env:
+        if name in env and not (field.parse is bool and env[name] == ""):
+            return name, env[name]
+    return None
+
+
+def resolve(
+    fields: Mapping[str, Field[C]],
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config: C,
+    *,
+    config_source: str = "config file",
+) -> Resolved:
+    """Each field from its flag (text or an already-read value; ``None`` = not given), else its
+    first variable set, else the config file; a field in none of them is left out."""
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for name, field in fields.items():
+        given = flags.get(name)
+        if given is not None:
+            values[name], sources[name] = _value(field, given, field.flag), "flag"
+            continue
+        found = env_value(field, env)
+        if found is not None:
+            values[name], sources[name] = read(field, found[1], found[0]), "env"
+            continue
+        in_file = field.from_config(config)
+        if in_file is not None:
+            where = f"{config_source}: {field.flag.lstrip('-')}"
+            values[name], sources[name] = _value(field, in_file, where), "config"
+    return Resolved(values, sources)

@@ -39,7 +39,6 @@ NOT_USED: dict[str, str] = {
     "driver.useNvidiaDriverCRD": "the NVIDIADriver CRD is not implemented: the ClusterPolicy's "
     "driver section deploys the driver",
     "driver.useOpenKernelModules": "deprecated: use driver.kernelModuleType",
-    "driver.readinessProbe": "the driver container is gated by its startup probe only",
     "driver.virtualTopology": "the vGPU topology daemon is not implemented",
     "driver.rollingUpdate": "the driver DaemonSet is OnDelete; upgrades follow upgradePolicy",
     "dcgmExporter.hpcJobMapping": "HPC job mapping is not implemented",

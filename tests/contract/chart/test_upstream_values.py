@@ -90,6 +90,7 @@ def test_upstream_keys_we_act_on_reach_the_policy() -> None:
         "--set", "dcgmExporter.enablePodLabels=true",
         "--set", "dcgmExporter.podLabelAllowlistRegex=^app$",
         "--set", "dcgmExporter.serviceMonitor.scrapeTimeout=5s",
+        "--set", "dcgm.hostPort=5556",
     )  # fmt: skip
     assert spec.validator.hostNetwork is True
     assert spec.driver.secretEnv == "drv"
@@ -101,6 +102,7 @@ def test_upstream_keys_we_act_on_reach_the_policy() -> None:
     assert spec.dcgmExporter.podLabelAllowlistRegex == ["^app$"]
     assert spec.dcgmExporter.serviceMonitor is not None
     assert spec.dcgmExporter.serviceMonitor.scrapeTimeout == "5s"
+    assert spec.dcgm.hostPort == 5556
 
 
 def test_notes_list_the_values_set_that_do_nothing_here() -> None:

@@ -77,13 +77,20 @@ def driver_container(spec_data: dict[str, Any]) -> dict[str, Any]:
     return {**main, "_volumes": spec["volumes"]}
 
 
-def test_driver_secret_env_and_liveness_probe() -> None:
+def test_driver_secret_env_liveness_and_readiness_probes() -> None:
     main = driver_container(
-        {"driver": {"secretEnv": "driver-secrets", "livenessProbe": {"periodSeconds": 30}}}
+        {
+            "driver": {
+                "secretEnv": "driver-secrets",
+                "livenessProbe": {"periodSeconds": 30},
+                "readinessProbe": {"failureThreshold": 3},
+            }
+        }
     )
     assert main["envFrom"] == [{"secretRef": {"name": "driver-secrets"}}]
     assert main["livenessProbe"]["periodSeconds"] == 30
     assert main["livenessProbe"]["exec"] == main["startupProbe"]["exec"]
+    assert main["readinessProbe"]["failureThreshold"] == 3
     assert "envFrom" not in driver_container({})
 
 

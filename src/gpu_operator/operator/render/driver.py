@@ -205,11 +205,15 @@ def _pool_daemonset(
         "startupProbe": _probe(ctx),
         "lifecycle": {"preStop": startup.pre_stop()},
     }
-    if driver.livenessProbe:
-        extra["livenessProbe"] = {
-            "exec": {"command": ["sh", startup.SCRIPT_PATH]},
-            **driver.livenessProbe.model_dump(exclude_none=True),
-        }
+    for key, given in (
+        ("livenessProbe", driver.livenessProbe),
+        ("readinessProbe", driver.readinessProbe),
+    ):
+        if given:  # upstream's timings on the startup probe's check
+            extra[key] = {
+                "exec": {"command": ["sh", startup.SCRIPT_PATH]},
+                **given.model_dump(exclude_none=True),
+            }
     if driver.secretEnv:
         extra["envFrom"] = [{"secretRef": {"name": driver.secretEnv}}]
     main = container(

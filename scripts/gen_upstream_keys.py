@@ -321,7 +321,7 @@ def docs_file(section: str) -> str:
 def chart_files() -> dict[Path, str]:
     sys.path.insert(0, str(ROOT / "src"))
     from gpu_operator.operator import upstream_fields as fields
-    from gpu_operator.operator.upstream_keys import VALUES
+    from gpu_operator.operator.upstream_keys import POLICY_LEGACY, VALUES
 
     schema = update_schema(json.loads(SCHEMA.read_text()), VALUES)
     typo_hints(schema)
@@ -329,7 +329,7 @@ def chart_files() -> dict[Path, str]:
     policy = fields.policy_not_used()
     lacking = fields.upstream_only()
     legacy = sorted(
-        {p.split(".")[-1] for p in fields.POLICY_LEGACY if p.count(".") == 1 and p not in lacking}
+        {p.split(".")[-1] for p in POLICY_LEGACY if p.count(".") == 1 and p not in lacking}
     )
     return {
         DOCS: docs_file(docs_section(policy, rows, [f"*.{k}" for k in legacy])),

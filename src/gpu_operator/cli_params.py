@@ -4,7 +4,8 @@ typer (0.2x) converts each option value through a pydantic ``TypeAdapter``; impo
 and building an adapter per option costs an agent ~10 MiB and 0.1-0.2 s before it does anything,
 for options that are all plain ``str``, ``int``, ``float``, ``bool``, ``Path`` or lists of these.
 ``install`` gives such options a converter of their own with typer's semantics (``None``
-stays ``None``, a missing list is ``()``, ``true/yes/on/1`` and their opposites, an existing path
+stays ``None``, a missing list is ``()``, a boolean in Go's words (``gpu_operator.booleans``: the
+variables these options read are upstream's urfave/cli ones), an existing path
 must be readable); an option of any other type, or with constraints (``min``, ``exists``, a
 ``parser``...), keeps typer's. Where typer has no per-parameter converter (other versions), this
 changes nothing.
@@ -20,8 +21,7 @@ from typing import Any, get_args, get_origin
 import typer
 import typer.core
 
-_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
-_FALSE = frozenset({"", "0", "off", "f", "false", "n", "no"})
+from gpu_operator.booleans import ACCEPTED, FALSE_WORDS, TRUE_WORDS
 
 # ParameterInfo fields that, when set, ask for more than a plain conversion.
 _CONSTRAINTS = (
@@ -42,12 +42,12 @@ _CONSTRAINTS = (
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
+    text = str(value)
+    if text in TRUE_WORDS:
         return True
-    if text in _FALSE:
+    if text in FALSE_WORDS:
         return False
-    raise ValueError(f"{value!r} is not a valid boolean (true/false, yes/no, on/off, 1/0)")
+    raise ValueError(f"{value!r} is not a boolean; use one of {ACCEPTED}")
 
 
 def _to_int(value: Any) -> int:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.booleans import parse_bool
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path
 from gpu_operator.kube.settings import KubeSettings
 from gpu_operator.validator.running import Retry, run_component
-from gpu_operator.validator.settings import ValidatorSettings, parse_bool
+from gpu_operator.validator.settings import ValidatorSettings
 from gpu_operator.validator.status import COMPONENT_FILES, VALIDATIONS_DIR
 
 app = typer.Typer(help="Validate the node's GPU stack; write /run/nvidia/validations/*-ready.")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from gpu_operator.booleans import env_bool
 from gpu_operator.driver.upgrade_model import UPGRADE_ENABLED
 from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import Selector, parse_selector
@@ -64,17 +65,6 @@ MODULES = (
     "nvidia_vgpu_vfio",
     "nvidia",
 )
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = env.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={env[name]!r}: expected true or false")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -138,15 +128,15 @@ class ManagerSettings:
         return cls(
             node_name=node,
             namespace=env.get("OPERATOR_NAMESPACE") or "gpu-operator",
-            gpu_pod_eviction=_flag(env, "ENABLE_GPU_POD_EVICTION", True),
-            auto_drain=_flag(env, "ENABLE_AUTO_DRAIN", False),
-            drain_force=_flag(env, "DRAIN_USE_FORCE", False),
+            gpu_pod_eviction=env_bool(env, "ENABLE_GPU_POD_EVICTION", True),
+            auto_drain=env_bool(env, "ENABLE_AUTO_DRAIN", False),
+            drain_force=env_bool(env, "DRAIN_USE_FORCE", False),
             drain_selector=parse_selector(
                 env.get("DRAIN_POD_SELECTOR_LABEL"), source="DRAIN_POD_SELECTOR_LABEL"
             ),
             drain_timeout_s=_seconds(env, "DRAIN_TIMEOUT_SECONDS", 0.0),
-            drain_empty_dir=_flag(env, "DRAIN_DELETE_EMPTYDIR_DATA", False),
-            force_reinstall=_flag(env, "FORCE_REINSTALL", False),
+            drain_empty_dir=env_bool(env, "DRAIN_DELETE_EMPTYDIR_DATA", False),
+            force_reinstall=env_bool(env, "FORCE_REINSTALL", False),
             config_digest=env.get("DRIVER_CONFIG_DIGEST", ""),
             operand_wait_s=_seconds(env, "OPERAND_WAIT_TIMEOUT_SECONDS", 300.0),
             unload_retry_s=_seconds(env, "UNLOAD_RETRY_SECONDS", 30.0),

@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gpu_operator.booleans import env_bool
 from gpu_operator.errors import ConfigError
 
 MODES = ("auto", "cdi", "legacy", "jit-cdi")
@@ -17,18 +18,6 @@ MODES = ("auto", "cdi", "legacy", "jit-cdi")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_RUNTIMES = ("docker-runc", "runc", "crun")
 DEFAULT_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = env.get(name)
-    if not value:
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "t", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "f", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={value!r}: expected true or false")
 
 
 def _list(value: str | None) -> tuple[str, ...] | None:
@@ -90,10 +79,10 @@ class ShimSettings:
                 env.get("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_ANNOTATION_PREFIXES")
             )
             or ("cdi.k8s.io/",),
-            accept_envvar_unprivileged=_bool(
+            accept_envvar_unprivileged=env_bool(
                 env, "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED", True
             ),
-            accept_volume_mounts=_bool(
+            accept_volume_mounts=env_bool(
                 env, "ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS", False
             ),
         )

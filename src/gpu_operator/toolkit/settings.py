@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpu_operator.booleans import parse_bool
 from gpu_operator.errors import ConfigError
 from gpu_operator.toolkit.runtime_config import ShimSettings
 from gpu_operator.toolkit.runtime_shim import default_binary
@@ -38,16 +39,9 @@ def _first(env: Mapping[str, str], *names: str) -> str | None:
 
 
 def _bool(env: Mapping[str, str], default: bool, *names: str) -> bool:
-    for name in names:
-        value = env.get(name)
-        if value:
-            lowered = value.strip().lower()
-            if lowered in ("true", "1", "yes", "on"):
-                return True
-            if lowered in ("false", "0", "no", "off"):
-                return False
-            raise ConfigError(f"{name}={value!r}: expected true or false")
-    return default
+    """The first of ``names`` set (an empty variable is unset), read as Go reads a boolean."""
+    name = next((n for n in names if env.get(n)), None)
+    return default if name is None else parse_bool(env[name], name)
 
 
 @dataclass(frozen=True)

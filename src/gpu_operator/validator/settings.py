@@ -13,18 +13,6 @@ COMPONENTS = ("driver", "toolkit", "cuda", "plugin", "metrics")
 MIG_STRATEGIES = ("none", "single", "mixed")
 
 
-def parse_bool(value: str | bool, name: str) -> bool:
-    """Upstream's boolean env vars: true/false (any case), 1/0, yes/no."""
-    if isinstance(value, bool):
-        return value
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "y", "on"):
-        return True
-    if lowered in ("false", "0", "no", "n", "off", ""):
-        return False
-    raise ConfigError(f"{name}={value!r}: expected true or false")
-
-
 @dataclass(frozen=True)
 class ValidatorSettings:
     component: str

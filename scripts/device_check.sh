@@ -23,12 +23,12 @@ with() {  # with() SITE COMMAND...: run with that installation first on the path
 }
 with /tmp/site python3 -m pytest -q -m gpu tests/gpu -p no:cacheprovider -rs -s 2>&1 \
   | tee "$OUT/gpu-suite.txt"
-with /tmp/site python3 -P bench/footprint.py --real --help-runs 10 --scrapes 5000 2>&1 \
+with /tmp/site python3 -P bench/footprint.py --real --help-runs ${HELP_RUNS:-10} --scrapes 5000 2>&1 \
   | tee "$OUT/footprint.txt"
 with /tmp/site python3 -P bench/bench_nvml_facade.py 500 2>&1 | tee "$OUT/facade.txt"
-if [ -d .whl-baseline ]; then
+if [ -d .whl-baseline ] && [ -z "${SKIP_BASELINE:-}" ]; then
   install /tmp/site-baseline .whl-baseline || exit 1
-  with /tmp/site-baseline python3 -P bench/footprint.py --real --help-runs 10 --scrapes 5000 \
+  with /tmp/site-baseline python3 -P bench/footprint.py --real --help-runs ${HELP_RUNS:-10} --scrapes 5000 \
     2>&1 | tee "$OUT/footprint-baseline.txt"
   with /tmp/site-baseline python3 -P bench/bench_nvml_facade.py 500 2>&1 \
     | tee "$OUT/facade-baseline.txt"

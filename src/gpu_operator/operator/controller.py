@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lightkube import AsyncClient, codecs
+from lightkube import ApiError, AsyncClient, codecs
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.apps_v1 import DaemonSet
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Service
@@ -25,7 +25,7 @@ from gpu_operator.driver.pools import DAEMONSET as DRIVER_DAEMONSET
 from gpu_operator.driver.upgrade import UPGRADE_DONE, UpgradeStep
 from gpu_operator.driver.upgrade_model import STATE_LABEL as UPGRADE_STATE_LABEL
 from gpu_operator.driver.upgrade_model import UpgradePolicy
-from gpu_operator.errors import GpuOperatorError
+from gpu_operator.errors import GpuOperatorError, KubeError
 from gpu_operator.kube import aapply, apost_event, aretry, awatch
 from gpu_operator.kube.retry import RetryPolicy
 from gpu_operator.operator.cluster import NodeFacts, node_facts
@@ -100,6 +100,7 @@ class Controller:
         self.nodes: dict[str, NodeFacts] = {}
         self.owned: dict[ObjKey, dict[str, Any]] = {}
         self.applied_hashes: dict[ObjKey, str] = {}
+        self.missing_kinds: dict[str, str] = {}
         self.warned: set[tuple[str, int]] = set()
         self.dirty = asyncio.Event()
         self.last_plan: Plan | None = None
@@ -200,6 +201,7 @@ class Controller:
             pod_problems=await self._pod_problems(),
             now=self.now(),
             applied_hashes=dict(self.applied_hashes),
+            missing_kinds=dict(self.missing_kinds),
         )
         result = plan(observed)
         self.metrics.reconcile_cpu_seconds_total += time.process_time() - started
@@ -277,7 +279,16 @@ class Controller:
                 )
         for obj in result.applies:
             key = obj_key(obj)
-            applied = await aapply(self.client, codecs.from_dict(obj), policy=policy_retry)
+            try:
+                applied = await aapply(self.client, codecs.from_dict(obj), policy=policy_retry)
+            except KubeError as error:
+                if key[0] not in OPTIONAL_KINDS or not _not_served(error):
+                    raise
+                # Its state says what is missing; the rest of the pass goes on, and the
+                # not-ready requeue tries again (the CRD may be installed later).
+                self.missing_kinds[key[0]] = OPTIONAL_KINDS[key[0]]
+                continue
+            self.missing_kinds.pop(key[0], None)
             self.metrics.api_writes_total += 1
             self.applied_hashes[key] = obj["metadata"]["annotations"][HASH_ANNOTATION]
             if key[0] in WATCHED_OWNED:
@@ -409,6 +420,22 @@ class Controller:
             except Exception as error:
                 log.error("reconcile failed: %s", error)
                 requeue = 5.0
+
+
+# Kinds whose CRD a cluster may lack: applying one there is a clear not-ready reason for its
+# state, not a failed pass.
+OPTIONAL_KINDS = {
+    "ServiceMonitor": (
+        "the ServiceMonitor CRD (monitoring.coreos.com/v1, from the Prometheus Operator) is not "
+        "installed: install it, or set dcgmExporter.serviceMonitor.enabled=false"
+    ),
+}
+
+
+def _not_served(error: KubeError) -> bool:
+    """The API server has no such resource (404 on the kind itself, not on an object)."""
+    cause = error.__cause__
+    return isinstance(cause, ApiError) and cause.status.code == 404
 
 
 def _later(

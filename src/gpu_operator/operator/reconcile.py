@@ -52,6 +52,8 @@ class Observed:
     now: str = "1970-01-01T00:00:00Z"
     applied_hashes: Mapping[ObjKey, str] = field(default_factory=dict)
     """Hashes applied earlier for kinds no watch reports (ServiceMonitor)."""
+    missing_kinds: Mapping[str, str] = field(default_factory=dict)
+    """Kinds the last apply found unserved (the ServiceMonitor CRD not installed) → what to do."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,11 @@ def plan(observed: Observed) -> Plan:
         },
         **observed.owned,
     }
-    states = [state_status(s, seen, observed.pod_problems) for s in desired.states if s.enabled]
+    states = [
+        state_status(s, seen, observed.pod_problems, observed.missing_kinds)
+        for s in desired.states
+        if s.enabled
+    ]
     facts = desired.facts
     status = carry_transition_times(
         policy_status(

@@ -53,8 +53,10 @@ def state_status(
     state: StateResult,
     observed: Mapping[ObjKey, Obj],
     pod_problems: Mapping[str, Sequence[str]],
+    missing_kinds: Mapping[str, str] | None = None,
 ) -> StateStatus:
-    """One enabled state's readiness and, when not ready, what blocks it."""
+    """One enabled state's readiness and, when not ready, what blocks it. ``missing_kinds``:
+    kinds the API server does not serve (a CRD not installed) → what to do about it."""
     if state.rendered.skipped:
         if state.rendered.skipped == "no GPU nodes":
             return StateStatus(state.name, True, "NoGPUNodes", "no GPU nodes: nothing to deploy")
@@ -64,6 +66,9 @@ def state_status(
         key = obj_key(obj)
         have = observed.get(key)
         name = key[2]
+        if key[0] in (missing_kinds or {}):
+            blockers.append(f"{key[0]} {name}: {(missing_kinds or {})[key[0]]}")
+            continue
         if have is None:
             blockers.append(f"{name}: not created yet")
             continue

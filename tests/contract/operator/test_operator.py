@@ -192,6 +192,31 @@ async def test_policy_reconciling_until_ready_and_operator_ready_after_its_first
     )
 
 
+async def test_a_service_monitor_without_its_crd_names_the_crd_and_the_rest_rolls_out(
+    aclient: AsyncClient,
+) -> None:
+    """NVIDIA's main values enable the dcgm-exporter ServiceMonitor; on a cluster without the
+    Prometheus Operator's CRD the pass goes on and the state says what is missing."""
+    policy = seed_policy()
+    policy["spec"].setdefault("dcgmExporter", {})["serviceMonitor"] = {"enabled": True}
+    await cluster(aclient, policy)
+    c = await started(aclient)
+    await c.reconcile_once()
+    assert set(await daemonsets(aclient)) >= OPERANDS - {"nvidia-device-plugin-mps-control-daemon"}
+    await report_ready(aclient)
+    await c.sync()
+    await c.reconcile_once()
+    status = await policy_status(aclient)
+    conditions = {x["type"]: x for x in status["conditions"]}
+    assert status["state"] == "notReady"
+    assert conditions["state-dcgm-exporter"]["status"] == "False"
+    assert (
+        "ServiceMonitor nvidia-dcgm-exporter: the ServiceMonitor CRD"
+        in (conditions["state-dcgm-exporter"]["message"])
+    )
+    assert conditions["state-driver"]["status"] == "True"
+
+
 async def test_a_steady_state_pass_makes_no_write(
     aclient: AsyncClient, apiserver: ApiServer
 ) -> None:

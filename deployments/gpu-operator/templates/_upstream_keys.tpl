@@ -53,7 +53,6 @@ this chart accepts but does not act on: one line per key the release sets. */}}
   (list "toolkit.tolerations" "v1.6-era per-operand tolerations: use daemonsets.tolerations" false)
   (list "driver.nvidiaDriverCRD.enabled" "the NVIDIADriver CRD is not implemented: the ClusterPolicy's driver section deploys the driver" false)
   (list "driver.repoConfig.destinationDir" "the repo files are mounted where the OS expects them" false)
-  (list "operator.logging.develMode" "the operator logs one format" false)
 }}
 {{- $node := $.Values }}
 {{- range $k := splitList "." (index $row 0) }}

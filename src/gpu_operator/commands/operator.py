@@ -78,6 +78,9 @@ def operator_command(
     leader_elect: bool = typer.Option(False, "--leader-elect", help="Lease-based leader election."),
     log_level: str = typer.Option("info", "--zap-log-level", help="debug, info, warn, error."),
     time_encoding: str = typer.Option("epoch", "--zap-time-encoding", help="Accepted (upstream)."),
+    devel: bool = typer.Option(
+        False, "--zap-devel", help="Development logging (upstream's develMode): debug level."
+    ),
     metrics_address: str = typer.Option(":8080", "--metrics-bind-address"),
     health_address: str = typer.Option(":8081", "--health-probe-bind-address"),
     namespace: str = typer.Option(
@@ -93,7 +96,7 @@ def operator_command(
         raise ConfigError(
             f"--zap-log-level: expected one of {', '.join(LEVELS)}, got {log_level!r}"
         )
-    logs.setup(LEVELS[log_level])
+    logs.setup(logging.DEBUG if devel else LEVELS[log_level])
     environ = {env: os.environ[env] for env in set(IMAGE_ENV.values()) if os.environ.get(env)}
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     leader = LeaderSettings(identity=identity, namespace=namespace) if leader_elect else None

@@ -222,7 +222,6 @@ VALUES_NOT_USED: dict[str, str] = {
     "operator.validator": "v1.6-era CUDA sample image: validation runs the operator image",
     "operator.env": "the operator Deployment takes no extra env",
     "operator.cleanupCRD": "the CRD is kept on uninstall (delete it with kubectl)",
-    "operator.logging.develMode": "the operator logs one format",
     "operator.initContainer": NOT_USED["operator.initContainer"],
     "operator.use_ocp_driver_toolkit": NOT_USED["operator.use_ocp_driver_toolkit"],
     "driver.use_ocp_driver_toolkit": NOT_USED["driver.use_ocp_driver_toolkit"],

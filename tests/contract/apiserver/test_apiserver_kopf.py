@@ -21,6 +21,7 @@ from lightkube.types import PatchType
 
 from gpu_operator.kube import KubeSettings, build_async_client
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.polling import wait_until_async
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,20 +57,8 @@ Gadget = create_namespaced_resource("example.com", "v1", "Gadget", "gadgets")
 FINALIZER = "example.com/gadget-cleanup"
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 8.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await _result(check):
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s: {check.__doc__ or check}")
-        await asyncio.sleep(0.02)
-
-
-async def _result(check: Callable[[], Any]) -> bool:
-    value = check()
-    if asyncio.iscoroutine(value):
-        value = await value
-    return bool(value)
+async def eventually(check: Callable[[], Any]) -> None:
+    assert await wait_until_async(check), f"never true: {check.__doc__ or check}"
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, Kubectl, wait_for
+from kubectl_helpers import KUBECTL, Kubectl
 
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -172,13 +173,13 @@ def test_get_watch_streams_changes(kubectl: Kubectl, cluster: ServerThread, tmp_
     reader.start()
     try:
         store = cluster.server.cluster.store
-        assert wait_for(lambda: bool(cluster.call(lambda: len(store.watchers)))), "watch opened"
+        assert wait_until(lambda: bool(cluster.call(lambda: len(store.watchers)))), "watch opened"
         kubectl(
             "create", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fresh}\n"
         )
         kubectl("label", "configmap", "fresh", "x=y")
         kubectl("delete", "configmap", "fresh")
-        assert wait_for(lambda: lines.count("configmap/fresh") == 3), lines
+        assert wait_until(lambda: lines.count("configmap/fresh") == 3), lines
     finally:
         watcher.terminate()
         reader.join(timeout=5)

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, Kubectl, kubectl_command, wait_for
+from kubectl_helpers import KUBECTL, Kubectl, kubectl_command
 
 from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.apiserver.tables import human_duration
 from gpu_operator.sandbox.timestamps import rfc3339
+from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -98,9 +99,9 @@ def test_get_events_watch_prints_new_rows(
     reader.start()
     try:
         store = kube_cluster.server.cluster.store
-        assert wait_for(lambda: bool(kube_cluster.call(lambda: len(store.watchers))), 10)
+        assert wait_until(lambda: bool(kube_cluster.call(lambda: len(store.watchers))), 10)
         kubectl("create", "-f", "-", stdin=event("trainer.3", "Killing", "Stopping container"))
-        assert wait_for(lambda: any("Killing" in line for line in lines), 10), lines
+        assert wait_until(lambda: any("Killing" in line for line in lines), 10), lines
     finally:
         watcher.terminate()
         reader.join(timeout=5)

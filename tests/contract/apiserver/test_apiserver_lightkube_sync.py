@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable
 
 import pytest
 from lightkube import ALL_NS, Client
@@ -21,6 +20,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
 from lightkube.types import CascadeType, PatchType
 
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -449,15 +449,6 @@ def test_watch_resumes_from_a_resource_version(client: Client, server_thread: Se
         if len(seen) == 2:
             break
     assert seen == [("ADDED", "w2"), ("DELETED", "w1")]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_deletecollection_whole_and_by_label(client: Client, server_thread: ServerThread) -> None:

@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubectl_helpers import KUBECTL, Kubectl, kubectl_command, kubectl_runner, wait_for
+from kubectl_helpers import KUBECTL, Kubectl, kubectl_command, kubectl_runner
 
 from gpu_operator import __version__
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.nodes import parse_nodes
 from gpu_operator.sandbox.podaccess import SandboxPods
+from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,12 +65,12 @@ def test_logs_tail_previous_and_timestamps(kubectl: Kubectl) -> None:
         "touch crashed; echo one; echo two >&2; echo three; exit 3",
     )  # fmt: skip
     # --previous: the run before the current one, there once the container has restarted
-    assert wait_for(
+    assert wait_until(
         lambda: kubectl("logs", "talker", "--previous", check=False).stdout == "one\ntwo\nthree\n",
         30,
     )
     assert restarts_of(kubectl, "talker") == 1
-    assert wait_for(lambda: kubectl("logs", "talker").stdout == "again\nand again\n", 10)
+    assert wait_until(lambda: kubectl("logs", "talker").stdout == "again\nand again\n", 10)
     assert kubectl("logs", "talker", "--tail=1").stdout == "and again\n"
     assert kubectl("logs", "talker", "--tail=0").stdout == ""
     assert kubectl("logs", "talker", "--limit-bytes=3").stdout == "aga"
@@ -85,7 +86,7 @@ def test_logs_follow_streams_until_the_container_stops(
         kubectl, "ticker", "echo start; while [ ! -e stop ]; do sleep 0.1; done; echo end",
         "--restart=Never",
     )  # fmt: skip
-    assert wait_for(lambda: phase_of(kubectl, "ticker") == "Running", 30)
+    assert wait_until(lambda: phase_of(kubectl, "ticker") == "Running", 30)
     follower = subprocess.Popen(
         kubectl_command(sandbox.kubeconfig, tmp_path / "cache", "logs", "-f", "ticker"),
         stdout=subprocess.PIPE,
@@ -98,7 +99,7 @@ def test_logs_follow_streams_until_the_container_stops(
     )
     reader.start()
     try:
-        assert wait_for(lambda: lines == ["start"], 10), lines
+        assert wait_until(lambda: lines == ["start"], 10), lines
         assert follower.poll() is None, "still following while the container runs"
         pod_dirs = list(sandbox.base_dir.glob("gpu-node-1/pods/default_ticker_*"))
         (pod_dirs[0] / "stop").touch()  # the container's working directory is its pod dir
@@ -120,7 +121,7 @@ def test_logs_follow_ends_when_kubectl_goes_away(
     # One line, then silence: nothing written could reveal the closed connection, so only the
     # emulator noticing kubectl's disconnect ends the stream.
     run_pod(kubectl, "chatter", "echo tick; sleep 600", "--restart=Never")
-    assert wait_for(lambda: phase_of(kubectl, "chatter") == "Running", 30)
+    assert wait_until(lambda: phase_of(kubectl, "chatter") == "Running", 30)
     source = sandbox.server.server.log_source
     assert isinstance(source, SandboxPods)
     follower = subprocess.Popen(
@@ -138,7 +139,7 @@ def test_logs_follow_ends_when_kubectl_goes_away(
         if follower.stdout is not None:
             follower.stdout.close()
     # the emulator stops following (its handler is cancelled) once kubectl's connection is gone
-    assert wait_for(lambda: sandbox.server.call(lambda: source.open_streams) == 0, 10)
+    assert wait_until(lambda: sandbox.server.call(lambda: source.open_streams) == 0, 10)
 
 
 def test_logs_pick_a_container_and_say_what_is_missing(kubectl: Kubectl) -> None:
@@ -152,8 +153,8 @@ spec:
   - {{name: gpu, image: nvcr.io/nvidia/cuda:12.4.1-base-ubi8}}
 """
     kubectl("create", "-f", "-", stdin=pod)
-    assert wait_for(lambda: phase_of(kubectl, "pair") == "Running", 30)
-    assert wait_for(lambda: kubectl("logs", "pair", "-c", "main").stdout == "from-main\n", 10)
+    assert wait_until(lambda: phase_of(kubectl, "pair") == "Running", 30)
+    assert wait_until(lambda: kubectl("logs", "pair", "-c", "main").stdout == "from-main\n", 10)
     defaulted = kubectl("logs", "pair")
     assert defaulted.stdout == "from-main\n"
     assert 'Defaulted container "main" out of: main, gpu' in defaulted.stderr
@@ -169,7 +170,7 @@ spec:
 
 def test_exec_runs_in_the_container_environment(kubectl: Kubectl) -> None:
     run_pod(kubectl, "shell", "sleep 600", "--env=GREETING=hello from the pod")
-    assert wait_for(lambda: phase_of(kubectl, "shell") == "Running", 30)
+    assert wait_until(lambda: phase_of(kubectl, "shell") == "Running", 30)
     out = kubectl("exec", "shell", "--", "sh", "-c", 'echo "$GREETING"; echo oops >&2; exit 0')
     assert out.stdout == "hello from the pod\n"
     assert out.stderr == "oops\n"
@@ -186,7 +187,7 @@ def test_exec_runs_in_the_container_environment(kubectl: Kubectl) -> None:
 def test_exec_with_a_terminal(kubectl: Kubectl, sandbox: Sandbox, tmp_path: Path) -> None:
     """``-t`` under a pseudo-terminal of our own (kubectl wants one on its side too)."""
     run_pod(kubectl, "tty", "sleep 600")
-    assert wait_for(lambda: phase_of(kubectl, "tty") == "Running", 30)
+    assert wait_until(lambda: phase_of(kubectl, "tty") == "Running", 30)
     argv = kubectl_command(
         sandbox.kubeconfig, tmp_path / "cache", "exec", "-it", "tty", "--", "sh", "-c",
         "test -t 0 && echo on-a-tty; stty size",
@@ -209,7 +210,7 @@ def test_cordon_keeps_new_pods_off_until_uncordon(kubectl: Kubectl) -> None:
     run_pod(kubectl, "late", "sleep 600")
     try:
         reason = "jsonpath={.status.conditions[?(@.type=='PodScheduled')].message}"
-        assert wait_for(
+        assert wait_until(
             lambda: (
                 "node(s) were unschedulable" in kubectl("get", "pod", "late", "-o", reason).stdout
             ),
@@ -218,12 +219,12 @@ def test_cordon_keeps_new_pods_off_until_uncordon(kubectl: Kubectl) -> None:
         assert kubectl("get", "pod", "late", "-o", "jsonpath={.spec.nodeName}").stdout == ""
     finally:
         kubectl("uncordon", "gpu-node-1")
-    assert wait_for(lambda: phase_of(kubectl, "late") == "Running", 30)
+    assert wait_until(lambda: phase_of(kubectl, "late") == "Running", 30)
 
 
 def test_drain_evicts_gracefully(kubectl: Kubectl) -> None:
     run_pod(kubectl, "victim", "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done")
-    assert wait_for(lambda: phase_of(kubectl, "victim") == "Running", 30)
+    assert wait_until(lambda: phase_of(kubectl, "victim") == "Running", 30)
     node = kubectl("get", "pod", "victim", "-o", "jsonpath={.spec.nodeName}").stdout
     try:
         out = kubectl(

@@ -14,12 +14,12 @@ from lightkube.resources.core_v1 import Event, Node, Pod
 from lightkube.types import PatchType
 from typer.testing import CliRunner
 
-from conftest import NS, Cluster
 from gpu_operator.cli import app
 from gpu_operator.driver.manager import FAILURE_ANNOTATION, ManagerSettings, Mode, pause, restore
 from gpu_operator.driver.managing import DriverManager, DriverManagerError, HostPaths
 from gpu_operator.errors import ConfigError
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.driver_cluster import NS, Cluster
 
 NODE = "gpu-00"
 LABELS = {

@@ -12,7 +12,6 @@ from lightkube import Client
 from lightkube.resources.core_v1 import Node
 from typer.testing import CliRunner
 
-from conftest import Cluster
 from gpu_operator.cli import app
 from gpu_operator.driver.pools import stale_pools
 from gpu_operator.kube import node_dicts as list_nodes
@@ -21,6 +20,7 @@ from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.policy_v1 import parse_spec
 from gpu_operator.operator.render.driver import pools as driver_pools
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.driver_cluster import Cluster
 
 OS_ID = "feature.node.kubernetes.io/system-os_release.ID"
 OS_VERSION = "feature.node.kubernetes.io/system-os_release.VERSION_ID"

@@ -8,12 +8,12 @@ from lightkube import Client
 from lightkube.resources.core_v1 import Event, Node
 from lightkube.types import PatchType
 
-from conftest import Cluster
 from gpu_operator.driver.upgrade import IN_PROGRESS, UPGRADE_DONE, UPGRADE_FAILED
 from gpu_operator.driver.upgrade_model import DRAIN_SKIP_LABEL, FAILURE, STATE_LABEL, UpgradePolicy
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.operator.policy_v1 import DrainSpec, DriverUpgradePolicySpec
 from gpu_operator.operator.upgrade_policy import upgrade_policy
+from helpers.driver_cluster import Cluster
 
 NODES = [f"gpu-{i:02d}" for i in range(10)]
 SETTINGS = UpgradeSettings()

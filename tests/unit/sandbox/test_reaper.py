@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from gpu_operator.sandbox.reaper import MARKER_ENV, Reaper, marked
+from helpers.polling import wait_until
 
 # A parent process that starts its "pods" through a Reaper, says what it started, and waits to
 # be killed.
@@ -48,12 +49,8 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"still not true after {timeout_s:g}s: {what}")
-        time.sleep(0.02)
+def wait_for(what: str, condition: Callable[[], bool]) -> None:
+    assert wait_until(condition, timeout_s=20.0), f"still not true: {what}"
 
 
 class Parent:

@@ -10,13 +10,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from gpu_operator.kube import KubeSettings, build_client
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
-
-
-@pytest.fixture
-def server_thread() -> Iterator[ServerThread]:
-    with ServerThread(ApiServer(bookmark_interval_s=0.2)) as thread:
-        yield thread
+from gpu_operator.sandbox.apiserver import ServerThread
 
 
 @pytest.fixture

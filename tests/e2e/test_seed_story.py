@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import MISSING_DRIVER, NODES, Story
 from gpu_operator import views
 from gpu_operator.sandbox.demo import BALANCED, NAMESPACE, scrape, workload_pod
 from gpu_operator.sandbox.pods import ALLOCATION_ANNOTATION
 from gpu_operator.sandbox.rest import Rest
+from helpers.story import MISSING_DRIVER, NODES, Story
 
 ALL_1G = {"nvidia.com/mig-1g.5gb": 56}
 CLUSTER_SUITE = Path(__file__).parent / "cluster" / "test_real_cluster.py"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import NODES, Story
 from gpu_operator.sandbox.demo import NAMESPACE, story_blockers
+from helpers.story import NODES, Story
 
 LABEL = "nvidia.com/device-plugin.config"
 SLICED = {"nvidia.com/gpu": 32}  # 8 GPUs x 4 replicas

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubectl_helpers import Kubectl, kubectl_runner
 
 from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from helpers.kubectl import Kubectl, kubectl_runner
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, Kubectl
 
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.kubectl import KUBECTL, Kubectl
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(30)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubectl_helpers import KUBECTL, Kubectl
 
 from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.apiserver.protobuf import MAGIC
+from helpers.kubectl import KUBECTL, Kubectl
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, Kubectl
 
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.kubectl import KUBECTL, Kubectl
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, Kubectl, kubectl_command
 
 from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.apiserver.tables import human_duration
 from gpu_operator.sandbox.timestamps import rfc3339
+from helpers.kubectl import KUBECTL, Kubectl, kubectl_command
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubectl_helpers import KUBECTL, Kubectl, kubectl_command, kubectl_runner
 
 from gpu_operator import __version__
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.nodes import parse_nodes
 from gpu_operator.sandbox.podaccess import SandboxPods
+from helpers.kubectl import KUBECTL, Kubectl, kubectl_command, kubectl_runner
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from upgrade_world import World, gpu_pod
 
 from gpu_operator.driver.upgrade import (
     EVENT_REASON,
@@ -34,6 +33,7 @@ from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import parse_selector
 from gpu_operator.operator.policy_v1 import DriverUpgradePolicySpec
 from gpu_operator.operator.upgrade_policy import upgrade_policy
+from helpers.upgrade_world import World, gpu_pod
 
 ORDER = [
     "upgrade-required",

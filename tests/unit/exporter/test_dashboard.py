@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exporter_helpers import balanced, parse  # type: ignore[import-not-found]
-
 from gpu_operator.exporter.serving import Exporter
 from gpu_operator.gpu import Nvml
+from helpers.exporter import balanced, parse  # type: ignore[import-not-found]
 
 DASHBOARD = Path(__file__).parents[3] / "deployments" / "grafana" / "gpu-operator-exporter.json"
 # Dashboard 12239's panel queries (reference §1.9), each filtered by instance and gpu.

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exporter_helpers import balanced, collectors_with, parse  # type: ignore[import-not-found]
 
 from gpu_operator.exporter.serving import Exporter
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
 from gpu_operator.podresources import ContainerDevices
+from helpers.exporter import balanced, collectors_with, parse  # type: ignore[import-not-found]
 
 MakeExporter = Callable[..., tuple[Exporter, Nvml]]
 GPU_LABELS = [

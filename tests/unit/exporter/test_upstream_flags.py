@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from exporter_helpers import parse as parse_series
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.exporter.collectors_csv import load_collectors
@@ -25,6 +24,7 @@ from gpu_operator.exporter.flags import FLAGS, parse
 from gpu_operator.exporter.serving import Exporter
 from gpu_operator.gpu import Nvml
 from gpu_operator.podresources import ContainerDevices
+from helpers.exporter import parse as parse_series
 
 MakeExporter = Callable[..., tuple[Exporter, Nvml]]
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 from lightkube import Client
-from validator_cluster import add_node, mark_pods
 
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import KubeSettings
@@ -28,6 +27,7 @@ from gpu_operator.validator.settings import ValidatorSettings
 from gpu_operator.validator.status import COMPONENT_FILES
 from gpu_operator.validator.toolkit_check import check_config
 from gpu_operator.validator.workloads import PodSettings
+from helpers.validator_cluster import add_node, mark_pods
 
 CONFIGS = Path(__file__).parents[2] / "data" / "runtime-configs"
 

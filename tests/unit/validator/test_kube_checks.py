@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod
-from validator_cluster import add_node, mark_pods, set_capacity
 
 from gpu_operator.validator.kube_checks import validate_cuda, validate_plugin
 from gpu_operator.validator.running import ValidationFailed
 from gpu_operator.validator.workloads import PodSettings, gpu_resource
+from helpers.validator_cluster import add_node, mark_pods, set_capacity
 
 POD = PodSettings(
     node="gpu-node-1", namespace="gpu-operator", image="registry.example/gpu-operator:v1"

@@ -25,6 +25,7 @@ from gpu_operator import __version__
 from gpu_operator.cli_params import install as install_plain_params
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.executables import DEFAULT_ENV, command_line
+from gpu_operator.names import MIG_CONFIG_LABEL, NFD_PREFIX, VALIDATIONS_DIR
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "node-labeler": Lazy(
         "gpu_operator.commands.node_labeler:node_labeler_command",
-        "Label this node: feature.node.kubernetes.io/{pci-10de,system-os_release,kernel-version}.",
+        f"Label this node: {NFD_PREFIX}{{pci-10de,system-os_release,kernel-version}}.",
     ),
     "operator": Lazy(
         "gpu_operator.commands.operator:operator_command",
@@ -83,7 +84,7 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "mig-manager": Lazy(
         "gpu_operator.commands.mig_manager:mig_manager_command",
-        "Watch this node's nvidia.com/mig.config label and apply it (NODE_NAME required).",
+        f"Watch this node's {MIG_CONFIG_LABEL} label and apply it (NODE_NAME required).",
     ),
     "driver-manager": Lazy(
         "gpu_operator.commands.driver_manager:driver_manager_command",
@@ -115,7 +116,7 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "validator": Lazy(
         "gpu_operator.commands.validator:app",
-        "Validate the node's GPU stack; write /run/nvidia/validations/*-ready.",
+        f"Validate the node's GPU stack; write {VALIDATIONS_DIR}/*-ready.",
     ),
     "toolkit": Lazy(
         "gpu_operator.commands.toolkit:app",

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpu_operator.names import POD_RESOURCES_SOCKET
+
 TIMEOUT_S = 10.0
-SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
+SOCKET = POD_RESOURCES_SOCKET
 
 
 def device_uuid(device_id: str) -> str:

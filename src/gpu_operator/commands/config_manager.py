@@ -24,6 +24,7 @@ from gpu_operator.deviceplugin.configselect import (
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.executables import EXECUTABLES
 from gpu_operator.hostpaths import host_path
+from gpu_operator.names import DEVICE_PLUGIN_CONFIG_LABEL
 
 log = logging.getLogger("config-manager")
 
@@ -84,7 +85,7 @@ def _signal(name: str, signum: int, node_name: str) -> None:
 
 def config_manager_command(
     node_name: str = typer.Option("", envvar="NODE_NAME", help="This node (required)."),
-    node_label: str = typer.Option("nvidia.com/device-plugin.config", envvar="NODE_LABEL"),
+    node_label: str = typer.Option(DEVICE_PLUGIN_CONFIG_LABEL, envvar="NODE_LABEL"),
     srcdir: str = typer.Option("/available-configs", envvar="CONFIG_FILE_SRCDIR"),
     dst: str = typer.Option("/config/config.yaml", envvar="CONFIG_FILE_DST"),
     default: str = typer.Option("", envvar="DEFAULT_CONFIG"),

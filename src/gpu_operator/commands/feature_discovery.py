@@ -18,6 +18,7 @@ from gpu_operator import logs
 from gpu_operator.booleans import parse_bool
 from gpu_operator.errors import ConfigError
 from gpu_operator.hostpaths import host_str, remap
+from gpu_operator.names import NFD_FEATURES_DIR
 
 if TYPE_CHECKING:  # imported where used, so that --help loads neither NVML nor the config model
     from gpu_operator.discovery.loop import Writer
@@ -114,8 +115,7 @@ def feature_discovery_command(
         "--output-file",
         "-o",
         env="GFD_OUTPUT_FILE",
-        help="NFD feature file ('-' = stdout); default "
-        "/etc/kubernetes/node-feature-discovery/features.d/gfd.",
+        help=f"NFD feature file ('-' = stdout); default {NFD_FEATURES_DIR}/gfd.",
     ),
     machine_type_file: str | None = _opt(
         "--machine-type-file",

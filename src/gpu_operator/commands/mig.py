@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import GPU_COUNT_LABEL, GPU_PRODUCT_LABEL, MIG_CONFIG_LABEL
 
 if TYPE_CHECKING:  # imported where used: --help loads none of it
     from gpu_operator.gpu import HardwareSettings
@@ -347,17 +348,17 @@ def _cluster_node_specs(kubeconfig: str | None) -> dict[str, str]:
     specs: dict[str, str] = {}
     for node in list_nodes(client):
         labels = node.metadata.labels or {}
-        product = re.sub(r"-MIG-.*$", "", labels.get("nvidia.com/gpu.product", ""))
+        product = re.sub(r"-MIG-.*$", "", labels.get(GPU_PRODUCT_LABEL, ""))
         product = product.removesuffix("-SHARED")
         key = by_product.get(product)
-        count = labels.get("nvidia.com/gpu.count", "")
+        count = labels.get(GPU_COUNT_LABEL, "")
         if key is None or not count.isdigit() or int(count) == 0:
             continue  # not a MIG-capable model we know, or no GPUs counted
         if MODELS[key].mig_capable:
             specs[str(node.metadata.name)] = f"{key}x{count}"
     if not specs:
         raise ConfigError(
-            "the cluster has no nodes labelled with a known MIG-capable nvidia.com/gpu.product"
+            f"the cluster has no nodes labelled with a known MIG-capable {GPU_PRODUCT_LABEL}"
         )
     return specs
 
@@ -416,7 +417,7 @@ def plan_command(
             custom.update(spec_data(node.custom)["mig-configs"])
     if output_format == "text":
         for node in cluster.nodes:
-            typer.echo(f"{node.node}: nvidia.com/mig.config={node.config}")
+            typer.echo(f"{node.node}: {MIG_CONFIG_LABEL}={node.config}")
         for line in cluster.explanation:
             typer.echo(f"# {line}")
         if custom:

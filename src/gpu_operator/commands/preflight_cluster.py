@@ -11,6 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gpu_operator.names import (
+    GPU_PRESENT_LABEL,
+    MIG_CAPABLE_LABEL,
+    MIG_CONFIG_LABEL,
+    MIG_CONFIG_STATE_LABEL,
+)
+from gpu_operator.nfd import NFD_PREFIX, OS_ID_LABEL, OS_VERSION_LABEL, has_nvidia_gpu
+
 Obj = Mapping[str, Any]
 Level = Literal["ok", "warn", "fail"]
 MIN_KUBELET = (1, 25)
@@ -32,17 +40,6 @@ def _version(text: str) -> tuple[int, ...]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def _gpu_node(labels: Mapping[str, str]) -> bool:
-    return labels.get("nvidia.com/gpu.present") == "true" or any(
-        labels.get(k) == "true"
-        for k in (
-            "feature.node.kubernetes.io/pci-10de.present",
-            "feature.node.kubernetes.io/pci-0302_10de.present",
-            "feature.node.kubernetes.io/pci-0300_10de.present",
-        )
-    )
-
-
 def cluster_checks(nodes: Sequence[Obj], pods: Sequence[Obj]) -> list[Check]:
     checks: list[Check] = []
     info = {n["metadata"]["name"]: (n.get("status") or {}).get("nodeInfo") or {} for n in nodes}
@@ -59,11 +56,9 @@ def cluster_checks(nodes: Sequence[Obj], pods: Sequence[Obj]) -> list[Check]:
     labelled = [
         n
         for n in nodes
-        if any(
-            k.startswith("feature.node.kubernetes.io/") for k in (n["metadata"].get("labels") or {})
-        )
+        if any(k.startswith(NFD_PREFIX) for k in (n["metadata"].get("labels") or {}))
     ]
-    gpu = [n for n in nodes if _gpu_node(n["metadata"].get("labels") or {})]
+    gpu = [n for n in nodes if has_nvidia_gpu(n["metadata"].get("labels") or {})]
     if not labelled:
         checks.append(
             Check(
@@ -76,13 +71,13 @@ def cluster_checks(nodes: Sequence[Obj], pods: Sequence[Obj]) -> list[Check]:
         checks.append(Check("ok", f"NFD labels on {len(labelled)}/{len(nodes)} nodes"))
     if not gpu:
         checks.append(
-            Check("warn", "no GPU node found yet (no NVIDIA PCI label, no nvidia.com/gpu.present)")
+            Check("warn", f"no GPU node found yet (no NVIDIA PCI label, no {GPU_PRESENT_LABEL})")
         )
     for node in gpu:
         name, labels = node["metadata"]["name"], node["metadata"].get("labels") or {}
         node_info = info[name]
-        os_id = labels.get("feature.node.kubernetes.io/system-os_release.ID")
-        os_version = labels.get("feature.node.kubernetes.io/system-os_release.VERSION_ID")
+        os_id = labels.get(OS_ID_LABEL)
+        os_version = labels.get(OS_VERSION_LABEL)
         os_text = (
             f"{os_id} {os_version}"
             if os_id and os_version
@@ -95,9 +90,9 @@ def cluster_checks(nodes: Sequence[Obj], pods: Sequence[Obj]) -> list[Check]:
             "CDI supported" if cdi and _version(version) >= cdi else "no CDI (device list via env)"
         )
         mig = ""
-        if labels.get("nvidia.com/mig.capable") == "true":
-            config = labels.get("nvidia.com/mig.config", "none")
-            state = labels.get("nvidia.com/mig.config.state", "not applied")
+        if labels.get(MIG_CAPABLE_LABEL) == "true":
+            config = labels.get(MIG_CONFIG_LABEL, "none")
+            state = labels.get(MIG_CONFIG_STATE_LABEL, "not applied")
             mig = f"; MIG capable, config {config} ({state})"
         level: Level = "ok" if os_id and os_version else "warn"
         checks.append(Check(level, f"{name}: {os_text}; {runtime}: {cdi_text}{mig}"))

@@ -19,7 +19,13 @@ from rich.table import Table
 from gpu_operator import nfd, views
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.mig.agent import FAILURE_ANNOTATION
-from gpu_operator.operator.cluster import GPU_PRESENT
+from gpu_operator.names import (
+    DEPLOY_LABEL_PREFIX,
+    GPU_COUNT_LABEL,
+    GPU_PRODUCT_LABEL,
+    MIG_CONFIG_LABEL,
+    MIG_CONFIG_STATE_LABEL,
+)
 
 Obj = Mapping[str, Any]
 OPERANDS = (
@@ -49,14 +55,14 @@ def node_report(node: Obj, pods: list[Obj]) -> NodeReport:
     labels = node["metadata"].get("labels") or {}
     name = node["metadata"]["name"]
     count, product = (
-        labels.get("nvidia.com/gpu.count", "?"),
-        labels.get("nvidia.com/gpu.product", ""),
+        labels.get(GPU_COUNT_LABEL, "?"),
+        labels.get(GPU_PRODUCT_LABEL, ""),
     )
     report = NodeReport(
         name=name,
         gpus=f"{count}× {product}" if product else "not discovered yet",
-        mig_config=labels.get("nvidia.com/mig.config", "-"),
-        mig_state=labels.get("nvidia.com/mig.config.state", "-"),
+        mig_config=labels.get(MIG_CONFIG_LABEL, "-"),
+        mig_state=labels.get(MIG_CONFIG_STATE_LABEL, "-"),
         resources=views.gpu_resources(node),
     )
     for pod in pods:
@@ -66,11 +72,10 @@ def node_report(node: Obj, pods: list[Obj]) -> NodeReport:
             if not views.settled(pod):
                 report.blocking.append(f"pod {pod['metadata']['name']}: {views.pod_status(pod)}")
     for operand in OPERANDS:
-        deploy = labels.get(f"nvidia.com/gpu.deploy.{operand_key(operand)}", "")
+        label = f"{DEPLOY_LABEL_PREFIX}{operand_key(operand)}"
+        deploy = labels.get(label, "")
         if deploy.startswith("paused"):
-            report.blocking.append(
-                f"{operand} is {deploy} (nvidia.com/gpu.deploy.{operand_key(operand)})"
-            )
+            report.blocking.append(f"{operand} is {deploy} ({label})")
     if report.mig_state == "failed":
         reason = (node["metadata"].get("annotations") or {}).get(
             FAILURE_ANNOTATION, "see the nvidia-mig-manager pod's log"
@@ -112,8 +117,7 @@ def cluster_report(
 
 
 def is_gpu_node(node: Obj) -> bool:
-    labels = node["metadata"].get("labels") or {}
-    return labels.get(GPU_PRESENT) == "true" or nfd.is_gpu_node(labels)
+    return nfd.has_nvidia_gpu(node["metadata"].get("labels") or {})
 
 
 def render(console: Console, reports: list[NodeReport], state: str, problems: list[str]) -> None:

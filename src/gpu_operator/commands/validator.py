@@ -13,11 +13,12 @@ from gpu_operator.booleans import parse_bool
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path
 from gpu_operator.kube.settings import KubeSettings
+from gpu_operator.names import VALIDATIONS_DIR as VALIDATIONS_PATH
 from gpu_operator.validator.running import Retry, run_component
 from gpu_operator.validator.settings import ValidatorSettings
 from gpu_operator.validator.status import COMPONENT_FILES, VALIDATIONS_DIR
 
-app = typer.Typer(help="Validate the node's GPU stack; write /run/nvidia/validations/*-ready.")
+app = typer.Typer(help=f"Validate the node's GPU stack; write {VALIDATIONS_PATH}/*-ready.")
 
 
 def _say(line: str) -> None:

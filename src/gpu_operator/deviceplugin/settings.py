@@ -28,12 +28,14 @@ from gpu_operator.deviceplugin.config_v1 import (
     parse_duration,
 )
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import DEVICE_PLUGIN_DIR
+from gpu_operator.names import KUBELET_SOCKET as REGISTRATION_SOCKET
 from gpu_operator.settings_engine import Field, resolve
 
 log = logging.getLogger(__name__)
 
-DEVICE_PLUGIN_PATH = "/var/lib/kubelet/device-plugins/"
-KUBELET_SOCKET = DEVICE_PLUGIN_PATH + "kubelet.sock"
+DEVICE_PLUGIN_PATH = DEVICE_PLUGIN_DIR
+KUBELET_SOCKET = REGISTRATION_SOCKET
 DEFAULT_IGNORED_XIDS = frozenset({13, 31, 43, 45, 68, 109})
 """Application errors that don't make a device unhealthy (upstream ``internal/rm/health.go``)."""
 

@@ -22,9 +22,10 @@ from gpu_operator.deviceplugin.config_v1 import (
     parse_duration,
 )
 from gpu_operator.deviceplugin.settings import read_config
+from gpu_operator.names import NFD_FEATURES_DIR
 from gpu_operator.settings_engine import Field, resolve
 
-DEFAULT_OUTPUT_FILE = "/etc/kubernetes/node-feature-discovery/features.d/gfd"
+DEFAULT_OUTPUT_FILE = f"{NFD_FEATURES_DIR}/gfd"
 DEFAULT_MACHINE_TYPE_FILE = "/sys/class/dmi/id/product_name"
 
 

@@ -20,10 +20,11 @@ from gpu_operator.booleans import env_bool
 from gpu_operator.driver.upgrade_model import UPGRADE_ENABLED
 from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import Selector, parse_selector
+from gpu_operator.names import DEPLOY_LABEL_PREFIX
 
 PAUSED = "paused-for-driver-upgrade"
 PRE_INSTALLED = "pre-installed"
-DEPLOY_PREFIX = "nvidia.com/gpu.deploy."
+DEPLOY_PREFIX = DEPLOY_LABEL_PREFIX
 DRIVER_LABEL = f"{DEPLOY_PREFIX}driver"
 OPERANDS = (
     "operator-validator",

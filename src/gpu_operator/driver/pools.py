@@ -20,10 +20,11 @@ from typing import Any, Protocol
 
 from gpu_operator.driver.images import NodeOs, driver_image, os_tag, precompiled_image
 from gpu_operator.errors import ConfigError
-from gpu_operator.nfd import KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL, is_gpu_node
+from gpu_operator.names import PRECOMPILED_LABEL as PRECOMPILED
+from gpu_operator.nfd import KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL, has_nvidia_gpu
 
 DAEMONSET = "nvidia-driver-daemonset"
-PRECOMPILED_LABEL = "nvidia.com/precompiled"
+PRECOMPILED_LABEL = PRECOMPILED
 _ARCH = re.compile(r"[.-](x86_64|aarch64|amd64|arm64)$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _MAX_NAME = 63  # the DaemonSet name is also the ``app`` label value
@@ -140,7 +141,7 @@ def plan_pools(
     """
     groups: dict[tuple[str, str | None], tuple[set[NodeOs], set[str]]] = {}
     for node in nodes:
-        if not (node.gpu_present or is_gpu_node(node.labels)):
+        if not has_nvidia_gpu(node.labels):
             continue
         os = _os_of(node)
         kernel: str | None = None

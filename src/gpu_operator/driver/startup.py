@@ -13,13 +13,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from gpu_operator.names import VALIDATIONS_DIR as VALIDATIONS_PATH
+
 CONFIG_MAP = "nvidia-driver-startup-probe"
 SCRIPT_KEY = "startup-probe.sh"
 SCRIPT_PATH = "/usr/local/bin/startup-probe.sh"
 VOLUME = "nvidia-driver-startup-probe"
 READY_FILE = ".driver-ctr-ready"
 DAEMONS_STATUS_FILE = ".driver-daemons-status"
-VALIDATIONS_DIR = "/run/nvidia/validations"
+VALIDATIONS_DIR = VALIDATIONS_PATH
 STATE_FILE = "/run/nvidia/nvidia-driver.state"
 DIGEST_ENV = "DRIVER_CONFIG_DIGEST"
 FLAGS = ("GDS_ENABLED", "GDRCOPY_ENABLED", "GPU_DIRECT_RDMA_ENABLED")

@@ -12,24 +12,37 @@ from typing import Any
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import Selector
+from gpu_operator.names import (
+    NVIDIA_PREFIX,
+    UPGRADE_DRAIN_SKIP_LABEL,
+    UPGRADE_ENABLED_ANNOTATION,
+    UPGRADE_INITIAL_UNSCHEDULABLE_ANNOTATION,
+    UPGRADE_REQUESTED_ANNOTATION,
+    UPGRADE_REQUESTOR_MODE_ANNOTATION,
+    UPGRADE_SKIP_LABEL,
+    UPGRADE_STATE_LABEL,
+    UPGRADE_VALIDATION_START_ANNOTATION,
+    UPGRADE_WAIT_FOR_SAFE_LOAD_ANNOTATION,
+    UPGRADE_WAIT_START_ANNOTATION,
+)
 
 DRIVER_APP = "nvidia-driver-daemonset"
 VALIDATOR_APP = "nvidia-operator-validator"
-GPU_RESOURCE_PREFIX = "nvidia.com/"
+GPU_RESOURCE_PREFIX = NVIDIA_PREFIX
 TEMPLATE_GENERATION = "pod-template-generation"
 SOURCE = "spec.driver.upgradePolicy"
 
 # Upstream's keys (k8s-operator-libs with driver name ``gpu``), verbatim.
-STATE_LABEL = "nvidia.com/gpu-driver-upgrade-state"
-SKIP_LABEL = "nvidia.com/gpu-driver-upgrade.skip"
-DRAIN_SKIP_LABEL = "nvidia.com/gpu-driver-upgrade-drain.skip"
-UPGRADE_ENABLED = "nvidia.com/gpu-driver-upgrade-enabled"
-WAIT_FOR_SAFE_LOAD = "nvidia.com/gpu-driver-upgrade.driver-wait-for-safe-load"
-INITIAL_UNSCHEDULABLE = "nvidia.com/gpu-driver-upgrade.node-initial-state.unschedulable"
-WAIT_START = "nvidia.com/gpu-driver-upgrade-wait-for-pod-completion-start-time"
-VALIDATION_START = "nvidia.com/gpu-driver-upgrade-validation-start-time"
-UPGRADE_REQUESTED = "nvidia.com/gpu-driver-upgrade-requested"
-REQUESTOR_MODE = "nvidia.com/gpu-driver-upgrade-requestor-mode"
+STATE_LABEL = UPGRADE_STATE_LABEL
+SKIP_LABEL = UPGRADE_SKIP_LABEL
+DRAIN_SKIP_LABEL = UPGRADE_DRAIN_SKIP_LABEL
+UPGRADE_ENABLED = UPGRADE_ENABLED_ANNOTATION
+WAIT_FOR_SAFE_LOAD = UPGRADE_WAIT_FOR_SAFE_LOAD_ANNOTATION
+INITIAL_UNSCHEDULABLE = UPGRADE_INITIAL_UNSCHEDULABLE_ANNOTATION
+WAIT_START = UPGRADE_WAIT_START_ANNOTATION
+VALIDATION_START = UPGRADE_VALIDATION_START_ANNOTATION
+UPGRADE_REQUESTED = UPGRADE_REQUESTED_ANNOTATION
+REQUESTOR_MODE = UPGRADE_REQUESTOR_MODE_ANNOTATION
 # Ours (upstream keeps these in memory): when pod deletion / drain began, and why a node failed.
 POD_DELETION_START = "gpu-operator.nvidia.com/driver-upgrade-pod-deletion-start-time"
 DRAIN_START = "gpu-operator.nvidia.com/driver-upgrade-drain-start-time"

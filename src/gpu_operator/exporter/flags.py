@@ -17,6 +17,7 @@ from typing import Literal
 
 from gpu_operator.booleans import parse_bool
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import POD_RESOURCES_SOCKET
 
 Kind = Literal["bool", "string", "int", "slice"]
 
@@ -68,7 +69,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "pod-resources-kubelet-socket",
         "string",
-        "/var/lib/kubelet/pod-resources/kubelet.sock",
+        POD_RESOURCES_SOCKET,
         ("DCGM_POD_RESOURCES_KUBELET_SOCKET",),
     ),
     Flag("nvidia-resource-names", "slice", "", ("NVIDIA_RESOURCE_NAMES",)),

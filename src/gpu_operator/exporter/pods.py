@@ -13,12 +13,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from gpu_operator.names import GPU_RESOURCE, MIG_RESOURCE_PREFIX, SHARED_GPU_RESOURCE
 from gpu_operator.podresources import ContainerDevices, device_uuid
 
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_PREFIX = "nvidia.com/mig-"
+MIG_PREFIX = MIG_RESOURCE_PREFIX
 # Beyond upstream: time-slicing with renameByDefault advertises nvidia.com/gpu.shared.
-SHARED_GPU_RESOURCE = "nvidia.com/gpu.shared"
 
 _GKE_MIG = re.compile(r"nvidia(\d+)/gi(\d+)(?:/vgpu\d+)?")
 _GKE_SHARED = re.compile(r"(nvidia\d+)/vgpu\d+")

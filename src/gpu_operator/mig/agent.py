@@ -30,11 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-CONFIG_LABEL = "nvidia.com/mig.config"
-STATE_LABEL = "nvidia.com/mig.config.state"
+from gpu_operator.names import DEPLOY_LABEL_PREFIX, MIG_CONFIG_LABEL, MIG_CONFIG_STATE_LABEL
+
+CONFIG_LABEL = MIG_CONFIG_LABEL
+STATE_LABEL = MIG_CONFIG_STATE_LABEL
 PAUSED = "paused-for-mig-change"
 DEPLOY_LABELS = tuple(
-    f"nvidia.com/gpu.deploy.{c}"
+    f"{DEPLOY_LABEL_PREFIX}{c}"
     for c in ("device-plugin", "gpu-feature-discovery", "dcgm-exporter", "dcgm", "nvsm", "client")
 )
 FAILURE_ANNOTATION = "gpu-operator.nvidia.com/mig-config-failure"

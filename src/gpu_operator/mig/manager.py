@@ -41,6 +41,7 @@ from gpu_operator.mig.export import generate_spec
 from gpu_operator.mig.observe import observe
 from gpu_operator.mig.plan import plan
 from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec
+from gpu_operator.names import DEPLOY_LABEL_PREFIX
 from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
 from gpu_operator.podresources import device_uuid, list_pod_devices
 
@@ -53,7 +54,7 @@ CLIENT_APPS = (
     "nvidia-dcgm",
 )
 VALIDATOR_APP = "nvidia-operator-validator"
-CLIENT_LABEL = "nvidia.com/gpu.deploy.client"
+CLIENT_LABEL = f"{DEPLOY_LABEL_PREFIX}client"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_operator.driver.images import NodeOs
+from gpu_operator.names import GPU_PRESENT_LABEL
 from gpu_operator.nfd import KERNEL_LABEL, NFD_PREFIX, OS_ID_LABEL, OS_VERSION_LABEL
 
-GPU_PRESENT = "nvidia.com/gpu.present"
+GPU_PRESENT = GPU_PRESENT_LABEL
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gpu_operator.names import (
+    DEPLOY_LABEL_PREFIX,
+    GPU_PRODUCT_LABEL,
+    MIG_CAPABLE_LABEL,
+    MIG_CONFIG_LABEL,
+    OPERANDS_LABEL,
+    UPGRADE_ENABLED_ANNOTATION,
+    VGPU_HOST_DRIVER_LABEL,
+    WORKLOAD_CONFIG_LABEL,
+)
 from gpu_operator.nfd import is_gpu_node
 from gpu_operator.operator.cluster import GPU_PRESENT
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 
-DEPLOY_PREFIX = "nvidia.com/gpu.deploy."
-OPERANDS_LABEL = "nvidia.com/gpu.deploy.operands"
-WORKLOAD_LABEL = "nvidia.com/gpu.workload.config"
-MIG_CAPABLE = "nvidia.com/mig.capable"
-MIG_CONFIG = "nvidia.com/mig.config"
-GPU_PRODUCT = "nvidia.com/gpu.product"
-VGPU_HOST_DRIVER = "nvidia.com/vgpu.host-driver-version"
-UPGRADE_ENABLED = "nvidia.com/gpu-driver-upgrade-enabled"
+DEPLOY_PREFIX = DEPLOY_LABEL_PREFIX
+WORKLOAD_LABEL = WORKLOAD_CONFIG_LABEL
+MIG_CAPABLE = MIG_CAPABLE_LABEL
+MIG_CONFIG = MIG_CONFIG_LABEL
+GPU_PRODUCT = GPU_PRODUCT_LABEL
+VGPU_HOST_DRIVER = VGPU_HOST_DRIVER_LABEL
+UPGRADE_ENABLED = UPGRADE_ENABLED_ANNOTATION
 
 CONTAINER_STATES = (
     "driver",

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gpu_operator.binding import cannot_listen
 from gpu_operator.listening import listen_address
+from gpu_operator.names import GPU_PRESENT_LABEL, NFD_PREFIX
 
 
 @dataclass
@@ -40,7 +41,7 @@ class OperatorMetrics:
             (
                 "gpu_nodes_total",
                 "gauge",
-                "GPU nodes (nvidia.com/gpu.present=true)",
+                f"GPU nodes ({GPU_PRESENT_LABEL}=true)",
                 self.gpu_nodes_total,
             ),
             (
@@ -59,7 +60,7 @@ class OperatorMetrics:
             (
                 "reconciliation_has_nfd_labels",
                 "gauge",
-                "1 when some node carries feature.node.kubernetes.io/ labels",
+                f"1 when some node carries {NFD_PREFIX} labels",
                 self.reconciliation_has_nfd_labels,
             ),
             (

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import NFD_PREFIX
 
-NFD = "feature.node.kubernetes.io/"
+NFD = NFD_PREFIX
 NVIDIA_VENDOR = "10de"
 OWNED_PREFIXES = (
     f"{NFD}pci-{NVIDIA_VENDOR}.",

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_operator.names import GPU_PRESENT_LABEL
 from gpu_operator.operator.render import HASH_ANNOTATION, StateResult
 
 Obj = dict[str, Any]
@@ -127,7 +128,7 @@ def policy_status(
     else:
         reason = "Reconciled" if gpu_nodes else ("NoGPUNodes" if has_nfd else "NFDLabelsMissing")
         message = (
-            "ClusterPolicy is ready" if gpu_nodes else "no GPU nodes (nvidia.com/gpu.present=true)"
+            "ClusterPolicy is ready" if gpu_nodes else f"no GPU nodes ({GPU_PRESENT_LABEL}=true)"
         )
         conditions = [
             _condition("Ready", True, reason, message, now, generation),

@@ -18,13 +18,14 @@ from typing import Any
 
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.hostpaths import host_path
+from gpu_operator.names import DRIVER_CTR_READY_FILE
 from gpu_operator.sandbox.podspec import ProcessSpec
 from gpu_operator.sandbox.probes import Failure, Probes
 from gpu_operator.sandbox.reaper import Reaper, default_reaper
 from gpu_operator.sandbox.timestamps import rfc3339
 from gpu_operator.sandbox.workloads import Held, hold_devices, release
 
-DRIVER_READY = "/run/nvidia/validations/.driver-ctr-ready"
+DRIVER_READY = DRIVER_CTR_READY_FILE
 DRIVER_ROOT = "/run/nvidia/driver"
 STOP_GRACE_S = 5.0
 

@@ -22,6 +22,8 @@ from rich.table import Table
 
 from gpu_operator import views
 from gpu_operator.errors import ConfigError, GpuOperatorError
+from gpu_operator.names import MIG_CONFIG_LABEL
+from gpu_operator.names import MIG_RESOURCE_PREFIX as MIG
 from gpu_operator.sandbox.chart import chart_dir, find_helm
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.nodes import parse_nodes
@@ -44,12 +46,12 @@ SEED_VALUES = (
 """The seed's nine ``--set`` lines, as typed."""
 LABEL_PIPELINE = (
     "kubectl get node --selector='!node-role.kubernetes.io/master' -o name"
-    " | xargs -I {} kubectl label {} nvidia.com/mig.config=all-balanced --overwrite"
+    f" | xargs -I {{}} kubectl label {{}} {MIG_CONFIG_LABEL}=all-balanced --overwrite"
 )
 GET_PODS = f"kubectl -n {NAMESPACE} get pods"
-BALANCED = {"nvidia.com/mig-1g.5gb": 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8}
+BALANCED = {f"{MIG}1g.5gb": 16, f"{MIG}2g.10gb": 8, f"{MIG}3g.20gb": 8}
 WORKLOAD = "cuda-workload"
-WORKLOAD_RESOURCE = "nvidia.com/mig-3g.20gb"
+WORKLOAD_RESOURCE = f"{MIG}3g.20gb"
 
 
 def helm_install_line(chart: str) -> str:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gpu_operator.names import NFD_PREFIX
 from gpu_operator.sandbox.rest import Rest
 
 Obj = dict[str, Any]
@@ -60,7 +61,7 @@ def read_feature_files(directory: Path) -> dict[str, str]:
                 continue
             key, value = line.split("=", 1)
             if "/" not in key:
-                key = f"feature.node.kubernetes.io/{key}"
+                key = f"{NFD_PREFIX}{key}"
             labels[key] = value
     return labels
 

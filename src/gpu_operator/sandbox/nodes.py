@@ -15,6 +15,7 @@ from typing import Any
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu.fake.presets import parse_layout
 from gpu_operator.gpu.fake.state import StateStore, initial_state, seed_for
+from gpu_operator.names import NFD_PREFIX
 
 CONTROL_PLANE = "sandbox-control-plane"
 KUBELET_VERSION = "v1.30.4"
@@ -161,7 +162,7 @@ def _labels(spec: NodeSpec | None, name: str) -> dict[str, str]:
     if spec is None:
         labels["node-role.kubernetes.io/control-plane"] = ""
         return labels
-    nfd = "feature.node.kubernetes.io/"
+    nfd = NFD_PREFIX
     labels.update(
         {
             f"{nfd}pci-10de.present": "true",

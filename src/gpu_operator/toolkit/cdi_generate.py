@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_operator.gpu.records import GpuInfo, MigDevice
+from gpu_operator.names import MANAGEMENT_CDI_KIND
 from gpu_operator.toolkit.driver_tree import DriverTree
 
 CDI_VERSION = "0.5.0"
@@ -199,7 +200,7 @@ def management_spec(
     nodes = sorted(set(dev_nodes) | set(CONTROL_NODES))
     return {
         "cdiVersion": CDI_VERSION,
-        "kind": "management.nvidia.com/gpu",
+        "kind": MANAGEMENT_CDI_KIND,
         "devices": [
             {"name": "all", "containerEdits": {"deviceNodes": [_dev(options, n) for n in nodes]}}
         ],

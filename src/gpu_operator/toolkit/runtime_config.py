@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from gpu_operator.booleans import env_bool
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import CDI_KIND
 
 MODES = ("auto", "cdi", "legacy", "jit-cdi")
 """Upstream's modes the shim implements (``csv`` is Tegra's, not ours)."""
@@ -36,7 +37,7 @@ class ShimSettings:
     """``NVIDIA_CONTAINER_RUNTIME_LOG_LEVEL``."""
     debug: str | None = None
     """``NVIDIA_CONTAINER_RUNTIME_DEBUG``: the shim's log file (none: ``/dev/null``)."""
-    default_kind: str = "nvidia.com/gpu"
+    default_kind: str = CDI_KIND
     """``NVIDIA_CONTAINER_RUNTIME_MODES_CDI_DEFAULT_KIND``: the kind of bare device names in
     cdi mode (the operator sets ``management.nvidia.com/gpu``)."""
     annotation_prefixes: tuple[str, ...] = ("cdi.k8s.io/",)
@@ -73,8 +74,7 @@ class ShimSettings:
             runtimes=_list(env.get("NVIDIA_CONTAINER_RUNTIME_RUNTIMES")) or DEFAULT_RUNTIMES,
             log_level=env.get("NVIDIA_CONTAINER_RUNTIME_LOG_LEVEL") or "info",
             debug=env.get("NVIDIA_CONTAINER_RUNTIME_DEBUG") or None,
-            default_kind=env.get("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_DEFAULT_KIND")
-            or "nvidia.com/gpu",
+            default_kind=env.get("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_DEFAULT_KIND") or CDI_KIND,
             annotation_prefixes=_list(
                 env.get("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_ANNOTATION_PREFIXES")
             )

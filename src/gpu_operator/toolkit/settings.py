@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gpu_operator.booleans import parse_bool
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import MANAGEMENT_CDI_KIND
 from gpu_operator.toolkit.runtime_config import ShimSettings
 from gpu_operator.toolkit.runtime_shim import default_binary
 
@@ -83,7 +84,7 @@ class ToolkitSettings:
     """``RUNTIME_SYSTEMD_UNIT``: the unit to restart; default the runtime's name."""
     cdi_output_dir: Path = Path("/var/run/cdi")
     """``CDI_OUTPUT_DIR``."""
-    cdi_kind: str = "management.nvidia.com/gpu"
+    cdi_kind: str = MANAGEMENT_CDI_KIND
     """``CDI_KIND``."""
     driver_root: Path = Path("/run/nvidia/driver")
     """``NVIDIA_DRIVER_ROOT``/``DRIVER_ROOT``."""
@@ -168,7 +169,7 @@ class ToolkitSettings:
             host_root=Path(env.get("HOST_ROOT_MOUNT") or "/host"),
             systemd_unit=env.get("RUNTIME_SYSTEMD_UNIT") or None,
             cdi_output_dir=Path(env.get("CDI_OUTPUT_DIR") or "/var/run/cdi"),
-            cdi_kind=env.get("CDI_KIND") or "management.nvidia.com/gpu",
+            cdi_kind=env.get("CDI_KIND") or MANAGEMENT_CDI_KIND,
             driver_root=Path(
                 _first(env, "NVIDIA_DRIVER_ROOT", "DRIVER_ROOT") or "/run/nvidia/driver"
             ),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_operator.errors import ConfigError, GpuError
+from gpu_operator.names import CDI_KIND
 from gpu_operator.toolkit import runtime_config
 from gpu_operator.toolkit.cdi_generate import (
     CdiOptions,
@@ -74,7 +75,7 @@ def gpu_spec(settings: ToolkitSettings, log: Log) -> dict[str, Any] | None:
                 if g.mig_mode and g.mig_mode.enabled
             }
     except GpuError as error:
-        log(f"no nvidia.com/gpu CDI spec for the runtime: {error}")
+        log(f"no {CDI_KIND} CDI spec for the runtime: {error}")
         return None
     minors = parse_mig_minors(MIG_MINORS.read_text()) if MIG_MINORS.exists() else None
     return generate(gpus, migs, _tree(settings, version), _options(settings), mig_minors=minors)

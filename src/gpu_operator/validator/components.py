@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.kube.settings import KubeSettings
+from gpu_operator.names import GPU_RESOURCE, MIG_RESOURCE_PREFIX
 from gpu_operator.toolkit.settings import ToolkitSettings
 from gpu_operator.validator.driver import validate_driver
 from gpu_operator.validator.node_status import NodeStatusExporter
@@ -100,7 +101,7 @@ def node_status_exporter(
         return sum(
             int(v)
             for k, v in capacity.items()
-            if k.startswith(("nvidia.com/gpu", "nvidia.com/mig-")) and v.isdigit()
+            if k.startswith((GPU_RESOURCE, MIG_RESOURCE_PREFIX)) and v.isdigit()
         )
 
     return NodeStatusExporter(

@@ -16,6 +16,7 @@ from gpu_operator.kube import (
     get_pod,
     pods_on_node,
 )
+from gpu_operator.names import GPU_RESOURCE, MIG_RESOURCE_PREFIX
 from gpu_operator.validator.running import ValidationFailed
 from gpu_operator.validator.workloads import (
     CUDA_APP,
@@ -108,7 +109,7 @@ def validate_plugin(
         raise ValidationFailed(
             "plugin",
             f"poll node {pod.node} status.capacity ({capacity_attempts} × {interval_s:g}s)",
-            "no nvidia.com/gpu* or nvidia.com/mig-* resource: the device plugin has not "
+            f"no {GPU_RESOURCE}* or {MIG_RESOURCE_PREFIX}* resource: the device plugin has not "
             "registered with the kubelet",
         )
     if not with_workload:

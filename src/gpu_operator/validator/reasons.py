@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from gpu_operator.names import GPU_RESOURCE, MIG_RESOURCE_PREFIX
 from gpu_operator.validator.status import (
     CUDA_READY,
     DRIVER_CTR_READY,
@@ -27,8 +28,8 @@ _OWN_REASON = {
     "nvidia-smi; see nvidia-container-toolkit-daemonset and toolkit-validation)",
     CUDA_READY: "the CUDA validation pod nvidia-cuda-validator-* on this node has not "
     "Succeeded (see its cuda-validation init container log)",
-    PLUGIN_READY: "the node does not advertise nvidia.com/gpu or nvidia.com/mig-* yet (device "
-    "plugin not registered with the kubelet; see nvidia-device-plugin-daemonset)",
+    PLUGIN_READY: f"the node does not advertise {GPU_RESOURCE} or {MIG_RESOURCE_PREFIX}* yet "
+    "(device plugin not registered with the kubelet; see nvidia-device-plugin-daemonset)",
 }
 
 

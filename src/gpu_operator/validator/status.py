@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import VALIDATIONS_DIR as VALIDATIONS_PATH
 
-VALIDATIONS_DIR = Path("/run/nvidia/validations")
+VALIDATIONS_DIR = Path(VALIDATIONS_PATH)
 
 DRIVER_CTR_READY = ".driver-ctr-ready"
 DRIVER_READY = "driver-ready"

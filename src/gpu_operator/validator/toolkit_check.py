@@ -13,6 +13,7 @@ import yaml
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
+from gpu_operator.names import CDI_KIND, MANAGEMENT_CDI_KIND
 from gpu_operator.toolkit import containerd_config, crio_config, docker_daemon
 from gpu_operator.toolkit.host_files import read_text
 from gpu_operator.toolkit.install import handlers
@@ -78,10 +79,10 @@ def check_config(toolkit: ToolkitSettings, cdi_dirs: tuple[Path, ...] | None = N
     oci = any(h.binary is None for h in handlers(toolkit))
     if toolkit.cdi_enabled or oci:
         kinds = cdi_kinds(cdi_dirs)
-        if not kinds & {"nvidia.com/gpu", "management.nvidia.com/gpu"}:
+        if not kinds & {CDI_KIND, MANAGEMENT_CDI_KIND}:
             shown = ", ".join(map(str, cdi_dirs))
             raise ValidationFailed(
-                "toolkit", f"find a CDI spec in {shown}", "no nvidia.com/gpu spec (cdi-generate)"
+                "toolkit", f"find a CDI spec in {shown}", f"no {CDI_KIND} spec (cdi-generate)"
             )
     return f"config mode: runtime {name} -> {binary or 'OCI runtime + CDI'} in {where}"
 

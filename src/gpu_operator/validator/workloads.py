@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_operator.names import GPU_RESOURCE, MANAGEMENT_CDI_KIND, MIG_RESOURCE_PREFIX
+
 CUDA_APP = "nvidia-cuda-validator"
 PLUGIN_APP = "nvidia-device-plugin-validator"
 SERVICE_ACCOUNT = "nvidia-operator-validator"
@@ -33,7 +35,7 @@ def _pod(settings: PodSettings, app: str, init: dict[str, Any]) -> dict[str, Any
         "nodeName": settings.node,
         "serviceAccountName": SERVICE_ACCOUNT,
         "restartPolicy": "OnFailure",
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
         "initContainers": [init],
         "containers": [
             {
@@ -78,7 +80,7 @@ def cuda_pod(settings: PodSettings) -> dict[str, Any]:
     }
     pod = _pod(settings, CUDA_APP, init)
     pod["metadata"]["annotations"] = {
-        "nvidia.cdi.k8s.io/container.cuda-validation": "management.nvidia.com/gpu=all"
+        "nvidia.cdi.k8s.io/container.cuda-validation": f"{MANAGEMENT_CDI_KIND}=all"
     }
     return pod
 
@@ -106,7 +108,7 @@ def gpu_resource(capacity: dict[str, str]) -> str | None:
         except ValueError:
             return False
 
-    migs = sorted(n for n in capacity if n.startswith("nvidia.com/mig-") and has(n))
-    gpus = sorted(n for n in capacity if n.startswith("nvidia.com/gpu") and has(n))
+    migs = sorted(n for n in capacity if n.startswith(MIG_RESOURCE_PREFIX) and has(n))
+    gpus = sorted(n for n in capacity if n.startswith(GPU_RESOURCE) and has(n))
     chosen = migs or gpus
     return chosen[0] if chosen else None

@@ -12,6 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_operator.names import (
+    DEPLOY_LABEL_PREFIX,
+    GPU_RESOURCE,
+    LAST_APPLIED_HASH_ANNOTATION,
+)
+from gpu_operator.names import VALIDATIONS_DIR as NODE_VALIDATIONS_DIR
 from gpu_operator.operator.cluster import ClusterFacts
 from gpu_operator.operator.components_v1 import ComponentSpec, EnvVar, ImageSpec
 from gpu_operator.operator.images import image_path, pull_policy
@@ -19,10 +25,10 @@ from gpu_operator.operator.policy_v1 import ClusterPolicySpec
 from gpu_operator.operator.upstream_images import is_ours
 
 Obj = dict[str, Any]
-HASH_ANNOTATION = "nvidia.com/last-applied-hash"
+HASH_ANNOTATION = LAST_APPLIED_HASH_ANNOTATION
 PART_OF = "app.kubernetes.io/part-of"
-VALIDATIONS_DIR = "/run/nvidia/validations"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+VALIDATIONS_DIR = NODE_VALIDATIONS_DIR
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)
@@ -284,7 +290,7 @@ def int_or_percent(text: str) -> int | str:
 
 
 def deploy_selector(state: str) -> dict[str, str]:
-    return {f"nvidia.com/gpu.deploy.{state}": "true"}
+    return {f"{DEPLOY_LABEL_PREFIX}{state}": "true"}
 
 
 def config_map(ctx: RenderContext, name: str, data: Mapping[str, str]) -> Obj:

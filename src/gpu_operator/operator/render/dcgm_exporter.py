@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from gpu_operator.names import POD_RESOURCES_DIR
 from gpu_operator.operator.policy_v1 import enabled
 from gpu_operator.operator.render.common import (
     NODE_NAME_ENV,
@@ -37,7 +38,7 @@ def render(ctx: RenderContext) -> Rendered:
     mounts: list[Obj] = [
         {
             "name": "pod-gpu-resources",
-            "mountPath": "/var/lib/kubelet/pod-resources",
+            "mountPath": POD_RESOURCES_DIR,
             "readOnly": True,
         }
     ]

@@ -4,6 +4,7 @@ contract; a ``devicePlugin.config`` ConfigMap adds upstream's config-manager ini
 
 from __future__ import annotations
 
+from gpu_operator.names import DEVICE_PLUGIN_CONFIG_LABEL
 from gpu_operator.operator.policy_v1 import enabled
 from gpu_operator.operator.render.common import (
     NODE_NAME_ENV,
@@ -20,7 +21,7 @@ from gpu_operator.operator.render.common import (
 )
 
 NAME = "nvidia-device-plugin-daemonset"
-CONFIG_LABEL = "nvidia.com/device-plugin.config"
+CONFIG_LABEL = DEVICE_PLUGIN_CONFIG_LABEL
 
 
 def plugin_env(ctx: RenderContext) -> list[Obj]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from gpu_operator.driver import startup
 from gpu_operator.driver.pools import DriverPool, PoolNode, plan_pools
 from gpu_operator.errors import ConfigError
+from gpu_operator.names import GPU_PRESENT_LABEL, VALIDATIONS_DIR
 from gpu_operator.operator.images import image_path, pull_policy
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 from gpu_operator.operator.render.common import (
@@ -156,7 +157,7 @@ def _pool_daemonset(
     )
     mounts: list[Obj] = [
         {"name": "run-nvidia", "mountPath": "/run/nvidia", "mountPropagation": "Bidirectional"},
-        {"name": "run-nvidia-validations", "mountPath": "/run/nvidia/validations"},
+        {"name": "run-nvidia-validations", "mountPath": VALIDATIONS_DIR},
         {"name": "var-log", "mountPath": "/var/log"},
         {"name": "dev-log", "mountPath": "/dev/log"},
         {"name": "host-os-release", "mountPath": "/host-etc/os-release", "readOnly": True},
@@ -257,7 +258,7 @@ def render(ctx: RenderContext) -> Rendered:
     # the driver as it would without the flag (reported "accepted, not used": spec.not_used).
     if not ctx.facts.gpu_nodes:
         return Rendered(
-            skipped="no GPU nodes (nvidia.com/gpu.present=true): the driver OS is unknown"
+            skipped=f"no GPU nodes ({GPU_PRESENT_LABEL}=true): the driver OS is unknown"
         )
     try:
         planned = pools(ctx.spec, ctx.facts.gpu_nodes, ctx.environ)

@@ -5,6 +5,7 @@ with a ``devicePlugin.config`` it gets the same config-manager pair as the devic
 
 from __future__ import annotations
 
+from gpu_operator.names import NFD_FEATURES_DIR
 from gpu_operator.operator.render.common import (
     NODE_NAME_ENV,
     Obj,
@@ -37,13 +38,13 @@ def render(ctx: RenderContext) -> Rendered:
     mounts: list[Obj] = [
         {
             "name": "output-dir",
-            "mountPath": "/etc/kubernetes/node-feature-discovery/features.d",
+            "mountPath": NFD_FEATURES_DIR,
         },
         {"name": "host-sys", "mountPath": "/sys"},
     ]
     volumes = [
         validations_volume(),
-        host_volume("output-dir", "/etc/kubernetes/node-feature-discovery/features.d"),
+        host_volume("output-dir", NFD_FEATURES_DIR),
         host_volume("host-sys", "/sys"),
     ]
     inits = [wait_for(ctx, "toolkit-validation", "toolkit-ready")]

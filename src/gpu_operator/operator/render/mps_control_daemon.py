@@ -3,6 +3,7 @@ on nodes whose plugin config shares GPUs by MPS (``nvidia.com/mps.capable=true``
 
 from __future__ import annotations
 
+from gpu_operator.names import MPS_CAPABLE_LABEL
 from gpu_operator.operator.render.common import (
     RenderContext,
     Rendered,
@@ -49,7 +50,7 @@ def render(ctx: RenderContext) -> Rendered:
                 ],
                 node_selector={
                     **deploy_selector("device-plugin"),
-                    "nvidia.com/mps.capable": "true",
+                    MPS_CAPABLE_LABEL: "true",
                 },
                 service_account="nvidia-device-plugin",
                 sections=[spec.devicePlugin],

@@ -4,6 +4,7 @@ containers run ``nvidia-validator`` for driver → toolkit → cuda → plugin, 
 
 from __future__ import annotations
 
+from gpu_operator.names import VALIDATIONS_DIR
 from gpu_operator.operator.images import pull_policy
 from gpu_operator.operator.policy_v1 import enabled
 from gpu_operator.operator.render.common import (
@@ -101,7 +102,7 @@ def render(ctx: RenderContext) -> Rendered:
         "args": ["echo all validations are successful; sleep infinity"],
         "securityContext": {"privileged": True},
         "lifecycle": {
-            "preStop": {"exec": {"command": ["sh", "-c", "rm -f /run/nvidia/validations/*-ready"]}}
+            "preStop": {"exec": {"command": ["sh", "-c", f"rm -f {VALIDATIONS_DIR}/*-ready"]}}
         },
         "volumeMounts": [validation_mount() | {"mountPropagation": "Bidirectional"}],
     }

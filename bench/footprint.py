@@ -35,6 +35,7 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 HELP_CASES = [
     ["gpu-operator", "--help"],
@@ -164,24 +165,30 @@ def exporter(
     )
 
 
-def device_plugin(env: dict[str, str], root: Path) -> tuple[float, float, float]:
-    """Seconds to registered with the kubelet stand-in, RSS and HWM (MiB) 1 s later."""
+@contextmanager
+def kubelet_stand_in(root: Path) -> Iterator[Any]:
+    """The sandbox's kubelet: device-plugin registration and PodResources over unix sockets."""
     from gpu_operator.sandbox.kubelet import Kubelet
 
     kubelet = Kubelet(root / "device-plugins", root / "pod-resources", dial_timeout_s=2)
     kubelet.start()
     try:
-        started = time.perf_counter()
-        with spawned(
-            [binary("nvidia-device-plugin")], {**env, "KUBELET_SOCKET": str(kubelet.socket)}
-        ) as process:
-            if not kubelet.wait_until(lambda: bool(kubelet.manager.registrations), 30):
-                sys.exit("footprint: the device plugin did not register in 30 s")
-            ready = time.perf_counter() - started
-            time.sleep(1)
-            rss, hwm = memory(process.pid)
+        yield kubelet
     finally:
         kubelet.stop()
+
+
+def device_plugin(env: dict[str, str], kubelet: Any) -> tuple[float, float, float]:
+    """Seconds to registered with the kubelet stand-in, RSS and HWM (MiB) 1 s later."""
+    started = time.perf_counter()
+    with spawned(
+        [binary("nvidia-device-plugin")], {**env, "KUBELET_SOCKET": str(kubelet.socket)}
+    ) as process:
+        if not kubelet.wait_until(lambda: bool(kubelet.manager.registrations), 30):
+            sys.exit("footprint: the device plugin did not register in 30 s")
+        ready = time.perf_counter() - started
+        time.sleep(1)
+        rss, hwm = memory(process.pid)
     return ready, rss, hwm
 
 
@@ -237,20 +244,24 @@ def main() -> None:
             "RSS after MiB | peak MiB | scrape p50 ms | scrape p99 ms | series |"
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        missing = str(root / "no-kubelet" / "kubelet.sock")
-        for label, extra in (
-            ("dcgm-exporter", []),
-            ("dcgm-exporter -k (no kubelet)", ["-k", "--pod-resources-kubelet-socket", missing]),
-        ):
-            row = exporter(label, extra, env, args.scrapes)
-            print(
-                f"| `{row[0]}` | {row[1]:.3f} | {row[2]:.1f} | {row[3]:.1f} | {row[4]:.1f} | "
-                f"{row[5]:.3f} | {row[6]:.3f} | {row[7]} |"
-            )
-        print()
-        print(f"| agent ({backend}) | ready s | RSS MiB | peak MiB |")
-        print("|---|---:|---:|---:|")
-        ready, rss, hwm = device_plugin(env, root / "kubelet")
+        with kubelet_stand_in(root / "kubelet") as kubelet:
+            pods = str(kubelet.pod_resources_socket)
+            for label, extra in (
+                ("dcgm-exporter", []),
+                (
+                    "dcgm-exporter -k (PodResources over gRPC)",
+                    ["-k", "--pod-resources-kubelet-socket", pods],
+                ),
+            ):
+                row = exporter(label, extra, env, args.scrapes)
+                print(
+                    f"| `{row[0]}` | {row[1]:.3f} | {row[2]:.1f} | {row[3]:.1f} | {row[4]:.1f} | "
+                    f"{row[5]:.3f} | {row[6]:.3f} | {row[7]} |"
+                )
+            print()
+            print(f"| agent ({backend}) | ready s | RSS MiB | peak MiB |")
+            print("|---|---:|---:|---:|")
+            ready, rss, hwm = device_plugin(env, kubelet)
         print(f"| `nvidia-device-plugin` (registered) | {ready:.3f} | {rss:.1f} | {hwm:.1f} |")
         ready, rss, hwm = feature_discovery(env, root)
         print(f"| `gpu-feature-discovery` (labels written) | {ready:.3f} | {rss:.1f} | {hwm:.1f} |")

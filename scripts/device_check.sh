@@ -28,7 +28,7 @@ with /tmp/site python3 -P bench/footprint.py --real --help-runs ${HELP_RUNS:-10}
 with /tmp/site python3 -P bench/bench_nvml_facade.py 500 2>&1 | tee "$OUT/facade.txt"
 if [ -d .whl-baseline ] && [ -z "${SKIP_BASELINE:-}" ]; then
   install /tmp/site-baseline .whl-baseline || exit 1
-  with /tmp/site-baseline python3 -P bench/footprint.py --real --help-runs ${HELP_RUNS:-10} --scrapes 5000 \
+  with /tmp/site-baseline python3 -P bench/footprint.py --real --help-runs 2 --scrapes 5000 \
     2>&1 | tee "$OUT/footprint-baseline.txt"
   with /tmp/site-baseline python3 -P bench/bench_nvml_facade.py 500 2>&1 \
     | tee "$OUT/facade-baseline.txt"

@@ -156,7 +156,8 @@ def blockers(shell: Shell) -> list[str]:
         if have != BALANCED:
             left.append(f"node {node}: {have}")
     policy = shell.json("kubectl get clusterpolicy cluster-policy -o json")
-    state = (policy.get("status") or {}).get("state")  # type: ignore[union-attr]
+    status = policy.get("status")
+    state = status.get("state") if isinstance(status, dict) else None
     if state != "ready":
         left.append(f"ClusterPolicy {state}")
     return left

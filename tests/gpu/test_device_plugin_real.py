@@ -4,6 +4,7 @@ fault injection. Skipped where no driver is loaded."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from gpu_operator.sandbox.kubelet import Kubelet
 
 pytestmark = pytest.mark.timeout(60)
 GPU = "nvidia.com/gpu"
+
+
+def has_capacity(kubelet: Kubelet, resource: str) -> bool:
+    return kubelet.capacity(resource) > 0
 
 
 @pytest.fixture
@@ -99,7 +104,7 @@ def test_mixed_strategy_advertises_existing_mig_devices(real_nvml: Nvml, kubelet
             if profile is None:
                 continue  # a CI smaller than its GI: never advertised, as upstream
             resource = f"nvidia.com/mig-{profile}"
-            assert kubelet.wait_until(lambda r=resource: kubelet.capacity(r) > 0, 15)
+            assert kubelet.wait_until(functools.partial(has_capacity, kubelet, resource), 15)
             assert mig.uuid in kubelet.state(resource).devices
     finally:
         plugin.stop()

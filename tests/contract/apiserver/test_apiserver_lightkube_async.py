@@ -38,7 +38,7 @@ async def test_watch_streams_added_modified_deleted(aclient: AsyncClient) -> Non
 
     async def consume() -> None:
         async for event_type, obj in aclient.watch(ConfigMap, namespace="default"):
-            events.append((event_type, obj.metadata.name))
+            events.append((event_type, str(obj.metadata.name)))
             if event_type == "DELETED":
                 return
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from typing import Any
 
 import pytest
 from lightkube import ALL_NS, Client
@@ -23,6 +24,13 @@ from gpu_operator.sandbox.apiserver import ServerThread
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(20)
+
+
+def version(obj: ConfigMap | Namespace | Deployment) -> int:
+    """The object's resourceVersion as the number the emulator counts."""
+    assert obj.metadata is not None
+    assert obj.metadata.resourceVersion is not None
+    return int(obj.metadata.resourceVersion)
 
 
 def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> ConfigMap:
@@ -58,12 +66,12 @@ def test_create_get_list_replace_delete_round_trip(client: Client) -> None:
     created = client.create(cm("settings", a="1"), namespace="default")
     assert created.metadata.uid
     assert created.metadata.creationTimestamp
-    assert int(created.metadata.resourceVersion) > 0
+    assert version(created) > 0
     got = client.get(ConfigMap, "settings", namespace="default")
     assert got.data == {"a": "1"}
     got.data = {"a": "2"}
     replaced = client.replace(got)
-    assert int(replaced.metadata.resourceVersion) > int(created.metadata.resourceVersion)
+    assert version(replaced) > version(created)
     assert [c.metadata.name for c in client.list(ConfigMap, namespace="default")] == ["settings"]
     client.delete(ConfigMap, "settings", namespace="default")
     with pytest.raises(ApiError) as excinfo:
@@ -75,7 +83,7 @@ def test_resource_version_is_cluster_wide_and_increasing(client: Client) -> None
     a = client.create(cm("a"), namespace="default")
     b = client.create(Namespace(metadata=ObjectMeta(name="team-b")))
     c = client.create(cm("c"), namespace="team-b")
-    versions = [int(o.metadata.resourceVersion) for o in (a, b, c)]
+    versions = [version(o) for o in (a, b, c)]
     assert versions == sorted(versions)
     assert len(set(versions)) == 3
 
@@ -128,7 +136,7 @@ def test_generate_name_gets_a_unique_suffix(client: Client) -> None:
         for _ in range(3)
     }
     assert len(names) == 3
-    assert all(n.startswith("gen-") and len(n) == 9 for n in names)
+    assert all(n.startswith("gen-") and len(str(n)) == 9 for n in names)
 
 
 def test_label_selectors_equality_and_set_based(client: Client) -> None:
@@ -285,7 +293,10 @@ def test_server_side_apply_removes_fields_the_manager_stopped_applying(client: C
 def test_gc_follows_chains_and_keeps_objects_with_a_living_owner(client: Client) -> None:
     def ref(obj: ConfigMap) -> OwnerReference:
         return OwnerReference(
-            apiVersion="v1", kind="ConfigMap", name=obj.metadata.name, uid=obj.metadata.uid
+            apiVersion="v1",
+            kind="ConfigMap",
+            name=str(obj.metadata.name),
+            uid=str(obj.metadata.uid),
         )
 
     def owned(name: str, *owners: ConfigMap) -> ConfigMap:
@@ -300,7 +311,7 @@ def test_gc_follows_chains_and_keeps_objects_with_a_living_owner(client: Client)
     client.delete(ConfigMap, "root", namespace="default")
 
     def names() -> list[str]:
-        return [o.metadata.name for o in client.list(ConfigMap, namespace="default")]
+        return [str(o.metadata.name) for o in client.list(ConfigMap, namespace="default")]
 
     assert wait_until(lambda: names() == ["other", "shared"]), names()
 
@@ -325,7 +336,9 @@ def test_finalizers_hold_deletion_until_removed(client: Client) -> None:
 
 def test_owner_deletion_garbage_collects_dependents(client: Client) -> None:
     owner = client.create(cm("owner"), namespace="default")
-    ref = OwnerReference(apiVersion="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid)
+    ref = OwnerReference(
+        apiVersion="v1", kind="ConfigMap", name="owner", uid=str(owner.metadata.uid)
+    )
     client.create(
         ConfigMap(metadata=ObjectMeta(name="child", ownerReferences=[ref])), namespace="default"
     )
@@ -338,7 +351,7 @@ def test_owner_deletion_garbage_collects_dependents(client: Client) -> None:
     assert list(client.list(ConfigMap, namespace="default")) == []
 
 
-WIDGET_CRD = {
+WIDGET_CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
     "metadata": {"name": "widgets.example.com"},
@@ -399,7 +412,7 @@ def test_crd_is_served_with_status_and_schema_validation(client: Client) -> None
         namespace="default",
         patch_type=PatchType.MERGE,
     )
-    assert client.get(widget_res, "w1", namespace="default").status == {"ready": True}
+    assert client.get(widget_res, "w1", namespace="default")["status"] == {"ready": True}
     with pytest.raises(ApiError) as excinfo:
         client.create(
             widget_res(metadata=ObjectMeta(name="bad"), spec={"size": "big", "mode": "slow"}),
@@ -489,7 +502,9 @@ def test_system_namespaces_cannot_be_deleted(client: Client) -> None:
 
 def test_orphan_propagation_keeps_dependents_without_the_owner_reference(client: Client) -> None:
     owner = client.create(cm("owner"), namespace="default")
-    ref = OwnerReference(apiVersion="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid)
+    ref = OwnerReference(
+        apiVersion="v1", kind="ConfigMap", name="owner", uid=str(owner.metadata.uid)
+    )
     client.create(
         ConfigMap(metadata=ObjectMeta(name="child", ownerReferences=[ref])), namespace="default"
     )
@@ -522,5 +537,5 @@ def test_reapplying_the_same_config_writes_nothing(client: Client) -> None:
     again = client.apply(deployment("web"), field_manager="gpu-operator")
     assert again.metadata.resourceVersion == first.metadata.resourceVersion
     changed = client.apply(deployment("web", image="nginx:2"), field_manager="gpu-operator")
-    assert int(changed.metadata.resourceVersion) > int(first.metadata.resourceVersion)
+    assert version(changed) > version(first)
     assert changed.metadata.generation == 2

@@ -52,7 +52,7 @@ UNREADY = {
 
 
 def seed_policy(name: str = "cluster-policy") -> dict[str, Any]:
-    policy = yaml.safe_load((DATA / "seed" / "policy.yaml").read_text())
+    policy: dict[str, Any] = yaml.safe_load((DATA / "seed" / "policy.yaml").read_text())
     policy["metadata"] = {"name": name}
     return policy
 
@@ -81,11 +81,11 @@ async def started(aclient: AsyncClient) -> Controller:
 
 
 async def daemonsets(aclient: AsyncClient) -> dict[str, DaemonSet]:
-    return {ds.metadata.name: ds async for ds in aclient.list(DaemonSet, namespace=NS)}
+    return {str(ds.metadata.name): ds async for ds in aclient.list(DaemonSet, namespace=NS)}
 
 
 async def policy_status(aclient: AsyncClient, name: str = "cluster-policy") -> dict[str, Any]:
-    return dict((await aclient.get(ClusterPolicy, name)).status or {})
+    return dict((await aclient.get(ClusterPolicy, name)).get("status") or {})
 
 
 async def report_ready(aclient: AsyncClient) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import tomlkit
-from shim_nodes import GpuNode, bundle_for, make_node
 
 from gpu_operator.toolkit.install import install
+from helpers.shim_nodes import GpuNode, bundle_for, make_node
 
 CONFIGS = Path(__file__).parents[2] / "data" / "runtime-configs"
 SCRIPT = (

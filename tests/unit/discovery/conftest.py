@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from discovery_helpers import LabelSim, apply_layout
 
 from gpu_operator.deviceplugin.config_v1 import load_config
 from gpu_operator.discovery.labels import LabelInputs, LabelSet, build_labels
 from gpu_operator.discovery.observe import observe
 from gpu_operator.gpu import Nvml
+from helpers.discovery import LabelSim, apply_layout
 
 
 @pytest.fixture

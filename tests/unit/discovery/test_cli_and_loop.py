@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from discovery_helpers import apply_layout
 
 from gpu_operator.discovery.loop import Wake, run
 from gpu_operator.discovery.settings import DiscoverySettings
 from gpu_operator.gpu import HardwareSettings, Nvml
+from helpers.discovery import apply_layout
 
 COMMAND = [sys.executable, "-c", "from gpu_operator.cli import main; main()", "feature-discovery"]
 

@@ -5,10 +5,10 @@ sharing of MIG resources, and MPS refused on MIG-enabled GPUs (reference §3.1).
 from __future__ import annotations
 
 import pytest
-from discovery_helpers import CUDA_LABELS, LabelSim, apply_entries
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.mig.spec_v1 import load_spec
+from helpers.discovery import CUDA_LABELS, LabelSim, apply_entries
 
 A100 = "NVIDIA-A100-SXM4-40GB"
 A100_GPU_LABELS = {

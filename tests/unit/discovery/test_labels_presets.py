@@ -5,7 +5,8 @@ labels, ``-SHARED`` products, replicas and sharing strategies, and ``mig.strateg
 from __future__ import annotations
 
 import pytest
-from discovery_helpers import CUDA_LABELS, LabelSim
+
+from helpers.discovery import CUDA_LABELS, LabelSim
 
 # preset → product, count, memory MiB, family, compute major, minor, mig.capable
 PRESETS = {

@@ -180,7 +180,7 @@ def test_the_1x_names_are_served_under_their_own_names_with_the_1x_labels(
         "1.x-compatibility-metrics.csv:4: skipping dcgm_pcie_tx_throughput: "
         "not measured by this exporter",
     )
-    entries = []
+    entries: list[ContainerDevices] = []
     exporter, nvml = make_exporter(
         "h200", collectors=table, use_old_namespace=True, pod_source=lambda: entries
     )

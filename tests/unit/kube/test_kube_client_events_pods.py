@@ -106,7 +106,7 @@ def test_pods_on_node_filters_by_node_and_labels(client: Client) -> None:
     pod("a", "default", "gpu-1", "train")
     pod("b", "gpu-operator", "gpu-1", "exporter")
     pod("c", "default", "gpu-2", "train")
-    assert sorted(p.metadata.name for p in pods_on_node(client, "gpu-1")) == ["a", "b"]
+    assert sorted(str(p.metadata.name) for p in pods_on_node(client, "gpu-1")) == ["a", "b"]
     assert [p.metadata.name for p in pods_on_node(client, "gpu-1", labels={"app": "train"})] == [
         "a"
     ]

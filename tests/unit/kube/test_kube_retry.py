@@ -79,7 +79,7 @@ def test_conflict_is_retried_with_a_fresh_read(client: Client) -> None:
     client.create(ConfigMap(metadata=ObjectMeta(name="c"), data={"n": "0"}), namespace="default")
     stale = client.get(ConfigMap, "c", namespace="default")
     client.replace(ConfigMap(metadata=ObjectMeta(name="c", namespace="default"), data={"n": "1"}))
-    attempts = []
+    attempts: list[str | None] = []
 
     def bump() -> ConfigMap:
         current = stale if not attempts else client.get(ConfigMap, "c", namespace="default")

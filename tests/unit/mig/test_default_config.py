@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from mig_tables import MIG_MODELS
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import Nvml
@@ -19,6 +18,7 @@ from gpu_operator.mig.placement import PlacementError
 from gpu_operator.mig.plan import plan
 from gpu_operator.mig.profiles import config_name
 from gpu_operator.mig.spec_v1 import MigConfigEntry
+from helpers.mig_tables import MIG_MODELS
 
 OpenSim = Callable[..., Nvml]
 

@@ -8,8 +8,6 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mig_oracle import achievable, key_of
-from mig_tables import MIG_MODELS, by_name, profiles_of
 
 from gpu_operator.mig.placement import (
     Layout,
@@ -19,6 +17,8 @@ from gpu_operator.mig.placement import (
     room_score,
     solve,
 )
+from helpers.mig_oracle import achievable, key_of
+from helpers.mig_tables import MIG_MODELS, by_name, profiles_of
 
 A100 = "A100-SXM4-40GB"
 

@@ -10,13 +10,13 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mig_oracle import achievable
-from mig_tables import by_name, profiles_of
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.mig.defaults import default_spec
 from gpu_operator.mig.placement import solve
 from gpu_operator.mig.planner import ClusterPlan, GpuModel, Node, parse_demand, plan_cluster
+from helpers.mig_oracle import achievable
+from helpers.mig_tables import by_name, profiles_of
 
 MODELS = {
     "A100-SXM4-40GB": 0x20B010DE,

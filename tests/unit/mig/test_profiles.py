@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mig_tables import MIG_MODELS, profiles_of
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.mig.profiles import (
@@ -16,6 +15,7 @@ from gpu_operator.mig.profiles import (
     parse_profile,
     resolve,
 )
+from helpers.mig_tables import MIG_MODELS, profiles_of
 
 
 @pytest.mark.parametrize(

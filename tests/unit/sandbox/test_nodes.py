@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 from lightkube.models.core_v1 import Node
@@ -42,7 +43,7 @@ def test_bad_node_or_os_specs_are_errors_naming_the_part(
 def test_the_registered_node_passes_the_strict_kubernetes_model_with_complete_node_info() -> None:
     spec = parse_nodes("dgx-a100:1", "rocky:8.5")[0]
     body = node_object(spec.name, spec, "2026-11-27T14:00:00Z")
-    node = Node.from_dict(body)
+    node = cast(Node, Node.from_dict(body))
     assert node.status is not None
     assert node.status.nodeInfo is not None
     info = node.status.nodeInfo

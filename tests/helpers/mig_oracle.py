@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 from collections import Counter
 
-from mig_tables import profiles_of
-
+from gpu_operator.gpu.records import GpuInstanceProfile
 from gpu_operator.mig.placement import full_profile, room_score
+from helpers.mig_tables import profiles_of
 
 Multiset = frozenset[tuple[str, int]]
 
@@ -27,8 +27,10 @@ def achievable(model: str) -> dict[Multiset, tuple[int, ...]]:
     budget = [getattr(full, e) for e in engines]
     best: dict[Multiset, tuple[int, ...]] = {}
 
-    def walk(i: int, used: int, chosen: list[object], spent: list[int]) -> None:
-        names = Counter(p.name for p, _ in chosen)  # type: ignore[attr-defined]
+    def walk(
+        i: int, used: int, chosen: list[tuple[GpuInstanceProfile, int]], spent: list[int]
+    ) -> None:
+        names = Counter(p.name for p, _ in chosen)
         key = _key(names)
         score = room_score(profiles, used)
         if key not in best or score > best[key]:

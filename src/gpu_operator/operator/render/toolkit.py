@@ -60,11 +60,13 @@ def render(ctx: RenderContext) -> Rendered:
         {"name": "DRIVER_ROOT_CTR_PATH", "value": "/driver-root"},
         {"name": "HOST_ROOT_MOUNT", "value": "/host"},
         {"name": "NVIDIA_RUNTIME_SET_AS_DEFAULT", "value": "false"},
-        {"name": "RUNTIME_CLASS", "value": spec.operator.runtimeClass},
         {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"},
         {"name": "TOOLKIT_PID_FILE", "value": "/run/nvidia/toolkit/toolkit.pid"},
         NODE_NAME_ENV,
     ]
+    if runtime == "containerd":
+        # Upstream's transformForRuntime: the runtime handler the RuntimeClass names.
+        env.append({"name": "CONTAINERD_RUNTIME_CLASS", "value": spec.operator.runtimeClass})
     mounts: list[Obj] = [
         {"name": "run-nvidia", "mountPath": "/run/nvidia", "mountPropagation": "Bidirectional"},
         validation_mount(),

@@ -7,8 +7,9 @@ upstream's order (the first one set wins), how the config file gives it, and how
 dataclass's defaults stand for the rest) and where each came from. Text is read at one place, so
 a bad value is one ``ConfigError`` naming the flag, the variable or the config key, whichever way
 it came in; a boolean is read by ``gpu_operator.booleans`` (Go's ``strconv.ParseBool`` words),
-and an empty boolean variable counts as unset. A leaf: the device plugin and feature discovery
-(and any agent with flags, variables and a file) build on it.
+and an empty boolean variable counts as unset. Pure, over the leaves ``booleans`` and ``errors``:
+the device plugin and feature discovery (and any agent with flags, variables and a file) build
+on it.
 
 Why ours and not ``pydantic-settings``: its sources (init kwargs > env > dotenv > secrets) have
 no command-line flag given as text to be parsed with the same words as the variable, no ordered

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
+import urllib.error
+import urllib.request
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, Collectors, load_collectors
@@ -35,3 +39,15 @@ def balanced(nvml: Nvml, gpus: range) -> None:
         for name, start in (("3g.20gb", 4), ("2g.10gb", 2), ("1g.5gb", 0), ("1g.5gb", 1)):
             gi = nvml.create_gpu_instance(index, ids[name], start)
             nvml.create_compute_instance(index, gi.id)
+
+
+def get(
+    url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, bytes]:
+    """GET ``url``: the status and body, an HTTP error status included."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

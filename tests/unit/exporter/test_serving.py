@@ -1,19 +1,13 @@
 """The exporter over real HTTP: /metrics serves the snapshot, /health tells a stalled sampler,
-basic auth and TLS follow the web config, and the CLI runs as a process."""
+basic auth and TLS follow the web config (the command as a process: tests/cli/exporter)."""
 
 from __future__ import annotations
 
 import base64
-import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +19,7 @@ from gpu_operator.errors import ConfigError
 from gpu_operator.exporter.serving import Exporter, ExporterService
 from gpu_operator.exporter.webconfig import WebConfig, load_web_config
 from gpu_operator.gpu import Nvml
+from helpers.exporter import get
 
 MakeExporter = Callable[..., tuple[Exporter, Nvml]]
 
@@ -45,17 +40,6 @@ def serve(make_exporter: MakeExporter) -> Iterator[Callable[..., ExporterService
     yield _serve
     for service in services:
         service.stop()
-
-
-def get(
-    url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None
-) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def test_metrics_health_and_index_are_served(serve: Callable[..., ExporterService]) -> None:
@@ -158,71 +142,6 @@ def test_tls_serves_metrics_over_https(
 def test_a_web_config_we_cannot_honour_is_refused_by_name(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_web_config(text, source="web.yml")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_the_cli_serves_a_simulated_node_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
-    env.update(
-        {
-            "GPU_OPERATOR_SIM": "dgx-a100",
-            "GPU_OPERATOR_SIM_ROOT": str(tmp_path),
-            "NODE_NAME": "gpu-node-1",
-            "DCGM_EXPORTER_LISTEN": f"127.0.0.1:{port}",
-            "DCGM_EXPORTER_INTERVAL": "500",
-        }
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from gpu_operator.cli import main; main()", "exporter"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        body = b""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                body = get(f"http://127.0.0.1:{port}/metrics")[1]
-                break
-            except urllib.error.URLError:
-                time.sleep(0.1)
-        assert b'Hostname="gpu-node-1"' in body
-        assert body.count(b"DCGM_FI_DEV_GPU_TEMP{") == 8
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=20)[0]
-    assert process.returncode == 0, output.decode()
-
-
-def test_the_cli_refuses_a_bad_collectors_file_with_its_line(tmp_path: Path) -> None:
-    csv = tmp_path / "c.csv"
-    csv.write_text("DCGM_FI_DEV_GPU_TEMP, gauge, t\nDCGM_FI_BOGUS, gauge, b\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
-    env.update({"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path)})
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from gpu_operator.cli import main; main()",
-            "exporter",
-            "-f",
-            str(csv),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert f"{csv}:2: unknown DCGM field 'DCGM_FI_BOGUS'" in result.stderr
 
 
 def test_scrapes_during_sampling_always_get_a_whole_snapshot(make_exporter: MakeExporter) -> None:

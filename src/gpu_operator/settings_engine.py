@@ -45,6 +45,17 @@ class Field(Generic[C]):
     env: tuple[str, ...]
     parse: Callable[[str], Any]
     from_config: Callable[[C], Any] = _no_config
+    empty_is_unset: bool = False
+    """An empty variable counts as not set (always so for a boolean); else ``""`` is a value
+    (the device plugin's ``KUBELET_SOCKET=""``: serve, don't register)."""
+
+
+def variable(
+    *names: str, parse: Callable[[str], Any] = str, empty_is_unset: bool = True
+) -> Field[Any]:
+    """A setting of an agent that has no flags and no config file (the driver manager, the MIG
+    manager): its variables, first set wins; by default an empty one counts as unset."""
+    return Field("", names, parse, empty_is_unset=empty_is_unset)
 
 
 @dataclass(frozen=True)
@@ -76,12 +87,18 @@ def _value(field: Field[Any], value: Any, where: str) -> Any:
 
 
 def env_value(field: Field[Any], env: Mapping[str, str]) -> tuple[str, str] | None:
-    """The first of ``field``'s variables that is set, and its text (an empty boolean variable
-    is not set); ``None`` when none is."""
+    """The first of ``field``'s variables that is set, and its text (an empty boolean variable,
+    or any empty one of an ``empty_is_unset`` field, is not set); ``None`` when none is."""
+    skip_empty = field.empty_is_unset or field.parse is bool
     for name in field.env:
-        if name in env and not (field.parse is bool and env[name] == ""):
+        if name in env and not (skip_empty and env[name] == ""):
             return name, env[name]
     return None
+
+
+def from_env(fields: Mapping[str, Field[Any]], env: Mapping[str, str]) -> dict[str, Any]:
+    """The values an agent without flags or config file is given by ``env``."""
+    return resolve(fields, {}, env, None).values
 
 
 def resolve(

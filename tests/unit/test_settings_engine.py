@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from gpu_operator.driver.manager import ManagerSettings as DriverManagerSettings
 from gpu_operator.errors import ConfigError
-from gpu_operator.settings_engine import Field, resolve
+from gpu_operator.settings_engine import Field, from_env, resolve, variable
 
 
 @dataclass
@@ -104,3 +105,49 @@ def test_a_bad_value_is_one_line_naming_where_it_came_from(
 
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+def test_an_agent_without_flags_reads_its_variables_first_set_wins_empty_unset() -> None:
+    fields = {
+        "root": variable("DRIVER_ROOT_CTR_PATH", "NVIDIA_DRIVER_ROOT"),
+        "socket": variable("SOCKET", empty_is_unset=False),
+        "wait_s": variable("WAIT_SECONDS", parse=float),
+    }
+
+    assert from_env(fields, {"DRIVER_ROOT_CTR_PATH": "", "NVIDIA_DRIVER_ROOT": "/run"}) == {
+        "root": "/run"
+    }
+    assert from_env(fields, {"SOCKET": "", "WAIT_SECONDS": ""}) == {"socket": ""}
+    with pytest.raises(ConfigError, match=r"^WAIT_SECONDS: could not convert"):
+        from_env(fields, {"WAIT_SECONDS": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param({}, "NODE_NAME must be set to the name of this node", id="no node"),
+        pytest.param(
+            {"NODE_NAME": "n", "MAX_WAIT_SECONDS": "soon"},
+            "MAX_WAIT_SECONDS: 'soon' is not seconds, e.g. 300 or 300s",
+            id="seconds",
+        ),
+        pytest.param(
+            {"NODE_NAME": "n", "DRAIN_TIMEOUT_SECONDS": "-1s"},
+            "DRAIN_TIMEOUT_SECONDS: '-1s' must be 0 or more",
+            id="negative",
+        ),
+    ],
+)
+def test_the_driver_manager_reads_its_variables_through_the_engine(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DriverManagerSettings.from_env(env)
+    assert str(caught.value) == message
+
+
+def test_the_driver_manager_s_empty_variables_keep_their_defaults() -> None:
+    settings = DriverManagerSettings.from_env(
+        {"NODE_NAME": "n", "OPERATOR_NAMESPACE": "", "HOST_ROOT": "", "MAX_WAIT_SECONDS": "90s"}
+    )
+    assert settings == DriverManagerSettings(node_name="n", max_wait_s=90.0)

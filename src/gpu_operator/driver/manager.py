@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gpu_operator.booleans import env_bool
 from gpu_operator.driver.upgrade_model import UPGRADE_ENABLED
 from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import Selector, parse_selector
 from gpu_operator.names import DEPLOY_LABEL_PREFIX
+from gpu_operator.settings_engine import from_env, variable
 
 PAUSED = "paused-for-driver-upgrade"
 PRE_INSTALLED = "pre-installed"
@@ -68,17 +68,38 @@ MODULES = (
 )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, "").strip().removesuffix("s")
-    if not text:
-        return default
+def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError as error:
-        raise ConfigError(f"{name}={env[name]!r}: expected seconds, e.g. 300 or 300s") from error
+        value = float(text.strip().removesuffix("s"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not seconds, e.g. 300 or 300s") from None
     if value < 0:
-        raise ConfigError(f"{name}={env[name]!r}: must be 0 or more")
+        raise ValueError(f"{text!r} must be 0 or more")
     return value
+
+
+def _selector(text: str) -> Selector:
+    return parse_selector(text, source="DRAIN_POD_SELECTOR_LABEL")
+
+
+_VARIABLES = {
+    "node_name": variable("NODE_NAME"),
+    "namespace": variable("OPERATOR_NAMESPACE"),
+    "gpu_pod_eviction": variable("ENABLE_GPU_POD_EVICTION", parse=bool),
+    "auto_drain": variable("ENABLE_AUTO_DRAIN", parse=bool),
+    "drain_force": variable("DRAIN_USE_FORCE", parse=bool),
+    "drain_selector": variable("DRAIN_POD_SELECTOR_LABEL", parse=_selector),
+    "drain_timeout_s": variable("DRAIN_TIMEOUT_SECONDS", parse=_seconds),
+    "drain_empty_dir": variable("DRAIN_DELETE_EMPTYDIR_DATA", parse=bool),
+    "force_reinstall": variable("FORCE_REINSTALL", parse=bool),
+    "config_digest": variable("DRIVER_CONFIG_DIGEST"),
+    "operand_wait_s": variable("OPERAND_WAIT_TIMEOUT_SECONDS", parse=_seconds),
+    "unload_retry_s": variable("UNLOAD_RETRY_SECONDS", parse=_seconds),
+    "max_wait_s": variable("MAX_WAIT_SECONDS", parse=_seconds),
+    "host_root": variable("HOST_ROOT"),
+    "unload_command": variable("UNLOAD_COMMAND"),
+}
+"""Field → its variable and reader (``gpu_operator.settings_engine``); an empty one is unset."""
 
 
 @dataclass(frozen=True)
@@ -123,28 +144,10 @@ class ManagerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ManagerSettings:
         env = os.environ if env is None else env
-        node = env.get("NODE_NAME", "")
-        if not node:
+        values = from_env(_VARIABLES, env)
+        if not values.get("node_name"):
             raise ConfigError("NODE_NAME must be set to the name of this node")
-        return cls(
-            node_name=node,
-            namespace=env.get("OPERATOR_NAMESPACE") or "gpu-operator",
-            gpu_pod_eviction=env_bool(env, "ENABLE_GPU_POD_EVICTION", True),
-            auto_drain=env_bool(env, "ENABLE_AUTO_DRAIN", False),
-            drain_force=env_bool(env, "DRAIN_USE_FORCE", False),
-            drain_selector=parse_selector(
-                env.get("DRAIN_POD_SELECTOR_LABEL"), source="DRAIN_POD_SELECTOR_LABEL"
-            ),
-            drain_timeout_s=_seconds(env, "DRAIN_TIMEOUT_SECONDS", 0.0),
-            drain_empty_dir=env_bool(env, "DRAIN_DELETE_EMPTYDIR_DATA", False),
-            force_reinstall=env_bool(env, "FORCE_REINSTALL", False),
-            config_digest=env.get("DRIVER_CONFIG_DIGEST", ""),
-            operand_wait_s=_seconds(env, "OPERAND_WAIT_TIMEOUT_SECONDS", 300.0),
-            unload_retry_s=_seconds(env, "UNLOAD_RETRY_SECONDS", 30.0),
-            max_wait_s=_seconds(env, "MAX_WAIT_SECONDS", 600.0),
-            host_root=env.get("HOST_ROOT") or "/host",
-            unload_command=env.get("UNLOAD_COMMAND", ""),
-        )
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -9,31 +9,8 @@ from pathlib import Path
 import pytest
 
 from gpu_operator.toolkit.settings import ToolkitSettings
-
-CONFIGS = Path(__file__).parents[2] / "data" / "runtime-configs"
-
-
-@pytest.fixture
-def toolkit_root(tmp_path: Path) -> Path:
-    """A toolkit install dir with nvidia-container-runtime in place (so handlers use it)."""
-    root = tmp_path / "usr-local-nvidia"
-    (root / "toolkit").mkdir(parents=True)
-    for name in ("", ".cdi", ".legacy"):
-        binary = root / "toolkit" / f"nvidia-container-runtime{name}"
-        binary.write_text('#!/bin/sh\nexec runc "$@"\n')
-        binary.chmod(0o755)
-    return root
-
-
-@pytest.fixture
-def copy_config(tmp_path: Path) -> Callable[[str], Path]:
-    def copy(name: str) -> Path:
-        target = tmp_path / "etc" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(CONFIGS / name, target)
-        return target
-
-    return copy
+from helpers.toolkit_fixtures import copy_config as copy_config
+from helpers.toolkit_fixtures import toolkit_root as toolkit_root
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """One logging setup for every agent: one line format, and the HTTP client's per-request INFO
-lines (``httpx``: one per API call, the bulk of an agent's log) only at DEBUG."""
+lines (``httpx``/``httpx2``: one per API call, the bulk of an agent's log) only at DEBUG."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-CHATTY = ("httpx", "httpcore")
+CHATTY = ("httpx", "httpx2", "httpcore")  # httpx2: the fork lightkube uses here
 
 
 def setup(level: int = logging.INFO) -> None:

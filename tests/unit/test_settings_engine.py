@@ -10,6 +10,7 @@ import pytest
 
 from gpu_operator.driver.manager import ManagerSettings as DriverManagerSettings
 from gpu_operator.errors import ConfigError
+from gpu_operator.mig.manager import ManagerSettings as MigManagerSettings
 from gpu_operator.settings_engine import Field, from_env, resolve, variable
 
 
@@ -151,3 +152,22 @@ def test_the_driver_manager_s_empty_variables_keep_their_defaults() -> None:
         {"NODE_NAME": "n", "OPERATOR_NAMESPACE": "", "HOST_ROOT": "", "MAX_WAIT_SECONDS": "90s"}
     )
     assert settings == DriverManagerSettings(node_name="n", max_wait_s=90.0)
+
+
+def test_the_mig_manager_reads_its_variables_through_the_engine() -> None:
+    settings = MigManagerSettings.from_env(
+        {
+            "NODE_NAME": "n",
+            "WITH_REBOOT": "true",
+            "MIG_MANAGER_POD_WAIT_S": "5",
+            "DRIVER_ROOT_CTR_PATH": "",
+            "NVIDIA_DRIVER_ROOT": "/run/nvidia/driver-host",
+            "HOST_ROOT_MOUNT": "",
+        }
+    )
+    assert settings.protocol.with_reboot is True
+    assert settings.protocol.pod_wait_s == 5.0
+    assert str(settings.driver_root) == "/run/nvidia/driver-host", "the next variable set"
+    assert str(settings.host_root) == "/host", "empty: the default"
+    with pytest.raises(ConfigError, match=r"^MIG_MANAGER_RETRY_BASE_S: could not convert"):
+        MigManagerSettings.from_env({"NODE_NAME": "n", "MIG_MANAGER_RETRY_BASE_S": "x"})

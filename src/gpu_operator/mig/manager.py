@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from gpu_operator.booleans import env_bool
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import (
@@ -44,6 +43,7 @@ from gpu_operator.mig.spec_v1 import MigConfigEntry, dump_spec, load_spec
 from gpu_operator.names import DEPLOY_LABEL_PREFIX
 from gpu_operator.podresources import SOCKET as POD_RESOURCES_SOCKET
 from gpu_operator.podresources import device_uuid, list_pod_devices
+from gpu_operator.settings_engine import from_env, variable
 
 log = logging.getLogger(__name__)
 
@@ -102,49 +102,35 @@ class ManagerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ManagerSettings:
         env = os.environ if env is None else env
-        node = env.get("NODE_NAME", "")
-        if not node:
+        values = from_env(_VARIABLES, env)
+        if not values.get("node_name"):
             raise ConfigError("NODE_NAME must be set to the name of this node")
+        protocol = {
+            k: values.pop(k) for k in ("with_reboot", "pod_wait_s", "retry_base_s") if k in values
+        }
+        return cls(**values, protocol=agent.Settings(**protocol))
 
-        def path(name: str) -> Path | None:
-            return Path(env[name]) if env.get(name) else None
 
-        # Booleans first, so a bad word is refused at start, as urfave/cli refuses it.
-        with_reboot = env_bool(env, "WITH_REBOOT")
-        shutdown_host_clients = env_bool(env, "WITH_SHUTDOWN_HOST_GPU_CLIENTS")
-        cdi_enabled = env_bool(env, "CDI_ENABLED")
-        try:
-            protocol = agent.Settings(
-                with_reboot=with_reboot,
-                pod_wait_s=float(env.get("MIG_MANAGER_POD_WAIT_S", "300")),
-                retry_base_s=float(env.get("MIG_MANAGER_RETRY_BASE_S", "30")),
-            )
-        except ValueError as error:
-            raise ConfigError(f"MIG_MANAGER_*: {error}") from error
-        defaults = cls(node_name=node)
-        return cls(
-            node_name=node,
-            config_file=path("CONFIG_FILE"),
-            default_config_file=path("DEFAULT_CONFIG_FILE"),
-            namespace=env.get("DEFAULT_GPU_CLIENTS_NAMESPACE", "gpu-operator"),
-            protocol=protocol,
-            host_root=path("HOST_ROOT_MOUNT") or defaults.host_root,
-            host_state_file=path("HOST_MIG_MANAGER_STATE_FILE") or defaults.host_state_file,
-            shutdown_host_clients=shutdown_host_clients,
-            gpu_clients_file=path("GPU_CLIENTS_FILE"),
-            host_kubelet_service=env.get(
-                "HOST_KUBELET_SYSTEMD_SERVICE", defaults.host_kubelet_service
-            ),
-            cdi_enabled=cdi_enabled,
-            driver_root=path("DRIVER_ROOT_CTR_PATH")
-            or path("NVIDIA_DRIVER_ROOT")
-            or defaults.driver_root,
-            driver_root_host=path("NVIDIA_DRIVER_ROOT")
-            or path("DRIVER_ROOT")
-            or defaults.driver_root_host,
-            dev_root=env.get("NVIDIA_DEV_ROOT", defaults.dev_root),
-            cdi_hook_path=env.get("NVIDIA_CDI_HOOK_PATH", defaults.cdi_hook_path),
-        )
+_VARIABLES = {
+    "node_name": variable("NODE_NAME"),
+    "config_file": variable("CONFIG_FILE", parse=Path),
+    "default_config_file": variable("DEFAULT_CONFIG_FILE", parse=Path),
+    "namespace": variable("DEFAULT_GPU_CLIENTS_NAMESPACE", empty_is_unset=False),
+    "with_reboot": variable("WITH_REBOOT", parse=bool),
+    "pod_wait_s": variable("MIG_MANAGER_POD_WAIT_S", parse=float),
+    "retry_base_s": variable("MIG_MANAGER_RETRY_BASE_S", parse=float),
+    "host_root": variable("HOST_ROOT_MOUNT", parse=Path),
+    "host_state_file": variable("HOST_MIG_MANAGER_STATE_FILE", parse=Path),
+    "shutdown_host_clients": variable("WITH_SHUTDOWN_HOST_GPU_CLIENTS", parse=bool),
+    "gpu_clients_file": variable("GPU_CLIENTS_FILE", parse=Path),
+    "host_kubelet_service": variable("HOST_KUBELET_SYSTEMD_SERVICE", empty_is_unset=False),
+    "cdi_enabled": variable("CDI_ENABLED", parse=bool),
+    "driver_root": variable("DRIVER_ROOT_CTR_PATH", "NVIDIA_DRIVER_ROOT", parse=Path),
+    "driver_root_host": variable("NVIDIA_DRIVER_ROOT", "DRIVER_ROOT", parse=Path),
+    "dev_root": variable("NVIDIA_DEV_ROOT", empty_is_unset=False),
+    "cdi_hook_path": variable("NVIDIA_CDI_HOOK_PATH", empty_is_unset=False),
+}
+"""Field → its variables (first set wins) and reader (``gpu_operator.settings_engine``)."""
 
 
 def host_reboot() -> None:

@@ -1,5 +1,6 @@
-"""``gpu-operator mig`` (nvidia-mig-parted) as a user runs it: a real process on a simulated
-node, its exit status and the one line it prints on refusal."""
+"""``gpu-operator mig`` (nvidia-mig-parted) end to end: as a real process on a simulated node
+(exit status, the one line it prints on refusal), and apply against assert over every shipped
+config on several presets (typer's runner; seconds per preset)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gpu_operator.commands.mig import app
 
 IMPOSSIBLE = """version: v1
 mig-configs:
@@ -152,3 +158,27 @@ def test_a_refused_apply_runs_no_hook(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert not ran.exists()
+
+
+def _shipped_config_names() -> list[str]:
+    from gpu_operator.mig.defaults import default_spec
+
+    return list(default_spec().mig_configs)
+
+
+@pytest.mark.parametrize("preset", ["h200", "a30x4", "t4"])
+def test_apply_and_assert_agree_on_every_shipped_config(
+    preset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever apply says (done, or refused), assert of the same config then says the same:
+    including the configs whose entries select none of this node's GPUs."""
+    runner = CliRunner()
+    monkeypatch.setenv("GPU_OPERATOR_SIM", preset)
+    disagree = []
+    for number, name in enumerate(_shipped_config_names()):
+        monkeypatch.setenv("GPU_OPERATOR_SIM_ROOT", str(tmp_path / str(number)))
+        applied = runner.invoke(app, ["apply", "-c", name]).exit_code
+        asserted = runner.invoke(app, ["assert", "-c", name]).exit_code
+        if (applied == 0) != (asserted == 0):
+            disagree.append(f"{name}: apply {applied}, assert {asserted}")
+    assert disagree == []

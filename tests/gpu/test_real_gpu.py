@@ -75,8 +75,10 @@ def test_gpm_metrics_are_percentages_where_supported(real_nvml: Nvml) -> None:
         if not real_nvml.gpm_supported(g.index):
             continue
         sample = real_nvml.gpm_sample(g.index, [1, 2, 5, 10], interval_s=0.05)
-        assert set(sample.values) == {1, 2, 5, 10}
-        assert all(0.0 <= v <= 100.0 for v in sample.values.values())
+        # A metric with no data in the interval is left out (NVML's NaN: DRAM bandwidth, 10,
+        # on an idle H100 in about half the samples); the utilisations are always there.
+        assert {1, 2, 5} <= set(sample.values) <= {1, 2, 5, 10}, sample.values
+        assert all(0.0 <= v <= 100.0 for v in sample.values.values()), sample.values
 
 
 def test_an_xid_watch_can_be_registered_and_times_out_quietly(real_nvml: Nvml) -> None:

@@ -8,6 +8,7 @@ others), so callers choose whether to read it (``with_energy``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -247,10 +248,13 @@ class GpmStream(Closing):
         for i, metric_id in enumerate(ids):
             request.metrics[i].metricId = metric_id
         nvml._call("nvmlGpmMetricsGet", n.nvmlGpmMetricsGet, request, gpu=self._index)
+        # NVML answers NaN where an interval holds no data for a metric (an idle H100 gave NaN
+        # DRAM bandwidth in about half of its 50 ms samples): no value, as for a refused metric.
         values = {
             int(request.metrics[i].metricId): float(request.metrics[i].value)
             for i in range(len(ids))
             if request.metrics[i].nvmlReturn == n.NVML_SUCCESS
+            and math.isfinite(request.metrics[i].value)
         }
         return GpmSample(values=values, interval_s=now - previous_at)
 

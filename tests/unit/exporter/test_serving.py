@@ -16,10 +16,12 @@ import bcrypt
 import pytest
 
 from gpu_operator.errors import ConfigError
+from gpu_operator.exporter.sampling import Pass
 from gpu_operator.exporter.serving import Exporter, ExporterService
 from gpu_operator.exporter.webconfig import WebConfig, load_web_config
 from gpu_operator.gpu import Nvml
 from helpers.exporter import get
+from helpers.polling import wait_until
 
 MakeExporter = Callable[..., tuple[Exporter, Nvml]]
 
@@ -56,13 +58,30 @@ def test_metrics_health_and_index_are_served(serve: Callable[..., ExporterServic
 
 
 def test_health_fails_when_the_sampler_stops_keeping_up(
-    serve: Callable[..., ExporterService], clock: Any
+    make_exporter: MakeExporter, clock: Any
 ) -> None:
-    service = serve(collect_interval_ms=1000)
-    clock.advance(60)  # the frozen clock says a minute passed with no pass
-    status, body = get(f"http://127.0.0.1:{service.port}/health")
-    assert status == 503
-    assert b"last sample is 60 s old" in body
+    """The sampler thread's first pass (right after start) is awaited before the frozen clock
+    jumps, and its next is a minute away: no pass can land between the jump and the probe."""
+    exporter, nvml = make_exporter("h200", address="127.0.0.1:0", collect_interval_ms=60_000)
+    passes: list[float] = []
+    step = exporter.step
+
+    def counted_step() -> Pass:
+        result = step()
+        passes.append(clock())
+        return result
+
+    exporter.step = counted_step  # type: ignore[method-assign]
+    service = ExporterService(exporter, nvml, None)
+    service.start()
+    try:
+        assert wait_until(lambda: len(passes) >= 2), "start's pass and the sampler's first"
+        clock.advance(600)  # the frozen clock says ten minutes passed with no pass
+        status, body = get(f"http://127.0.0.1:{service.port}/health")
+        assert status == 503
+        assert b"last sample is 600 s old (limit 190 s)" in body
+    finally:
+        service.stop()
 
 
 def test_basic_auth_refuses_without_the_password(serve: Callable[..., ExporterService]) -> None:

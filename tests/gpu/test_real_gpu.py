@@ -88,8 +88,8 @@ def test_an_xid_watch_can_be_registered_and_times_out_quietly(real_nvml: Nvml) -
 
 
 def vbios_family(version: str | None) -> str | None:
-    """``96.00.DA.00.0C`` → ``96.00``: the chip generation; the rest is the board's build (two
-    H100 SXM5 boards showed ``96.00.30.00.01`` and ``96.00.DA.00.0C``)."""
+    """``96.00.DA.00.0C`` → ``96.00``: the chip generation; the rest is the board's build (H100
+    SXM5 boards showed ``96.00.30.00.01``, ``96.00.DA.00.0C`` and ``96.00.99.00.0D``)."""
     return None if version is None else ".".join(version.upper().split(".")[:2])
 
 

@@ -1,17 +1,14 @@
 """config-manager's selection of a node's named config, its install, and how it finds the
-process to signal."""
+process to signal (the init container run as a process: tests/cli/deviceplugin)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Node
 
 from gpu_operator.commands.config_manager import find_processes
 from gpu_operator.deviceplugin.configselect import (
@@ -22,8 +19,7 @@ from gpu_operator.deviceplugin.configselect import (
     select,
 )
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube import KubeSettings, build_client
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from helpers.deviceplugin_configs import configmap_volume
 
 LABEL = "nvidia.com/device-plugin.config"
 WHERE = f"label {LABEL} on node n1"
@@ -31,16 +27,7 @@ WHERE = f"label {LABEL} on node n1"
 
 @pytest.fixture
 def srcdir(tmp_path: Path) -> Path:
-    """A ConfigMap volume as the kubelet writes it: keys behind ..data links."""
-    src = tmp_path / "available-configs"
-    data = src / "..2026_11_27"
-    data.mkdir(parents=True)
-    (data / "default").write_text("version: v1\n")
-    (data / "ts-4").write_text("version: v1\nsharing: {timeSlicing: {}}\n")
-    (src / "..data").symlink_to(data.name)
-    for key in ("default", "ts-4"):
-        (src / key).symlink_to(f"..data/{key}")
-    return src
+    return configmap_volume(tmp_path)
 
 
 def test_available_lists_the_keys_and_not_the_kubelet_links(srcdir: Path) -> None:
@@ -127,63 +114,3 @@ def test_find_processes_matches_the_executable_and_our_exec_and_filters_by_node(
         for proc in (ours, other_node, unrelated):
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture
-def api_url() -> Iterator[str]:
-    """The API emulator with node n1 labelled ts-4 and node n2 labelled ts-8 (no such config)."""
-    with ServerThread(ApiServer()) as thread:
-        client = build_client(KubeSettings(server=thread.url))
-        for name, config in (("n1", "ts-4"), ("n2", "ts-8")):
-            client.create(Node(metadata=ObjectMeta(name=name, labels={LABEL: config})))
-        client.close()
-        yield thread.url
-
-
-def oneshot(node: str, srcdir: Path, dst: Path, url: str) -> subprocess.CompletedProcess[str]:
-    """The init container: `config-manager` with upstream's env, ONESHOT=true."""
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env |= {
-        "NODE_NAME": node,
-        "ONESHOT": "true",
-        "KUBECONFIG": "",
-        "CONFIG_FILE_SRCDIR": str(srcdir),
-        "CONFIG_FILE_DST": str(dst),
-    }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from gpu_operator.cli import main; main()",
-            "config-manager",
-            "--server",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
-
-
-def test_the_init_container_installs_the_labelled_config(
-    api_url: str, srcdir: Path, tmp_path: Path
-) -> None:
-    dst = tmp_path / "config" / "config.yaml"
-    result = oneshot("n1", srcdir, dst, api_url)
-    assert result.returncode == 0, result.stderr
-    assert dst.read_text() == (srcdir / "ts-4").read_text()
-
-
-def test_the_init_container_refuses_a_label_naming_a_missing_config(
-    api_url: str, srcdir: Path, tmp_path: Path
-) -> None:
-    dst = tmp_path / "config" / "config.yaml"
-    result = oneshot("n2", srcdir, dst, api_url)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "config-manager: label nvidia.com/device-plugin.config on node n2 asks for config "
-        "'ts-8', which the ConfigMap does not have (it has: default, ts-4)"
-    )
-    assert not dst.exists()

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,13 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node
 
-from gpu_operator.kube import KubeSettings, build_client
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from gpu_operator.sandbox.apiserver import ServerThread
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[Client, Path]]:
-    with ServerThread(ApiServer()) as thread:
-        kubeconfig = thread.server.write_kubeconfig(tmp_path / "kubeconfig")
-        client = build_client(KubeSettings(server=thread.url))
-        yield client, kubeconfig
-        client.close()
+def cluster(tmp_path: Path, server_thread: ServerThread, client: Client) -> tuple[Client, Path]:
+    """The shared emulator (tests/conftest.py), its client and a kubeconfig naming it."""
+    return client, server_thread.server.write_kubeconfig(tmp_path / "kubeconfig")
 
 
 def node(name: str, labels: dict[str, str]) -> Node:

@@ -18,7 +18,7 @@ from gpu_operator.driver.upgrade_model import STATE_LABEL
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.kube import KubeSettings, RetryPolicy, build_async_client, build_client
 from gpu_operator.operator.controller import ClusterPolicy, Controller, ControllerSettings
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from gpu_operator.sandbox.apiserver import ServerThread
 
 pytestmark = pytest.mark.timeout(60)
 NS = "gpu-operator"
@@ -29,13 +29,13 @@ VALIDATOR = "nvidia-operator-validator"
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[tuple[AsyncClient, Client]]:
-    with ServerThread(ApiServer(bookmark_interval_s=0.2)) as thread:
-        settings = KubeSettings(server=thread.url, retry=FAST)
-        aclient, client = build_async_client(settings), build_client(settings)
-        yield aclient, client
-        await aclient.close()
-        client.close()
+async def clients(server_thread: ServerThread) -> AsyncIterator[tuple[AsyncClient, Client]]:
+    """Both kinds of client to the shared emulator on its thread (tests/conftest.py)."""
+    settings = KubeSettings(server=server_thread.url, retry=FAST)
+    aclient, client = build_async_client(settings), build_client(settings)
+    yield aclient, client
+    await aclient.close()
+    client.close()
 
 
 def play_kubelet(client: Client) -> None:

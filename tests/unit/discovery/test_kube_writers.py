@@ -4,7 +4,6 @@ labels change) and the direct node-label writer, which never touches a key it do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,8 +22,6 @@ from gpu_operator.discovery.kube_writers import (
     NodeLabelWriter,
 )
 from gpu_operator.errors import ConfigError
-from gpu_operator.kube import KubeSettings, build_client
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
 
 NodeFeature = create_namespaced_resource(
     "nfd.k8s-sigs.io", "v1alpha1", "NodeFeature", "nodefeatures"
@@ -57,25 +54,23 @@ NODE_FEATURE_CRD: dict[str, Any] = {
 
 
 @pytest.fixture
-def client() -> Iterator[Client]:
-    with ServerThread(ApiServer()) as server:
-        kube = build_client(KubeSettings(server=server.url))
-        kube.create(CustomResourceDefinition.from_dict(NODE_FEATURE_CRD))  # type: ignore[call-overload]
-        kube.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
-        kube.create(
-            Node(
-                metadata=ObjectMeta(
-                    name=NODE,
-                    labels={
-                        "kubernetes.io/hostname": NODE,
-                        "nvidia.com/gpu.present": "true",
-                        "nvidia.com/mig.config.state": "success",
-                    },
-                )
+def client(client: Client) -> Client:
+    """The shared emulator's client (tests/conftest.py), with NFD's CRD, a namespace and a node."""
+    client.create(CustomResourceDefinition.from_dict(NODE_FEATURE_CRD))  # type: ignore[call-overload]
+    client.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+    client.create(
+        Node(
+            metadata=ObjectMeta(
+                name=NODE,
+                labels={
+                    "kubernetes.io/hostname": NODE,
+                    "nvidia.com/gpu.present": "true",
+                    "nvidia.com/mig.config.state": "success",
+                },
             )
         )
-        yield kube
-        kube.close()
+    )
+    return client
 
 
 def daemonset_pod(client: Client) -> tuple[Any, Any]:

@@ -19,10 +19,8 @@ from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Node, Pod
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
-from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.mig import agent
 from gpu_operator.mig.manager import ManagerSettings, MigManager
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,12 +30,10 @@ PLUGIN, GFD, DCGM_EXPORTER = agent.DEPLOY_LABELS[:3]
 
 
 @pytest.fixture
-def client() -> Iterator[Client]:
-    with ServerThread(ApiServer(bookmark_interval_s=0.2)) as thread:
-        c = build_client(KubeSettings(server=thread.url))
-        c.create(Namespace(metadata=ObjectMeta(name=NS)))
-        yield c
-        c.close()
+def client(client: Client) -> Client:
+    """The shared emulator's client (tests/conftest.py), with the operator's namespace."""
+    client.create(Namespace(metadata=ObjectMeta(name=NS)))
+    return client
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.controllers import HASH_LABEL, Snapshot, reconcile_daemonset, schedule
 from gpu_operator.sandbox.nodes import node_object, parse_nodes
 from gpu_operator.sandbox.rest import Rest
@@ -16,17 +16,16 @@ Obj = dict[str, Any]
 
 
 @pytest.fixture
-def rest() -> Iterator[Rest]:
-    with ServerThread(ApiServer()) as thread:
-        client = Rest(thread.url)
-        client.create("namespaces", {"metadata": {"name": "gpu-operator"}})
-        for spec in parse_nodes("dgx-a100:2"):
-            body = node_object(spec.name, spec, "2026-11-27T14:00:00Z")
-            status = body.pop("status")
-            client.create("nodes", body)
-            client.patch("nodes", spec.name, {"status": status}, subresource="status")
-        yield client
-        client.close()
+def rest(server_thread: ServerThread) -> Iterator[Rest]:
+    client = Rest(server_thread.url)
+    client.create("namespaces", {"metadata": {"name": "gpu-operator"}})
+    for spec in parse_nodes("dgx-a100:2"):
+        body = node_object(spec.name, spec, "2026-11-27T14:00:00Z")
+        status = body.pop("status")
+        client.create("nodes", body)
+        client.patch("nodes", spec.name, {"status": status}, subresource="status")
+    yield client
+    client.close()
 
 
 def daemonset(strategy: str = "RollingUpdate", image: str = "x:1") -> Obj:

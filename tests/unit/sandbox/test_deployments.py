@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.controllers import Snapshot
 from gpu_operator.sandbox.deployments import (
     REVISION_ANNOTATION,
@@ -24,12 +24,11 @@ NS = "gpu-operator"
 
 
 @pytest.fixture
-def rest() -> Iterator[Rest]:
-    with ServerThread(ApiServer()) as thread:
-        client = Rest(thread.url)
-        client.create("namespaces", {"metadata": {"name": NS}})
-        yield client
-        client.close()
+def rest(server_thread: ServerThread) -> Iterator[Rest]:
+    client = Rest(server_thread.url)
+    client.create("namespaces", {"metadata": {"name": NS}})
+    yield client
+    client.close()
 
 
 def deployment(image: str = "op:1", replicas: int = 1, strategy: Obj | None = None) -> Obj:

@@ -8,7 +8,7 @@ import pytest
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.sandbox import chart
-from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.rest import Rest
 
 
@@ -21,11 +21,10 @@ def helm_present() -> None:
 
 
 @pytest.fixture
-def rest() -> Iterator[Rest]:
-    with ServerThread(ApiServer()) as thread:
-        client = Rest(thread.url)
-        yield client
-        client.close()
+def rest(server_thread: ServerThread) -> Iterator[Rest]:
+    client = Rest(server_thread.url)
+    yield client
+    client.close()
 
 
 @pytest.mark.usefixtures("helm_present")

@@ -217,6 +217,7 @@ VALUES_NOT_USED: dict[str, str] = {
     "*.affinity": "v1.6-era per-operand scheduling: operands go to GPU nodes by label",
     "*.tolerations": "v1.6-era per-operand tolerations: use daemonsets.tolerations",
     "*.podSecurityContext": "v1.9-era per-operand pod security: use daemonsets.podSecurityContext",
+    "*.priorityClassName": "v1.7-era per-operand priority class: use daemonsets.priorityClassName",
     "gfd.migStrategy": "v1.6-era: use mig.strategy",
     "gfd.discoveryIntervalSeconds": "v1.6-era: use the GFD_SLEEP_INTERVAL env of gfd",
     "operator.validator": "v1.6-era CUDA sample image: validation runs the operator image",

@@ -25,12 +25,13 @@ INPUTS = ROOT / "scripts" / "upstream-inputs"
 
 pytestmark = pytest.mark.skipif(HELM is None, reason="helm not found (make test fetches it)")
 
+# Every values file the generator reads (NVIDIA's own, and forks' and vendored copies of it at
+# other releases: scripts/upstream-inputs/README.md says where each came from), plus the shared
+# copies of main and v1.9.0.
 VALUES_FILES = [
     SHARED / "values-main.yaml",
     SHARED / "values-v1.9.0.yaml",
-    INPUTS / "values-v25.3-era.yaml",
-    INPUTS / "values-v1.6-era.yaml",
-    INPUTS / "values-v1.11-era-extract.yaml",
+    *sorted(INPUTS.glob("values-*.yaml")),
 ]
 
 
@@ -121,6 +122,34 @@ def test_notes_of_a_v1_6_era_file_name_its_per_operand_scheduling_keys() -> None
         "toolkit.tolerations: v1.6-era per-operand tolerations",
     ):
         assert line in text
+
+
+def test_notes_of_a_v1_7_file_name_its_per_operand_priority_classes() -> None:
+    text = notes("-f", str(INPUTS / "values-v1.7.0.yaml"))
+    for line in (
+        "driver.priorityClassName: v1.7-era per-operand priority class",
+        "validator.tolerations: v1.6-era per-operand tolerations",
+        "migManager.nodeSelector: v1.6-era per-operand scheduling",
+    ):
+        assert line in text
+    assert "operator.priorityClassName" not in text  # the operator Deployment uses it
+
+
+def test_keys_older_releases_set_reach_the_policy() -> None:
+    """v1.8.1's dcgm/dcgmExporter pull secrets, v22.9's dcgmExporter metrics ConfigMap and
+    v1.6-era plugin/exporter args are acted on, not dropped."""
+    _, spec = policy_of("-f", str(INPUTS / "values-v1.8.1.yaml"))
+    assert spec.dcgm.imagePullSecrets == ["jfrog-artifactory"]
+    assert spec.dcgmExporter.imagePullSecrets == ["jfrog-artifactory"]
+    assert spec.operator.initContainer is not None
+    assert spec.operator.initContainer.imagePullSecrets == ["jfrog-artifactory"]
+    _, spec = policy_of("-f", str(INPUTS / "values-v22.9.2.yaml"))
+    assert spec.dcgmExporter.config is not None
+    assert spec.dcgmExporter.config.name == "metrics-config"
+    assert spec.mig.strategy == "mixed"
+    _, spec = policy_of("-f", str(INPUTS / "values-v1.6.2-era.yaml"))
+    assert spec.devicePlugin.args is not None
+    assert "--mig-strategy=single" in spec.devicePlugin.args
 
 
 def test_with_the_nvidiadriver_crd_flag_the_driver_is_still_deployed() -> None:

@@ -237,3 +237,20 @@ def test_every_not_used_entry_names_an_upstream_field_and_the_docs_list_them() -
         assert path in KNOWN, path
         assert f"| `{path}` | {why} |" in docs
     assert set(NOT_USED) <= {p for p, _ in policy_not_used()}
+
+
+def test_every_generator_input_names_where_it_came_from() -> None:
+    """Each upstream file the generator reads has a row in the inputs README naming its source
+    (repository and commit, or the shared copy it is), and every row names a file that exists."""
+    inputs = ROOT / "scripts" / "upstream-inputs"
+    rows = {
+        line.split("`", 2)[1]: line
+        for line in (inputs / "README.md").read_text().splitlines()
+        if line.startswith("| `")
+    }
+    files = {p.name for p in inputs.glob("*.yaml")}
+    assert sorted(files - set(rows)) == []
+    assert sorted(set(rows) - files) == []
+    for name, row in rows.items():
+        source = row.rsplit("|", 2)[-2]
+        assert any(word in source for word in ("/", "copy of", "not a fetched file")), name

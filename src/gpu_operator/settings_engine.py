@@ -7,7 +7,8 @@ upstream's order (the first one set wins), how the config file gives it, and how
 dataclass's defaults stand for the rest) and where each came from. Text is read at one place, so
 a bad value is one ``ConfigError`` naming the flag, the variable or the config key, whichever way
 it came in; a boolean is read by ``gpu_operator.booleans`` (Go's ``strconv.ParseBool`` words),
-and an empty boolean variable counts as unset. Pure, over the leaves ``booleans`` and ``errors``:
+and an empty boolean variable counts as unset; ``one_of(...)`` takes a word from a fixed list and
+refuses any other naming the words. Pure, over the leaves ``booleans`` and ``errors``:
 the device plugin and feature discovery (and any agent with flags, variables and a file) build
 on it.
 
@@ -59,6 +60,24 @@ def variable(
 
 
 @dataclass(frozen=True)
+class OneOf:
+    """A reader that takes one of ``words`` as it is (``one_of``)."""
+
+    words: tuple[str, ...]
+
+    def __call__(self, text: str) -> str:
+        if text not in self.words:
+            raise ValueError(f"expected one of {', '.join(self.words)}")
+        return text
+
+
+def one_of(*words: str) -> OneOf:
+    """A setting that is one of ``words``; another is refused as ``NAME='x': expected one of
+    a, b, c``."""
+    return OneOf(words)
+
+
+@dataclass(frozen=True)
 class Resolved:
     """The values given (field name → value) and where each came from."""
 
@@ -74,6 +93,8 @@ def read(field: Field[Any], text: str, where: str) -> Any:
     """``text`` as ``field`` reads it; ``ConfigError`` naming ``where``."""
     if field.parse is bool:
         return parse_bool(text, where)
+    if isinstance(field.parse, OneOf) and text not in field.parse.words:
+        raise ConfigError(f"{where}={text!r}: expected one of {', '.join(field.parse.words)}")
     try:
         return field.parse(text)
     except ValueError as error:

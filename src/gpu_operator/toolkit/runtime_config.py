@@ -2,17 +2,19 @@
 section: ``mode``, ``runtimes``, ``log-level``, ``debug``; ``modes.cdi``: ``default-kind``,
 ``annotation-prefixes``, ``spec-dirs``; the top-level ``accept-nvidia-visible-devices-*``
 keys), with the installer's environment variables as upstream's ``nvidia-ctk-installer``
-names them. Pure: settings in, text out."""
+names them, read through ``gpu_operator.settings_engine`` (one table, ``VARIABLES``). Pure:
+settings in, text out."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from gpu_operator.booleans import env_bool
 from gpu_operator.errors import ConfigError
 from gpu_operator.names import CDI_KIND
+from gpu_operator.settings_engine import Field, from_env, one_of, variable
 
 MODES = ("auto", "cdi", "legacy", "jit-cdi")
 """Upstream's modes the shim implements (``csv`` is Tegra's, not ours)."""
@@ -21,9 +23,8 @@ DEFAULT_RUNTIMES = ("docker-runc", "runc", "crun")
 DEFAULT_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")
 
 
-def _list(value: str | None) -> tuple[str, ...] | None:
-    if not value:
-        return None
+def _list(value: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
@@ -69,23 +70,27 @@ class ShimSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ShimSettings:
-        return cls(
-            mode=env.get("NVIDIA_CONTAINER_RUNTIME_MODE") or "auto",
-            runtimes=_list(env.get("NVIDIA_CONTAINER_RUNTIME_RUNTIMES")) or DEFAULT_RUNTIMES,
-            log_level=env.get("NVIDIA_CONTAINER_RUNTIME_LOG_LEVEL") or "info",
-            debug=env.get("NVIDIA_CONTAINER_RUNTIME_DEBUG") or None,
-            default_kind=env.get("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_DEFAULT_KIND") or CDI_KIND,
-            annotation_prefixes=_list(
-                env.get("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_ANNOTATION_PREFIXES")
-            )
-            or ("cdi.k8s.io/",),
-            accept_envvar_unprivileged=env_bool(
-                env, "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED", True
-            ),
-            accept_volume_mounts=env_bool(
-                env, "ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS", False
-            ),
-        )
+        """The shim's settings from the installer's variables (``VARIABLES``); a list of only
+        commas counts as unset, as an empty variable does."""
+        values = from_env(VARIABLES, env)
+        return cls(**{name: value for name, value in values.items() if value != ()})
+
+
+VARIABLES: dict[str, Field[Any]] = {
+    "mode": variable("NVIDIA_CONTAINER_RUNTIME_MODE", parse=one_of(*MODES)),
+    "runtimes": variable("NVIDIA_CONTAINER_RUNTIME_RUNTIMES", parse=_list),
+    "log_level": variable("NVIDIA_CONTAINER_RUNTIME_LOG_LEVEL", parse=one_of(*LOG_LEVELS)),
+    "debug": variable("NVIDIA_CONTAINER_RUNTIME_DEBUG"),
+    "default_kind": variable("NVIDIA_CONTAINER_RUNTIME_MODES_CDI_DEFAULT_KIND"),
+    "annotation_prefixes": variable(
+        "NVIDIA_CONTAINER_RUNTIME_MODES_CDI_ANNOTATION_PREFIXES", parse=_list
+    ),
+    "accept_envvar_unprivileged": variable(
+        "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED", parse=bool
+    ),
+    "accept_volume_mounts": variable("ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS", parse=bool),
+}
+"""Field → its variable and reader (``gpu_operator.settings_engine``); an empty one is unset."""
 
 
 def _toml_list(values: tuple[str, ...]) -> str:

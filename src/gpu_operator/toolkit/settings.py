@@ -1,5 +1,7 @@
 """The toolkit's settings: ``nvidia-ctk-installer``'s environment variables (with their
-aliases, first set wins) as one frozen object."""
+aliases, first set wins) as one frozen object, read through ``gpu_operator.settings_engine``
+(one table, ``variables(runtime)``), as the driver and MIG managers read theirs: a boolean with
+Go's words, a bad value refused in one line naming the variable and what it accepts."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from gpu_operator.booleans import parse_bool
 from gpu_operator.errors import ConfigError
 from gpu_operator.names import MANAGEMENT_CDI_KIND
+from gpu_operator.settings_engine import Field, from_env, one_of, variable
 from gpu_operator.toolkit.runtime_config import ShimSettings
 from gpu_operator.toolkit.runtime_shim import default_binary
 
@@ -30,19 +33,55 @@ DEFAULT_SOCKET = {
 }
 DEFAULT_RESTART = {"containerd": "signal", "crio": "systemd", "docker": "signal"}
 
+RUNTIME = variable("RUNTIME", parse=one_of(*RUNTIMES))
+"""Read first: the other variables' aliases and defaults depend on it."""
+OWN_PREFIX = {"containerd": "CONTAINERD", "crio": "CRIO", "docker": "DOCKER"}
+NAME_ALIASES = {
+    "containerd": ("CONTAINERD_RUNTIME_CLASS",),
+    "crio": (),
+    "docker": ("DOCKER_RUNTIME_NAME",),
+}
+DEFAULT_ALIASES = {
+    "containerd": ("CONTAINERD_SET_AS_DEFAULT",),
+    "crio": (),
+    "docker": ("DOCKER_SET_AS_DEFAULT",),
+}
 
-def _first(env: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = env.get(name)
-        if value:
-            return value
-    return None
 
-
-def _bool(env: Mapping[str, str], default: bool, *names: str) -> bool:
-    """The first of ``names`` set (an empty variable is unset), read as Go reads a boolean."""
-    name = next((n for n in names if env.get(n)), None)
-    return default if name is None else parse_bool(env[name], name)
+def variables(runtime: str) -> dict[str, Field[Any]]:
+    """Field → its variables (first set wins) and reader (``gpu_operator.settings_engine``); an
+    empty variable is unset. The runtime's own names join the aliases only for that runtime
+    (``CONTAINERD_CONFIG`` is read when ``RUNTIME=containerd``, as upstream's installer does)."""
+    own = OWN_PREFIX[runtime]
+    return {
+        "runtime": RUNTIME,
+        "root": variable("ROOT", "TOOLKIT_INSTALL_DIR", parse=Path),
+        "config": variable("RUNTIME_CONFIG", f"{own}_CONFIG", parse=Path),
+        "drop_in": variable("RUNTIME_DROP_IN_CONFIG", parse=Path),
+        "drop_in_host_path": variable("RUNTIME_DROP_IN_CONFIG_HOST_PATH", parse=Path),
+        "socket": variable("RUNTIME_SOCKET", f"{own}_SOCKET", parse=Path),
+        "restart_mode": variable("RUNTIME_RESTART_MODE", parse=one_of(*RESTART_MODES)),
+        "runtime_name": variable("NVIDIA_RUNTIME_NAME", *NAME_ALIASES[runtime]),
+        "set_as_default": variable(
+            "NVIDIA_RUNTIME_SET_AS_DEFAULT", *DEFAULT_ALIASES[runtime], parse=bool
+        ),
+        "cdi_enabled": variable("CDI_ENABLED", "ENABLE_CDI", "RUNTIME_ENABLE_CDI", parse=bool),
+        "runtime_type": variable("CONTAINERD_RUNTIME_TYPE"),
+        "binary_mode": variable("GPU_OPERATOR_RUNTIME_BINARY", parse=one_of(*BINARY_MODES)),
+        "host_root": variable("HOST_ROOT_MOUNT", parse=Path),
+        "systemd_unit": variable("RUNTIME_SYSTEMD_UNIT"),
+        "cdi_output_dir": variable("CDI_OUTPUT_DIR", parse=Path),
+        "cdi_kind": variable("CDI_KIND"),
+        "driver_root": variable("NVIDIA_DRIVER_ROOT", "DRIVER_ROOT", parse=Path),
+        "driver_root_ctr_path": variable("DRIVER_ROOT_CTR_PATH", parse=Path),
+        "dev_root": variable("NVIDIA_DEV_ROOT", parse=Path),
+        "state_dir": variable("GPU_OPERATOR_TOOLKIT_STATE_DIR", parse=Path),
+        "pid_file": variable("TOOLKIT_PID_FILE", "PID_FILE", parse=Path),
+        "no_daemon": variable("NO_DAEMON", parse=bool),
+        "no_runtime_config": variable("NO_RUNTIME_CONFIG", parse=bool),
+        "runtime_version": variable("GPU_OPERATOR_RUNTIME_VERSION"),
+        "shim_binary": variable("GPU_OPERATOR_RUNTIME_SHIM", parse=Path),
+    }
 
 
 @dataclass(frozen=True)
@@ -132,56 +171,16 @@ class ToolkitSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ToolkitSettings:
+        """The installer's settings from ``env`` (default ``os.environ``): ``RUNTIME`` first,
+        then ``variables(runtime)``; the runtime's own defaults where a variable is unset;
+        the shim's ``config.toml`` from ``ShimSettings.from_env``."""
         env = os.environ if env is None else env
-        runtime = env.get("RUNTIME") or "docker"
-        if runtime not in RUNTIMES:
-            raise ConfigError(f"RUNTIME={runtime!r}: expected one of {', '.join(RUNTIMES)}")
-        own = {"containerd": "CONTAINERD", "crio": "CRIO", "docker": "DOCKER"}[runtime]
-        config = _first(env, "RUNTIME_CONFIG", f"{own}_CONFIG") or DEFAULT_CONFIG[runtime]
-        socket = _first(env, "RUNTIME_SOCKET", f"{own}_SOCKET") or DEFAULT_SOCKET[runtime]
-        drop_in = env.get("RUNTIME_DROP_IN_CONFIG") or None
-        drop_in_host = env.get("RUNTIME_DROP_IN_CONFIG_HOST_PATH") or drop_in
-        name_vars = ["NVIDIA_RUNTIME_NAME"]
-        default_vars = ["NVIDIA_RUNTIME_SET_AS_DEFAULT"]
-        if runtime == "containerd":
-            name_vars.append("CONTAINERD_RUNTIME_CLASS")
-            default_vars.append("CONTAINERD_SET_AS_DEFAULT")
-        if runtime == "docker":
-            name_vars.append("DOCKER_RUNTIME_NAME")
-            default_vars.append("DOCKER_SET_AS_DEFAULT")
-        root = _first(env, "ROOT", "TOOLKIT_INSTALL_DIR") or "/usr/local/nvidia"
-        state = env.get("GPU_OPERATOR_TOOLKIT_STATE_DIR")
-        ctr_path = env.get("DRIVER_ROOT_CTR_PATH")
-        dev_root = env.get("NVIDIA_DEV_ROOT")
-        return cls(
-            runtime=runtime,
-            root=Path(root),
-            config=Path(config),
-            drop_in=Path(drop_in) if drop_in else None,
-            drop_in_host_path=Path(drop_in_host) if drop_in_host else None,
-            socket=Path(socket),
-            restart_mode=env.get("RUNTIME_RESTART_MODE") or DEFAULT_RESTART[runtime],
-            runtime_name=_first(env, *name_vars) or "nvidia",
-            set_as_default=_bool(env, True, *default_vars),
-            cdi_enabled=_bool(env, False, "CDI_ENABLED", "ENABLE_CDI", "RUNTIME_ENABLE_CDI"),
-            runtime_type=env.get("CONTAINERD_RUNTIME_TYPE") or "io.containerd.runc.v2",
-            binary_mode=env.get("GPU_OPERATOR_RUNTIME_BINARY") or "auto",
-            host_root=Path(env.get("HOST_ROOT_MOUNT") or "/host"),
-            systemd_unit=env.get("RUNTIME_SYSTEMD_UNIT") or None,
-            cdi_output_dir=Path(env.get("CDI_OUTPUT_DIR") or "/var/run/cdi"),
-            cdi_kind=env.get("CDI_KIND") or MANAGEMENT_CDI_KIND,
-            driver_root=Path(
-                _first(env, "NVIDIA_DRIVER_ROOT", "DRIVER_ROOT") or "/run/nvidia/driver"
-            ),
-            driver_root_ctr_path=Path(ctr_path) if ctr_path else None,
-            dev_root=Path(dev_root) if dev_root else None,
-            state_dir=Path(state) if state else None,
-            pid_file=Path(
-                _first(env, "TOOLKIT_PID_FILE", "PID_FILE") or "/run/nvidia/toolkit/toolkit.pid"
-            ),
-            no_daemon=_bool(env, True, "NO_DAEMON"),
-            no_runtime_config=_bool(env, False, "NO_RUNTIME_CONFIG"),
-            runtime_version=env.get("GPU_OPERATOR_RUNTIME_VERSION") or None,
-            shim_binary=Path(env.get("GPU_OPERATOR_RUNTIME_SHIM") or default_binary()),
-            runtime_shim=ShimSettings.from_env(env),
-        )
+        runtime = from_env({"runtime": RUNTIME}, env).get("runtime", cls.runtime)
+        values = {
+            "config": Path(DEFAULT_CONFIG[runtime]),
+            "socket": Path(DEFAULT_SOCKET[runtime]),
+            "restart_mode": DEFAULT_RESTART[runtime],
+            **from_env(variables(runtime), env),
+        }
+        values.setdefault("drop_in_host_path", values.get("drop_in"))
+        return cls(**values, runtime_shim=ShimSettings.from_env(env))

@@ -9,6 +9,7 @@ scripts/upstream-inputs/; do not edit (regenerate)."""
 SOURCES = (
     "crd-main.yaml",
     "crd-v1.11.1-extract.yaml",
+    "crd-v1.8.0-extract.yaml",
     "crd-v1.9.0-extract.yaml",
     "values-main.yaml",
     "values-v1.11-era-extract.yaml",
@@ -609,6 +610,7 @@ POLICY_LEGACY: dict[str, str] = {
     "devicePlugin.securityContext.windowsOptions.gmsaCredentialSpec": "string",
     "devicePlugin.securityContext.windowsOptions.gmsaCredentialSpecName": "string",
     "devicePlugin.securityContext.windowsOptions.runAsUserName": "string",
+    "driver.repoConfig.destinationDir": "string",
     "driver.rollingUpdate": "struct",
     "driver.rollingUpdate.maxUnavailable": "string",
     "driver.securityContext": "struct",

@@ -254,3 +254,21 @@ def test_every_generator_input_names_where_it_came_from() -> None:
     for name, row in rows.items():
         source = row.rsplit("|", 2)[-2]
         assert any(word in source for word in ("/", "copy of", "not a fetched file")), name
+
+
+def test_a_v1_8_policy_with_a_repo_destination_dir_is_accepted_and_reported() -> None:
+    """v1.8.0's CRD had driver.repoConfig.destinationDir (gone by v1.9.0): a policy carrying
+    it fits our CRD, parses, keeps the ConfigMap, and says the directory does nothing here."""
+    data = {"driver": {"repoConfig": {"configMapName": "repos", "destinationDir": "/etc/yum"}}}
+    schema = spec_schema()
+    # (only the driver section is given: the sections the CRD requires are left out)
+    assert [e for e in check_schema(data, schema) if e[0].startswith("driver")] == []
+    assert unknown_fields(data, schema) == []
+    spec = parse_spec(data, source="v1.8 policy")
+    assert spec.driver.repoConfig is not None
+    assert spec.driver.repoConfig.configMapName == "repos"
+    assert (
+        "spec.driver.repoConfig.destinationDir: the repo files are mounted where the OS "
+        "expects them" in spec.not_used
+    )
+    assert POLICY_LEGACY["driver.repoConfig.destinationDir"] == "string"

@@ -272,3 +272,17 @@ def test_a_v1_8_policy_with_a_repo_destination_dir_is_accepted_and_reported() ->
         "expects them" in spec.not_used
     )
     assert POLICY_LEGACY["driver.repoConfig.destinationDir"] == "string"
+
+
+def test_a_v1_10_security_context_with_host_process_fits_our_crd_and_parses() -> None:
+    """v1.10's operand securityContext is Kubernetes 1.22's, with windowsOptions.hostProcess
+    (the v1.9.0 one lacks it): a policy setting it fits our CRD and reaches the model."""
+    context = {"privileged": True, "windowsOptions": {"hostProcess": False}}
+    data = {"driver": {"securityContext": context}, "gfd": {"securityContext": context}}
+    schema = spec_schema()
+    assert [e for e in check_schema(data, schema) if e[0].split(".")[0] in data] == []
+    assert unknown_fields(data, schema) == []
+    spec = parse_spec(data, source="v1.10 policy")
+    assert spec.driver.securityContext == context
+    assert spec.gfd.securityContext == context
+    assert POLICY_LEGACY["gfd.securityContext.windowsOptions.hostProcess"] == "boolean"

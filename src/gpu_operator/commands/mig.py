@@ -397,7 +397,7 @@ def plan_command(
     kubeconfig: str | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", hidden=True),
     output_format: str = typer.Option("text", "-o", "--output-format", help="text, yaml, json"),
 ) -> None:
-    """Propose nvidia.com/mig.config per node for a demand of MIG devices, and explain it."""
+    """Propose each node's MIG config label for a demand of MIG devices, and explain it."""
     import yaml
 
     from gpu_operator.mig.defaults import default_spec

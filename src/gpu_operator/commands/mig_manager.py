@@ -1,5 +1,6 @@
-"""``gpu-operator mig-manager``: the node agent that applies the MIG config named by the node
-label ``nvidia.com/mig.config`` (upstream's k8s-mig-manager env vars; see docs/mig.md)."""
+"""``gpu-operator mig-manager``: the node agent that applies the MIG config named by the node's
+MIG config label (``names.MIG_CONFIG_LABEL``; upstream's k8s-mig-manager env vars; see
+docs/mig.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def mig_manager_command(
     ),
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
-    """Watch this node's nvidia.com/mig.config label and apply it (NODE_NAME required)."""
+    """Watch this node's MIG config label and apply the layout it names (NODE_NAME required)."""
     from gpu_operator.kube import KubeSettings, build_client
     from gpu_operator.mig.manager import ManagerSettings, MigManager
 

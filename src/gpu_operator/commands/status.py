@@ -103,7 +103,8 @@ def operand_key(operand: str) -> str:
 def cluster_report(
     nodes: list[Obj], pods: list[Obj], policy: Obj | None
 ) -> tuple[list[NodeReport], str, list[str]]:
-    """Every GPU node (``nvidia.com/gpu.present=true`` or NFD's NVIDIA PCI label) and the policy."""
+    """Every GPU node (``nfd.has_nvidia_gpu``: gpu.present, or NFD's NVIDIA PCI label) and the
+    policy."""
     by_node: dict[str, list[Obj]] = {}
     for pod in pods:
         by_node.setdefault((pod.get("spec") or {}).get("nodeName") or "", []).append(pod)

@@ -164,7 +164,8 @@ class HostFacts:
 
 class Mode(StrEnum):
     PRE_INSTALLED = "pre-installed"
-    """Host driver: label ``nvidia.com/gpu.deploy.driver=pre-installed`` and stop."""
+    """Host driver: set the node's driver deploy label (``names.DEPLOY_LABEL_PREFIX``) to
+    ``pre-installed`` and stop."""
     CLEAN = "clean"
     """No driver loaded: clean up stale state, restore what an earlier run paused."""
     UNCHANGED = "unchanged"

@@ -129,7 +129,7 @@ def plan_pools(
     precompiled: bool = False,
     aliases: Mapping[str, str] | None = None,
 ) -> tuple[DriverPool, ...]:
-    """The driver pools for the GPU nodes among ``nodes`` (``nvidia.com/gpu.present=true``, or
+    """The driver pools for the GPU nodes among ``nodes`` (the gpu.present label true, or
     NFD's NVIDIA PCI labels on a node the operator has not labelled yet).
 
     ``base_image`` is the resolved driver image without the OS suffix (``repo/driver:595.91.07``,

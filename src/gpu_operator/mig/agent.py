@@ -7,10 +7,12 @@ schedule a retry). No I/O here, so every path is tested directly.
 
 The protocol (mig.md §4), with what we add so a node is never wedged (upstream #2833):
 
-- the config named by ``nvidia.com/mig.config`` is validated; an unknown one → ``failed``,
+- the config named by the node's MIG config label (``names.MIG_CONFIG_LABEL``) is validated;
+  an unknown one → ``failed``,
   deploy labels untouched; an applied one → ``success`` and nothing else changes (no label
   flips: no pod is disturbed);
-- otherwise ``pending``; the ``nvidia.com/gpu.deploy.*`` labels go to ``paused-for-mig-change``
+- otherwise ``pending``; the operands' deploy labels (``names.DEPLOY_LABEL_PREFIX``) go to
+  ``paused-for-mig-change``
   (``false`` stays ``false``, absent stays absent); the clients' pods get a bounded wait; apply;
   the labels go back to what they were; the validator pod is deleted; ``success``;
 - on any failure the labels are restored FIRST, then ``failed``, an Event and a node annotation

@@ -270,7 +270,7 @@ class MigManager:
         names: list[str] = []
         for app in CLIENT_APPS:
             names += [str(p.metadata.name) for p in self._pods({"app": app}) if p.metadata]
-        # Third-party GPU clients opt in by selecting nodes on nvidia.com/gpu.deploy.client,
+        # Third-party GPU clients opt in by selecting nodes on the gpu.deploy.client label,
         # so pausing that label drains them too (upstream waits for them as well).
         for pod in pods_on_node(self.client, self.settings.node_name):
             selector = (pod.spec.nodeSelector if pod.spec else None) or {}

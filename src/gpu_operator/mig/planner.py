@@ -1,5 +1,5 @@
 """The layout planner (beyond upstream): given a demand for MIG devices (``1g.10gb=10,
-3g.40gb=2``) and the cluster's nodes, propose each node's ``nvidia.com/mig.config`` value — a
+3g.40gb=2``) and the cluster's nodes, propose each node's MIG config label value — a
 shipped named config where one fits, else a generated custom config — that meets the demand with
 the least stranded memory and compute, and say why.
 
@@ -54,7 +54,7 @@ class Node:
 class NodePlan:
     node: str
     config: str
-    """The value for the node's ``nvidia.com/mig.config`` label."""
+    """The value for the node's MIG config label (``names.MIG_CONFIG_LABEL``)."""
     layouts: tuple[Layout | None, ...]
     """Per GPU index: what it provides, ``None`` when left whole."""
     custom: Spec | None = None

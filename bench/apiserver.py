@@ -20,10 +20,12 @@ from typing import Any
 
 import aiohttp
 
+from gpu_operator.names import GPU_PRESENT_LABEL
+
 
 def node(n: int) -> dict[str, Any]:
     labels = {f"nvidia.com/gpu.{k}": "x" for k in ("product", "memory", "family", "count")}
-    labels.update({"kubernetes.io/hostname": f"gpu-node-{n:05d}", "nvidia.com/gpu.present": "true"})
+    labels.update({"kubernetes.io/hostname": f"gpu-node-{n:05d}", GPU_PRESENT_LABEL: "true"})
     capacity = {"cpu": "128", "memory": "2Ti", "nvidia.com/gpu": "8", "pods": "110"}
     return {
         "apiVersion": "v1",
@@ -107,7 +109,7 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> list[tuple[str, 
         )
         start = time.perf_counter()
         async with session.get(
-            base + "/api/v1/nodes?labelSelector=nvidia.com/gpu.present%3Dtrue&limit=500"
+            base + f"/api/v1/nodes?labelSelector={GPU_PRESENT_LABEL}%3Dtrue&limit=500"
         ) as response:
             await response.read()
         rows.append(

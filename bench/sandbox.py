@@ -24,6 +24,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from gpu_operator.names import MIG_CONFIG_LABEL  # noqa: E402
 from gpu_operator.sandbox.cluster import Sandbox  # noqa: E402
 from gpu_operator.sandbox.demo import NAMESPACE, SEED_VALUES, story_blockers  # noqa: E402
 from gpu_operator.sandbox.nodes import parse_nodes  # noqa: E402
@@ -63,7 +64,7 @@ def main() -> None:
                 cpu1, t1 = cpu_s(), time.monotonic()
                 for name in names:
                     rest.patch(
-                        "nodes", name, {"metadata": {"labels": {"nvidia.com/mig.config": label}}}
+                        "nodes", name, {"metadata": {"labels": {MIG_CONFIG_LABEL: label}}}
                     )
                 sandbox.wait_until(
                     lambda layout=layout: not story_blockers(rest, names, layout), 120

@@ -63,9 +63,7 @@ def main() -> None:
             ):
                 cpu1, t1 = cpu_s(), time.monotonic()
                 for name in names:
-                    rest.patch(
-                        "nodes", name, {"metadata": {"labels": {MIG_CONFIG_LABEL: label}}}
-                    )
+                    rest.patch("nodes", name, {"metadata": {"labels": {MIG_CONFIG_LABEL: label}}})
                 sandbox.wait_until(
                     lambda layout=layout: not story_blockers(rest, names, layout), 120
                 )

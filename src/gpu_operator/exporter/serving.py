@@ -247,7 +247,10 @@ class ExporterService:
             _Timer(
                 "pod-attribution", settings.pod_refresh_s, exporter.refresh_pods, self._stopping
             ),
-            threading.Thread(target=self.server.serve_forever, name="http", daemon=True),
+            # A 0.1 s poll (the default 0.5 s) bounds how long stop() waits on the HTTP loop.
+            threading.Thread(
+                target=self.server.serve_forever, args=(0.1,), name="http", daemon=True
+            ),
         ]
         self._xid_watcher = XidWatcher(nvml, exporter.xids)
 

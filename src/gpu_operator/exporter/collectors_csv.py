@@ -136,9 +136,19 @@ def load_collectors(text: str, *, source: str) -> Collectors:
     return Collectors(tuple(metrics), tuple(labels), tuple(skipped))
 
 
+IMAGE_DIR = Path("/etc/dcgm-exporter")
+"""Where dcgm-exporter's image keeps its collectors files; policies name them there
+(``DCGM_EXPORTER_COLLECTORS=/etc/dcgm-exporter/dcp-metrics-included.csv``)."""
+
+
 def read_collectors(path: Path) -> Collectors:
+    """The collectors file at ``path``; one of dcgm-exporter's own files by its image path
+    (``/etc/dcgm-exporter/<name>``) is our packaged copy of it when the path holds none."""
     try:
         text = path.read_text()
     except OSError as error:
-        raise ConfigError(f"collectors file {path}: {error.strerror or error}") from error
+        packaged = DATA_DIR / path.name
+        if path.parent != IMAGE_DIR or not packaged.is_file():
+            raise ConfigError(f"collectors file {path}: {error.strerror or error}") from error
+        text = packaged.read_text()
     return load_collectors(text, source=str(path))

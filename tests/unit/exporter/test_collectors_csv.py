@@ -105,3 +105,17 @@ def test_a_missing_file_names_the_path(tmp_path: object) -> None:
 
     with pytest.raises(ConfigError, match=r"collectors file /nonexistent\.csv"):
         read_collectors(Path("/nonexistent.csv"))
+
+
+def test_dcgm_exporters_image_paths_are_our_packaged_copies_where_the_path_holds_none() -> None:
+    """NVIDIA's policies name `/etc/dcgm-exporter/dcp-metrics-included.csv`: the file their
+    image ships; ours (or the sandbox playing theirs) serves the same rows from the package."""
+    from pathlib import Path
+
+    image_path = Path("/etc/dcgm-exporter/dcp-metrics-included.csv")
+    if image_path.exists():
+        pytest.skip(f"{image_path} exists on this machine")
+    packaged = read_collectors(DATA_DIR / "dcp-metrics-included.csv")
+    assert read_collectors(image_path).metrics == packaged.metrics
+    with pytest.raises(ConfigError, match=r"collectors file /etc/dcgm-exporter/mine\.csv"):
+        read_collectors(Path("/etc/dcgm-exporter/mine.csv"))

@@ -36,7 +36,7 @@ def _component_env(ctx: RenderContext, component: str) -> list[Obj]:
         {"name": "DRIVER_INSTALL_DIR", "value": driver_root},
         {"name": "DRIVER_INSTALL_DIR_CTR_PATH", "value": "/run/nvidia/driver"},
     ]
-    if component == "cuda":
+    if component in ("cuda", "plugin"):  # both start a workload pod of the validator image
         env += [
             {"name": "VALIDATOR_IMAGE", "value": ctx.validator_image},
             {"name": "VALIDATOR_IMAGE_PULL_POLICY", "value": pull_policy(spec.validator)},

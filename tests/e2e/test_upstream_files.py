@@ -127,3 +127,35 @@ def test_nvidias_values_file_and_sample_policy_give_a_ready_policy(
     finally:
         rest.close()
         sandbox.stop()
+
+
+@pytest.mark.timeout(300)
+def test_helm_install_wait_with_nvidias_v1_9_values_file_unchanged_ends_ready(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The v1.9-era user's own values file, given to the real `helm install --wait -f`: helm
+    returns once the policy is ready (NVIDIA's v1.9 values run the plugin workload pod and name
+    dcgm-exporter's image collectors file)."""
+    values = UPSTREAM / "values-v1.9.0.yaml"
+    if not values.exists():
+        pytest.skip(f"{values} absent (NVIDIA's files for this test live in ../shared)")
+    base = Path(tmp_path_factory.mktemp("sbx", numbered=True))
+    sandbox = Sandbox(parse_nodes("dgx-a100:1", "rocky:8.5"), base, driver_delay_s=0.5)
+    sandbox.start()
+    rest = Rest(sandbox.server.url)
+    try:
+        helm = str(chart.find_helm())
+        done = subprocess.run(
+            [helm, "install", "--wait", "--timeout", "240s", "-n", "gpu-operator",
+             "--create-namespace", "gpu-operator", str(chart.chart_dir()), "-f", str(values)],
+            capture_output=True, text=True, timeout=280,
+            env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert state(rest, "cluster-policy")() is None
+        pods = rest.list("pods", NAMESPACE)
+        apps = {p["metadata"]["labels"].get("app") for p in pods}
+        assert {"nvidia-device-plugin-validator", "nvidia-cuda-validator", "nvidia-dcgm"} <= apps
+    finally:
+        rest.close()
+        sandbox.stop()

@@ -18,6 +18,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from gpu_operator.operator.openapi import type_of  # noqa: E402  (the CRD's type words, once)
+
 INPUTS = ROOT / "scripts" / "upstream-inputs"
 OUT = ROOT / "src" / "gpu_operator" / "operator" / "upstream_keys.py"
 
@@ -46,26 +50,10 @@ def crd_spec(doc: dict[str, Any]) -> dict[str, Any]:
     return dict(doc["spec"])  # an extract: ``spec`` is the spec schema itself
 
 
-def crd_type(node: dict[str, Any]) -> str:
-    if node.get("x-kubernetes-int-or-string"):
-        return "int-or-string"
-    kind = node.get("type")
-    if kind == "object":
-        if node.get("properties"):
-            return "struct"
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict):
-            return f"map<{crd_type(extra)}>"
-        return "object"
-    if kind == "array":
-        return f"array<{crd_type(node.get('items') or {})}>"
-    return str(kind or "object")
-
-
 def walk_crd(node: dict[str, Any], path: str, out: dict[str, str]) -> None:
     for name, child in (node.get("properties") or {}).items():
         here = f"{path}.{name}" if path else name
-        out[here] = crd_type(child)
+        out[here] = type_of(child)
         walk_crd(child, here, out)
         if child.get("type") == "array" and isinstance(child.get("items"), dict):
             walk_crd(child["items"], here + "[]", out)
@@ -319,7 +307,6 @@ def docs_file(section: str) -> str:
 
 
 def chart_files() -> dict[Path, str]:
-    sys.path.insert(0, str(ROOT / "src"))
     from gpu_operator.operator import upstream_fields as fields
     from gpu_operator.operator.upstream_keys import POLICY_LEGACY, VALUES
 

@@ -15,8 +15,9 @@ reads) costs no import of the facade's layers in a command that never opens NVML
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from gpu_operator.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from gpu_operator.gpu.backend import HardwareSettings
@@ -31,10 +32,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES, globals())

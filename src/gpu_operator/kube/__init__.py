@@ -7,10 +7,11 @@ The names below are loaded on first use: an agent that only carries ``KubeSettin
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING
+
+from gpu_operator.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from gpu_operator.kube.applying import aapply, apply
@@ -144,13 +145,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES, globals())
 
 
 class _Package(types.ModuleType):

@@ -30,6 +30,7 @@ from gpu_operator.operator.upstream_images import (
     nvidia_image,
     split_reference,
 )
+from helpers.seed import SEED_SET_ARGS
 
 ROOT = Path(__file__).parents[3]
 CHART = ROOT / "deployments" / "gpu-operator"
@@ -39,15 +40,7 @@ UPSTREAM = ROOT.parent / "shared" / "upstream-artifacts"
 
 pytestmark = pytest.mark.skipif(HELM is None, reason="helm not found (make test fetches it)")
 
-# The seed's command, verbatim (issue 14).
-SEED = [
-    "--set", "mig.strategy=mixed", "--set", "driver.repository=homelab.net/nvcr.io/nvidia",
-    "--set", "driver.version=450.156.00", "--set", "driver.manager.version=v0.2.0-ubi8",
-    "--set", "toolkit.version=1.7.2-ubi8", "--set", "dcgm.version=2.3.1-ubi8",
-    "--set", "operator.version=v1.9.0-ubi8",
-    "--set", "operator.initContainer.version=cuda:11.2.1-base-ubi8",
-    "--set", "validator.version=v1.9.0-ubi8",
-]  # fmt: skip
+SEED = SEED_SET_ARGS  # the seed's command, verbatim (issue 14)
 # Tags the seed gives (the image:tag in operator.initContainer.version read as its tag), and
 # the driver's with the OS suffix the operator adds per node pool (Rocky 8.5 → rocky8).
 SEED_TAGS = {

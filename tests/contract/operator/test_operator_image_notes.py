@@ -21,6 +21,7 @@ from lightkube.resources.core_v1 import Event, Namespace, Node
 from gpu_operator.kube import RetryPolicy
 from gpu_operator.operator.controller import ClusterPolicy, Controller, ControllerSettings
 from gpu_operator.operator.crd import build_crd
+from helpers.seed import SEED_SET_ARGS
 
 ROOT = Path(__file__).parents[3]
 CHART = ROOT / "deployments" / "gpu-operator"
@@ -28,14 +29,7 @@ HELM = shutil.which("helm", path=str(ROOT / ".tools")) or shutil.which("helm")
 DATA = ROOT / "tests" / "data" / "operator"
 NS = "gpu-operator-resources"
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05)
-SEED = [
-    "--set", "mig.strategy=mixed", "--set", "driver.repository=homelab.net/nvcr.io/nvidia",
-    "--set", "driver.version=450.156.00", "--set", "driver.manager.version=v0.2.0-ubi8",
-    "--set", "toolkit.version=1.7.2-ubi8", "--set", "dcgm.version=2.3.1-ubi8",
-    "--set", "operator.version=v1.9.0-ubi8",
-    "--set", "operator.initContainer.version=cuda:11.2.1-base-ubi8",
-    "--set", "validator.version=v1.9.0-ubi8",
-]  # fmt: skip
+SEED = SEED_SET_ARGS  # the seed's command, verbatim (issue 14)
 
 pytestmark = [
     pytest.mark.timeout(30),

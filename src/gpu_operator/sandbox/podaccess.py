@@ -118,6 +118,15 @@ class SandboxPods:
                 f"sandbox: its image {container.spec.image} is simulated "
                 f"({container.spec.behaviour}), so there is nothing to exec into"
             )
+        if request.command and Path(request.command[0]).name == "tar":
+            # kubectl cp: the container has no filesystem of its own here, and a local tar
+            # would copy the machine's files, not the pod's.
+            raise ExecUnavailable(
+                f'kubectl cp is not served: container "{request.container}" of pod '
+                f'"{request.pod}" runs as a local process with no filesystem of its own; its '
+                f"host paths live under the node's directory, its log under "
+                f"{container.log_path.parent}"
+            )
         # The reaper's marker: a command still running when the sandbox dies is swept too.
         env = default_reaper().environ(container.spec.env)
         return ExecTarget(env=env, cwd=str(container.log_path.parent))

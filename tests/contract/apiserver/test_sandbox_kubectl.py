@@ -182,6 +182,10 @@ def test_exec_runs_in_the_container_environment(kubectl: Kubectl) -> None:
     missing = kubectl("exec", "shell", "--", "no-such-command", check=False)
     assert missing.returncode != 0
     assert 'exec: "no-such-command": executable file not found in $PATH' in missing.stderr
+    # kubectl cp execs tar: refused with the reason, never the machine's own files copied.
+    copied = kubectl("cp", "shell:/etc/hostname", "/tmp/gos-cp-never-written", check=False)
+    assert "kubectl cp is not served" in copied.stderr
+    assert not Path("/tmp/gos-cp-never-written").exists()
 
 
 def test_exec_with_a_terminal(kubectl: Kubectl, sandbox: Sandbox, tmp_path: Path) -> None:

@@ -28,24 +28,10 @@ import pytest
 import yaml
 
 from gpu_operator.sandbox.rest import Rest
+from helpers.processes import processes_naming
 
 BIN = Path(sys.executable).parent
 Address = tuple[str, int]
-
-
-def processes_naming(text: str) -> list[int]:
-    """Live PIDs whose command line or environment contains ``text`` (zombies have neither)."""
-    needle, found = text.encode(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if (
-                needle in (entry / "cmdline").read_bytes()
-                or needle in (entry / "environ").read_bytes()
-            ):
-                found.append(int(entry.name))
-    return found
 
 
 def cmdline(pid: int) -> bytes:

@@ -15,22 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.processes import processes_naming
+
 BIN = Path(sys.executable).parent
 BALANCED_LINE = "nvidia.com/mig-1g.5gb: 16, nvidia.com/mig-2g.10gb: 8, nvidia.com/mig-3g.20gb: 8"
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line mentions ``text`` (read from /proc; nothing is signalled)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.timeout(150)
@@ -114,7 +102,7 @@ def test_sandbox_up_serves_kubectl_and_down_stops_everything_it_started(tmp_path
                     break
             time.sleep(1)
         assert re.search(r"nvidia-device-plugin-daemonset-\w+\s+1/1\s+Running", listing), listing
-        assert len(processes_mentioning(str(directory))) > 1  # its pods' processes
+        assert len(processes_naming(str(directory))) > 1  # its pods' processes
         # A running plugin registers with the kubelet, which then reports the resource: poll.
         shown = ""
         while time.monotonic() < deadline + 30:
@@ -145,7 +133,7 @@ def test_sandbox_up_serves_kubectl_and_down_stops_everything_it_started(tmp_path
             up.wait(30)
         if up.stdout is not None:
             up.stdout.close()
-    assert processes_mentioning(str(directory)) == []
+    assert processes_naming(str(directory)) == []
     assert not (directory / "sandbox.pid").exists()
     shutil.rmtree(short)
 

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import ctypes.util
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from helpers.cli import gpu_operator
 
 
 def run(
     *args: str, sim_root: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
-    full_env.update({"GPU_OPERATOR_SIM_ROOT": str(sim_root), "GPU_OPERATOR_SIM_SEED": "3"})
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", "from gpu_operator.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-        check=False,
-    )
+    own = {"GPU_OPERATOR_SIM_ROOT": str(sim_root), "GPU_OPERATOR_SIM_SEED": "3", **(env or {})}
+    return gpu_operator(*args, env=own)
 
 
 @pytest.fixture

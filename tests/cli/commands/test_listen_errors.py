@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from helpers.cli import gpu_operator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,16 +28,8 @@ def busy_port() -> Iterator[int]:
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
-    full.update({"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim"), **env})
-    return subprocess.run(
-        [sys.executable, "-c", "from gpu_operator.cli import main; main()", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    own = {"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim"), **env}
+    return gpu_operator(*args, env=own, timeout=50)
 
 
 def the_one_error(result: subprocess.CompletedProcess[str]) -> str:

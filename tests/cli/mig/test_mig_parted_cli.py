@@ -5,15 +5,14 @@ config on several presets (typer's runner; seconds per preset)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from gpu_operator.commands.mig import app
+from helpers.cli import gpu_operator as run_cli
 
 IMPOSSIBLE = """version: v1
 mig-configs:
@@ -25,16 +24,8 @@ mig-configs:
 
 
 def gpu_operator(*args: str, sim_root: Path, sim: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GPU_OPERATOR", "MIG_"))}
-    env.update({"GPU_OPERATOR_SIM_ROOT": str(sim_root), "GPU_OPERATOR_SIM": sim})
-    return subprocess.run(
-        [sys.executable, "-c", "from gpu_operator.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    own = {"GPU_OPERATOR_SIM_ROOT": str(sim_root), "GPU_OPERATOR_SIM": sim}
+    return run_cli(*args, env=own, drop=("GPU_OPERATOR", "MIG_"))
 
 
 def test_done_when_dgx_a100_all_balanced_applies_asserts_and_reapplies_without_change(

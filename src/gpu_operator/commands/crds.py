@@ -1,4 +1,5 @@
-"""``gpu-operator crds``: write (or check) the ClusterPolicy CRD generated from the model."""
+"""``gpu-operator crds``: write (or check) the CRDs generated from the models: ClusterPolicy
+(``nvidia.com/v1``) and NVIDIADriver (``nvidia.com/v1alpha1``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import typer
 
 from gpu_operator.errors import ConfigError
-from gpu_operator.operator.crd import CRD_FILE, crd_yaml
+from gpu_operator.operator import crd, nvidiadriver_crd
 
 CHART_CRDS = Path("deployments/gpu-operator/crds")
 
@@ -21,24 +22,34 @@ def crds_command(
     ),
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
-    """Generate the ClusterPolicy CRD (nvidia.com_clusterpolicies.yaml) from the model."""
+    """Generate the CRDs (nvidia.com_clusterpolicies.yaml, nvidia.com_nvidiadrivers.yaml) from
+    the models."""
     if apply:
         from gpu_operator.kube import KubeSettings, build_client
-        from gpu_operator.operator.crd_install import apply_crd
+        from gpu_operator.operator.crd_install import apply_crds
 
-        version = apply_crd(build_client(KubeSettings(kubeconfig=kubeconfig)))
-        typer.echo(f"applied customresourcedefinition clusterpolicies.nvidia.com ({version})")
+        client = build_client(KubeSettings(kubeconfig=kubeconfig))
+        for name, version in apply_crds(client):
+            typer.echo(f"applied customresourcedefinition {name} ({version})")
         return
-    text = crd_yaml()
+    files = [
+        (crd.CRD_FILE, crd.crd_yaml()),
+        (nvidiadriver_crd.CRD_FILE, nvidiadriver_crd.crd_yaml()),
+    ]
     if stdout:
-        typer.echo(text, nl=False)
+        typer.echo("---\n".join(text for _, text in files), nl=False)
         return
-    target = output_dir / CRD_FILE
+    stale = [
+        output_dir / name
+        for name, text in files
+        if not (output_dir / name).exists() or (output_dir / name).read_text() != text
+    ]
     if check:
-        current = target.read_text() if target.exists() else ""
-        if current != text:
-            raise ConfigError(f"{target} is out of date: run `gpu-operator crds`")
+        if stale:
+            listed = ", ".join(str(p) for p in stale)
+            raise ConfigError(f"{listed} out of date: run `gpu-operator crds`")
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    typer.echo(f"wrote {target}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in files:
+        (output_dir / name).write_text(text)
+        typer.echo(f"wrote {output_dir / name}")

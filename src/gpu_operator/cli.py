@@ -5,6 +5,8 @@ before: an agent's process holds what the agent uses and nothing else (``gpu-ope
 exporter`` loads no sandbox, operator or Kubernetes client), and starts in a fraction of the
 time the whole CLI took. ``gpu-operator --help`` lists the commands from the table below without
 importing any of them. Help is plain text (typer's rich help formatting alone costs ~0.2 s).
+The typer app itself (``gpu_operator.commands.root``) is built only when a command needs it: a
+command with a plain runner (the exporter) starts without any CLI framework.
 
 Every ``GpuOperatorError`` becomes one line on stderr and exit status 1; usage errors exit 2;
 no traceback reaches the user for a user error.
@@ -12,17 +14,14 @@ no traceback reaches the user for a user error.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import typer
-from typer.core import TyperGroup
-
-from gpu_operator import __version__
-from gpu_operator.cli_params import install as install_plain_params
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.executables import DEFAULT_ENV, command_line
 from gpu_operator.names import MIG_CONFIG_LABEL, NFD_PREFIX, VALIDATIONS_DIR
@@ -37,6 +36,10 @@ class Lazy:
     help: str
     context_settings: str | None = None
     """The module attribute holding the command's click context settings, if it has some."""
+    runner: str | None = None
+    """``module:function``, called with the arguments after the command's name and the
+    ``HardwareSettings``, that runs the command without typer (``main`` calls it unless
+    ``--help`` is asked for); ``None``: typer parses the command's arguments."""
 
 
 COMMANDS: dict[str, Lazy] = {
@@ -48,6 +51,7 @@ COMMANDS: dict[str, Lazy] = {
         "gpu_operator.commands.exporter:exporter_command",
         "Serve GPU metrics in dcgm-exporter's format (no DCGM needed).",
         "CONTEXT_SETTINGS",
+        "gpu_operator.exporter.process:run",
     ),
     "device-plugin": Lazy(
         "gpu_operator.commands.device_plugin:device_plugin_command",
@@ -125,91 +129,58 @@ COMMANDS: dict[str, Lazy] = {
 }
 
 
-def load_command(name: str) -> Any:
-    """The click command of subcommand ``name``, its module imported now; plain-text help."""
-    entry = COMMANDS[name]
-    module_name, attribute = entry.target.split(":")
-    module = importlib.import_module(module_name)
-    target = getattr(module, attribute)
-    holder = typer.Typer(add_completion=False)
-    if isinstance(target, typer.Typer):
-        holder.add_typer(target, name=name)
-        holder.callback()(lambda: None)  # a group, so the sub-app stays one of its commands
-        command = typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
-    else:
-        settings = getattr(module, entry.context_settings) if entry.context_settings else None
-        holder.command(name, context_settings=settings)(target)
-        command = typer.main.get_command(holder)
-    _plain(command)
-    return command
+@functools.cache
+def typer_app() -> Any:
+    """The typer app (``gpu_operator.commands.root``), built on first use."""
+    from gpu_operator.commands.root import build
+
+    return build(COMMANDS)
 
 
-def _plain(command: Any) -> None:
-    """Plain help and errors all the way down (rich's help formatter imports in ~0.2 s)."""
-    if hasattr(command, "rich_markup_mode"):
-        command.rich_markup_mode = None
-    for sub in getattr(command, "commands", {}).values():
-        _plain(sub)
+def __getattr__(name: str) -> Any:
+    """``app``: the typer app, for callers that drive it (typer's test runner)."""
+    if name == "app":
+        return typer_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-install_plain_params()
+def plain_runner(args: list[str]) -> Callable[[], None] | None:
+    """The command ``args`` name run without typer, if it has a plain runner and no ``--help``
+    is asked for: ``[--sim SPEC] exporter -a :9400`` → ``exporter.process.run``. ``None``:
+    typer parses ``args`` (anything else before the command, or an unknown command)."""
+    sim: str | None = None
+    i = 0
+    while i < len(args) and args[i].startswith("--sim"):
+        if args[i] == "--sim" and i + 1 < len(args):
+            sim, i = args[i + 1], i + 2
+        elif args[i].startswith("--sim="):
+            sim, i = args[i].removeprefix("--sim="), i + 1
+        else:
+            return None
+    entry = COMMANDS.get(args[i]) if i < len(args) else None
+    if entry is None or entry.runner is None or "--help" in args[i + 1 :]:
+        return None
+    module_name, attribute = entry.runner.split(":")
+    rest = args[i + 1 :]
 
+    def run() -> None:
+        from gpu_operator.gpu.backend import HardwareSettings
 
-class LazyGroup(TyperGroup):
-    """The root group: subcommands from ``COMMANDS``, each imported on first use."""
+        hardware = HardwareSettings.from_env(sim=sim)
+        getattr(importlib.import_module(module_name), attribute)(rest, hardware)
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.commands[cmd_name] = load_command(cmd_name)
-        return super().get_command(ctx, cmd_name)
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = [(name, entry.help) for name, entry in COMMANDS.items()]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-app = typer.Typer(
-    cls=LazyGroup,
-    help="gpu-operator: NVIDIA GPUs in Kubernetes, drop-in compatible with NVIDIA's GPU Operator.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(__version__)
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    sim_spec: str | None = typer.Option(
-        None,
-        "--sim",
-        help="Simulate a node: a preset (dgx-a100, hgx-h100, h200, a30x4, t4), MODEL[xN],... or a "
-        "state file. Default: $GPU_OPERATOR_SIM, else the real NVML.",
-    ),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    from gpu_operator.gpu.backend import HardwareSettings
-
-    ctx.obj = HardwareSettings.from_env(sim=sim_spec)
+    return run
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI on ``argv`` (default: the process's arguments)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, prog_name="gpu-operator")
+        runner = plain_runner(args)
+        if runner is not None:
+            runner()
+        else:
+            typer_app()(args=args, prog_name="gpu-operator")
     except GpuOperatorError as error:
         print(f"gpu-operator: {error}", file=sys.stderr)
         sys.exit(1)

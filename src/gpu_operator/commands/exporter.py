@@ -1,26 +1,15 @@
-"""``gpu-operator exporter``: dcgm-exporter's flags and environment variables."""
+"""``gpu-operator exporter``: dcgm-exporter's flags and environment variables.
+
+The command itself is ``gpu_operator.exporter.process.run``, which ``gpu_operator.cli`` calls
+without typer when the exporter is started (``gpu-operator exporter ...``, ``dcgm-exporter
+...``); this typer face of it serves ``--help`` and callers that go through the typer app.
+"""
 
 from __future__ import annotations
 
-import logging
-import signal
-import socket
-import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import typer
 
-from gpu_operator import logs
-from gpu_operator.errors import ConfigError
-from gpu_operator.exporter.flags import usage
-from gpu_operator.hostpaths import remap
-
-if TYPE_CHECKING:  # the exporter's modules are imported when it runs, not for --help
-    from gpu_operator.gpu import HardwareSettings
-
-log = logging.getLogger(__name__)
-
+from gpu_operator.exporter.process import help_text
 
 CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 """Every flag reaches ``exporter_command`` unparsed: dcgm-exporter's flags are Go flags
@@ -29,97 +18,9 @@ CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 def exporter_command(ctx: typer.Context) -> None:
     """Serve GPU metrics in dcgm-exporter's format (no DCGM needed)."""
-    import os
+    from gpu_operator.exporter.process import run
 
-    from gpu_operator.exporter import flags
-    from gpu_operator.exporter.collectors_csv import DEFAULT_COLLECTORS, read_collectors
-    from gpu_operator.exporter.serving import Exporter, ExporterService
-    from gpu_operator.exporter.settings import DeviceSelection, ExporterSettings
-    from gpu_operator.exporter.webconfig import read_web_config
-    from gpu_operator.gpu import Nvml
-    from gpu_operator.podresources import pod_resources_source
-
-    given = flags.parse(list(ctx.args), os.environ)
-    logs.setup(logging.DEBUG if given.flag("debug") else logging.INFO)
-    log_format = given.text("log-format")
-    if log_format not in ("text", "json"):
-        raise ConfigError(f"--log-format {log_format!r}: expected text or json")
-    unused = list(given.unused)
-    kubernetes = given.flag("kubernetes")
-    pod_labels, pod_uid = (
-        given.flag("kubernetes-enable-pod-labels"),
-        given.flag("kubernetes-enable-pod-uid"),
-    )
-    if not kubernetes:
-        unused += [
-            f"--{name} (only with -k/--kubernetes)"
-            for name, on in (
-                ("kubernetes-enable-pod-labels", pod_labels),
-                ("kubernetes-enable-pod-uid", pod_uid),
-            )
-            if on
-        ]
-    if log_format == "json":
-        unused.append("--log-format=json (logs are text)")
-    if unused:
-        log.warning("accepted, not used by this exporter: %s", "; ".join(unused))
-    collectors = Path(given.text("collectors")) if given.text("collectors") else None
-    web_config_file = given.text("web-config-file")
-    settings = ExporterSettings(
-        address=given.text("address"),
-        collect_interval_ms=given.number("collect-interval"),
-        collectors=collectors,
-        kubernetes=kubernetes,
-        kubernetes_enable_pod_labels=kubernetes and pod_labels,
-        kubernetes_enable_pod_uid=kubernetes and pod_uid,
-        kubernetes_pod_label_allowlist_regex=given.items("kubernetes-pod-label-allowlist-regex"),
-        kubernetes_gpu_id_type=given.text("kubernetes-gpu-id-type"),
-        pod_resources_socket=Path(given.text("pod-resources-kubelet-socket")),
-        nvidia_resource_names=given.items("nvidia-resource-names"),
-        no_hostname=given.flag("no-hostname"),
-        hostname=os.environ.get("NODE_NAME") or socket.gethostname(),
-        devices=DeviceSelection.parse(given.text("devices")),
-        xid_window_ms=given.number("xid-count-window-size"),
-        clock_events_window_ms=given.number("clock-events-count-window-size"),
-        replace_blanks_in_model_name=given.flag("replace-blanks-in-model-name"),
-        energy_interval_ms=given.number("energy-interval"),
-        use_old_namespace=given.flag("use-old-namespace"),
-    )
-    settings = remap(settings, "pod_resources_socket", "collectors")
-    table = read_collectors(settings.collectors or DEFAULT_COLLECTORS)
-    for message in table.skipped:
-        log.warning(message)
-    web = read_web_config(Path(web_config_file)) if web_config_file else None
-    hardware: HardwareSettings = ctx.obj
-    with Nvml.open(hardware) as nvml:
-        pod_source, pod_meta = None, None
-        if settings.kubernetes:
-            pod_source = pod_resources_source(settings.pod_resources_socket)
-        if settings.kubernetes_enable_pod_labels or settings.kubernetes_enable_pod_uid:
-            from gpu_operator.exporter.pod_metadata import ApiPodMeta
-
-            try:
-                pod_meta = ApiPodMeta()
-            except Exception as error:  # no API access: serve without, as upstream logs and goes on
-                log.warning("pod labels and UIDs unavailable: no API client: %s", error)
-        exporter = Exporter(nvml, settings, table, pod_source=pod_source, pod_meta=pod_meta)
-        service = ExporterService(exporter, nvml, web)
-        done = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: done.set())
-        service.start()
-        log.info("serving metrics on %s (port %d)", settings.address, service.port)
-        done.wait()
-        service.stop()
+    run(list(ctx.args), ctx.obj)
 
 
-def _help() -> str:
-    return (
-        "Serve GPU metrics in dcgm-exporter's format (no DCGM needed).\n\n"
-        "dcgm-exporter's flags, as Go parses them (-name or --name, =value or the next "
-        "argument; a bare boolean is true, --name=false false); a flag beats its environment "
-        "variable:\n\n" + usage()
-    )
-
-
-exporter_command.__doc__ = _help()
+exporter_command.__doc__ = help_text()

@@ -8,17 +8,16 @@ and an HTTP server whose ``/metrics`` only hands out the last rendered snapshot.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from gpu_operator.binding import cannot_listen
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.exporter.collectors_csv import Collectors
 from gpu_operator.exporter.fields import CLOCK_EVENT_BITS, GPM_METRICS
+from gpu_operator.exporter.httpd import Handler, HttpServer, Request, Response
 from gpu_operator.exporter.pods import PodMeta, PodRef, pod_map, with_metadata
 from gpu_operator.exporter.rendering import OWN, Renderer, RenderOptions
 from gpu_operator.exporter.sampling import Pass, Sampler
@@ -84,6 +83,11 @@ class Exporter:
         self.body = b""
         self.scrapes = 0
         self.last_scrape_s = 0.0
+
+    @property
+    def attributes_pods(self) -> bool:
+        """Whether pods are attributed (``-k``): the pod-attribution timer runs only then."""
+        return self._pod_source is not None
 
     def step(self) -> Pass:
         sampled = self.sampler.sample(self.xids.view().last)
@@ -183,46 +187,29 @@ class _Timer(threading.Thread):
             self._stopping.wait(max(0.0, self._interval_s - (time.monotonic() - started)))
 
 
-def make_handler(exporter: Exporter, web: WebConfig) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as Prometheus scrapes
+INDEX = b"<html><body><h1>gpu-operator exporter</h1><a href='/metrics'>/metrics</a>"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNAUTHORIZED = Response(
+    401, b"", headers=(("WWW-Authenticate", 'Basic realm="gpu-operator exporter"'),)
+)
 
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body leave in two writes; without NODELAY, Nagle plus delayed ACKs
-            # hold the body back ~40 ms on a kept-alive connection.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if not web.authorized(self.headers.get("Authorization")):
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="gpu-operator exporter"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            if path == "/metrics":
-                self._send(200, exporter.scrape(), "text/plain; version=0.0.4; charset=utf-8")
-            elif path == "/health":
-                ok, reason = exporter.health()
-                self._send(200 if ok else 503, reason.encode(), "text/plain; charset=utf-8")
-            elif path == "/":
-                page = b"<html><body><h1>gpu-operator exporter</h1><a href='/metrics'>/metrics</a>"
-                self._send(200, page, "text/html; charset=utf-8")
-            else:
-                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+def make_handler(exporter: Exporter, web: WebConfig) -> Handler:
+    """``/metrics`` (the snapshot), ``/health``, ``/`` and 404, behind basic auth if set."""
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def handle(request: Request) -> Response:
+        if not web.authorized(request.headers.get("authorization")):
+            return UNAUTHORIZED
+        if request.path == "/metrics":
+            return Response(200, exporter.scrape(), METRICS_TYPE)
+        if request.path == "/health":
+            ok, reason = exporter.health()
+            return Response(200 if ok else 503, reason.encode())
+        if request.path == "/":
+            return Response(200, INDEX, "text/html; charset=utf-8")
+        return Response(404, b"not found\n")
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-    return Handler
+    return handle
 
 
 class ExporterService:
@@ -234,29 +221,29 @@ class ExporterService:
         settings = exporter.settings
         host, port = listen_address(*settings.listen())
         web = web or WebConfig()
+        context = web.ssl_context()  # imports ssl only when the web config asks for TLS
         try:
-            self.server = ThreadingHTTPServer((host, port), make_handler(exporter, web))
+            self.server = HttpServer(host, port, make_handler(exporter, web), context)
         except OSError as error:
             raise cannot_listen("--address", settings.address, error) from error
-        self.server.daemon_threads = True
-        context = web.ssl_context()
-        if context is not None:
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self._threads: list[threading.Thread] = [
             _Timer("sampler", settings.collect_interval_ms / 1000, exporter.step, self._stopping),
-            _Timer(
-                "pod-attribution", settings.pod_refresh_s, exporter.refresh_pods, self._stopping
-            ),
-            # A 0.1 s poll (the default 0.5 s) bounds how long stop() waits on the HTTP loop.
-            threading.Thread(
-                target=self.server.serve_forever, args=(0.1,), name="http", daemon=True
-            ),
+            threading.Thread(target=self.server.serve, name="http", daemon=True),
         ]
+        if exporter.attributes_pods:
+            self._threads.append(
+                _Timer(
+                    "pod-attribution",
+                    settings.pod_refresh_s,
+                    exporter.refresh_pods,
+                    self._stopping,
+                )
+            )
         self._xid_watcher = XidWatcher(nvml, exporter.xids)
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self.server.port
 
     def start(self) -> None:
         self.exporter.step()  # serve real data from the first scrape on
@@ -267,6 +254,5 @@ class ExporterService:
     def stop(self) -> None:
         self._stopping.set()
         self._xid_watcher.stop()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
         self._xid_watcher.join(timeout=2)

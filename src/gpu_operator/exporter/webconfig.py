@@ -14,15 +14,18 @@ silently ignored, so a config never looks applied when it isn't.
 from __future__ import annotations
 
 import base64
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_operator.errors import ConfigError
 
+if TYPE_CHECKING:  # ssl is imported when TLS is configured: ~3 MiB of libcrypto otherwise
+    import ssl
+
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"}
-_MIN_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+_MIN_VERSIONS = {"TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}
+"""exporter-toolkit's words → ``ssl.TLSVersion`` member names."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,10 @@ class WebConfig:
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.cert_file is None or self.key_file is None:
             return None
+        import ssl
+
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = _MIN_VERSIONS[self.min_version]
+        context.minimum_version = ssl.TLSVersion[_MIN_VERSIONS[self.min_version]]
         try:
             context.load_cert_chain(self.cert_file, self.key_file)
             if self.client_ca_file is not None:

@@ -58,6 +58,10 @@ COMMANDS: dict[str, Lazy] = {
         "Run the NVIDIA device plugin: advertise GPUs and MIG devices to the kubelet.",
         "CONTEXT_SETTINGS",
     ),
+    "dra-driver": Lazy(
+        "gpu_operator.commands.dra_driver:dra_driver_command",
+        "Run the DRA kubelet plugin gpu.nvidia.com: GPUs as ResourceSlices, claims as CDI specs.",
+    ),
     "feature-discovery": Lazy(
         "gpu_operator.commands.feature_discovery:feature_discovery_command",
         "Label the node's GPUs as gpu-feature-discovery does (nvidia.com/gpu.*, mig*, cuda.*).",

@@ -25,6 +25,7 @@ HEAVY = (*NEVER, "lightkube", "httpx2", "grpc", "google.protobuf", "pydantic", "
 AGENTS = [
     "exporter",
     "device-plugin",
+    "dra-driver",
     "feature-discovery",
     "validator",
     "toolkit",

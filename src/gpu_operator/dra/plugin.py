@@ -1,0 +1,192 @@
+"""The DRA driver assembled: read the node's full GPUs through the NVML facade, serve the DRA
+and registration sockets, watch device health, and keep the node's ResourceSlice current (at
+start, on every health change, and every ``resync_s`` in case it was changed or deleted behind
+our back — a steady node writes nothing). ``stop(clean=True)`` deletes our slices, as a driver
+that is uninstalled must; a restart (``clean=False``) leaves them for the next process.
+
+MIG-enabled GPUs are not published here yet (dynamic MIG is a later step of issue 17): a full
+GPU that has MIG on is left out with one log line."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gpu_operator.dra.cdi import claim_spec
+from gpu_operator.dra.checkpoint import CHECKPOINT_FILE
+from gpu_operator.dra.devices import NodeGpus, gpu_device
+from gpu_operator.dra.health import DeviceHealth
+from gpu_operator.dra.prepare import ClaimSource, Preparer
+from gpu_operator.dra.server import DraServer
+from gpu_operator.dra.servicer import DraServicer
+from gpu_operator.dra.settings import DraSettings
+from gpu_operator.dra.slices import build_slice
+from gpu_operator.errors import GpuOperatorError
+from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.gpu.records import GpuInfo
+from gpu_operator.toolkit.cdi_generate import CdiOptions
+from gpu_operator.toolkit.driver_tree import discover
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Where the slice goes (``kubeapi.SlicePublisher`` against the API)."""
+
+    def publish(self, desired: dict[str, Any]) -> bool: ...
+
+    def delete_node_slices(self, node: str) -> int: ...
+
+
+def read_node(hardware: HardwareSettings) -> NodeGpus:
+    """The driver's facts and the full GPUs to publish (MIG-enabled ones left out)."""
+    with Nvml.open(hardware) as nvml:
+        system = nvml.system()
+        gpus = nvml.gpus()
+    for gpu in gpus:
+        if gpu.mig_mode is not None and gpu.mig_mode.enabled:
+            log.info(
+                "GPU %d (%s) has MIG enabled: not published (no dynamic MIG yet)",
+                gpu.index,
+                gpu.uuid,
+            )
+    return NodeGpus(
+        system=system,
+        gpus=tuple(g for g in gpus if not (g.mig_mode is not None and g.mig_mode.enabled)),
+    )
+
+
+@dataclass
+class _Loop:
+    thread: threading.Thread
+    stop: threading.Event
+
+
+class DraDriver:
+    def __init__(
+        self,
+        settings: DraSettings,
+        hardware: HardwareSettings,
+        *,
+        publisher: Publisher,
+        claims: ClaimSource,
+        resync_s: float = 30.0,
+        retry_s: float = 1.0,
+    ):
+        self.settings = settings
+        self.hardware = hardware
+        self.publisher = publisher
+        self._claims = claims
+        self._resync_s = resync_s
+        self._retry_s = retry_s
+        self.node: NodeGpus | None = None
+        self.preparer: Preparer | None = None
+        self.server: DraServer | None = None
+        self.health: DeviceHealth | None = None
+        self.published = threading.Event()
+        """Set once the slice has been published (or found already so)."""
+        self._loop: _Loop | None = None
+        self._generation = 1
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Read the node, serve, watch health, publish; ``ConfigError``/``GpuError`` if not."""
+        settings = self.settings
+        node = read_node(self.hardware)
+        names = node.by_name()
+        tree = discover(
+            Path(settings.container_driver_root),
+            node.system.driver_version,
+            host_root=Path(settings.driver_root),
+        )
+        options = CdiOptions(
+            hook_path=settings.nvidia_cdi_hook_path,
+            dev_root=settings.driver_root,
+            modeset=Path(settings.container_driver_root, "dev/nvidia-modeset").exists(),
+        )
+
+        def spec(uid: str, gpus: Sequence[GpuInfo]) -> dict[str, Any]:
+            return claim_spec(uid, gpus, tree, options)
+
+        preparer = Preparer(
+            settings.node_name,
+            names,
+            cdi_root=Path(settings.cdi_root),
+            checkpoint_path=settings.plugin_dir / CHECKPOINT_FILE,
+            claims=self._claims,
+            spec=spec,
+        )
+        Path(settings.cdi_root).mkdir(parents=True, exist_ok=True)
+        health = DeviceHealth(self.hardware, list(names.items()), settings.health)
+        server = DraServer(
+            Path(settings.kubelet_registrar_directory_path),
+            settings.plugin_dir,
+            DraServicer(preparer),
+        )
+        health.start()
+        try:
+            server.start()
+        except GpuOperatorError:
+            health.stop()
+            raise
+        self.node, self.preparer, self.server, self.health = node, preparer, server, health
+        stop = threading.Event()
+        thread = threading.Thread(target=self._publish_loop, args=(stop,), name="dra-slices")
+        thread.daemon = True
+        self._loop = _Loop(thread, stop)
+        thread.start()
+        log.info(
+            "DRA driver on %s: %s",
+            settings.node_name,
+            ", ".join(f"{n} ({g.uuid})" for n, g in names.items()) or "no full GPUs",
+        )
+
+    def stop(self, *, clean: bool = True) -> None:
+        if self._loop is not None:
+            self._loop.stop.set()
+            if self.health is not None:
+                self.health.board.wake()
+            self._loop.thread.join(10)
+            self._loop = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.health is not None:
+            self.health.stop()
+            self.health = None
+        if clean:
+            try:
+                deleted = self.publisher.delete_node_slices(self.settings.node_name)
+                log.info("deleted %d ResourceSlice(s) of this node", deleted)
+            except GpuOperatorError as error:
+                log.error("could not delete this node's ResourceSlices: %s", error)
+
+    # --- the slice ----------------------------------------------------------------------
+
+    def desired_slice(self) -> dict[str, Any]:
+        assert self.node is not None
+        assert self.health is not None
+        devices = [gpu_device(g, self.node.system) for g in self.node.gpus]
+        return build_slice(self.settings.node_name, devices, self.health.taints(), self._generation)
+
+    def _publish_loop(self, stop: threading.Event) -> None:
+        assert self.health is not None
+        board = self.health.board
+        while not stop.is_set():
+            seen = board.generation
+            try:
+                if self.publisher.publish(self.desired_slice()):
+                    self._generation += 1
+                self.published.set()
+                wait = self._resync_s
+            except GpuOperatorError as error:
+                log.error("publishing the ResourceSlice failed (retrying): %s", error)
+                wait = self._retry_s
+            if stop.is_set():
+                break
+            board.wait_change(seen, wait)

@@ -223,3 +223,28 @@ def solve(profiles: Sequence[GpuInstanceProfile], wanted: Sequence[GpuInstancePr
 
 def fits(profiles: Sequence[GpuInstanceProfile], wanted: Sequence[GpuInstanceProfile]) -> bool:
     return not wanted or problem(profiles, wanted) is None
+
+
+def addable_starts(
+    profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed], profile: GpuInstanceProfile
+) -> list[int]:
+    """The legal starts where one more ``profile`` could be created now, the instances in
+    ``fixed`` staying where they are: the range is free, the profile is under its instance cap
+    and the GPU's engine budget holds (the driver's own rules)."""
+    if sum(1 for p in fixed if p.profile.id == profile.id) >= profile.instance_count:
+        return []
+    if _budget_problem(profiles, [p.profile for p in fixed] + [profile]) is not None:
+        return []
+    used = 0
+    for p in fixed:
+        used |= p.mask
+    size_mask = (1 << profile.memory_slices) - 1
+    return [s for s in _starts(profile) if not (size_mask << s) & used]
+
+
+def room_left(profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed]) -> tuple[int, ...]:
+    """For each profile, largest first, how many starts could take one more instance of it now
+    with ``fixed`` in place: ``room_score`` that also honours instance caps and engines."""
+    return tuple(
+        len(addable_starts(profiles, fixed, p)) for p in sorted(profiles, key=_creation_key)
+    )

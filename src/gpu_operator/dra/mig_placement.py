@@ -1,0 +1,137 @@
+"""Which dynamic MIG device a claim should get: the scheduler's device preference (pure).
+
+The scheduler finds the devices whose counters are free (each feasible by construction: the
+counters are exact, see ``mig_devices``); this module orders them so that the GPUs keep the
+largest free profiles possible. Instances already there never move (running pods' devices and
+instances the driver did not create are fixed); for each candidate the placement solver's
+``room_left`` (for every profile, largest first, how many starts could still take one) is
+compared before and after, and the candidate that loses least comes first. Ties go to the
+candidate that leaves fewer free fragments, then to the one packed against used slices or the
+GPU's edge, then to the higher start (small instances gather at the top, large ones start at 0).
+
+Across GPUs the same loss decides: a 1g on an empty GPU costs its 7g, so partitioned GPUs fill
+first and whole GPUs stay whole.
+
+``MigPreference(gpus, in_use).prefer(candidates)`` is the hook: ``candidates`` are device names
+(or objects carrying one: a mapping with ``name``, or an attribute ``name``); names it does not
+know (whole GPUs, other drivers' devices) keep their order after the MIG devices it ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from gpu_operator.dra.mig_devices import MigGpu, parse_device_name
+from gpu_operator.gpu.records import GpuInstanceProfile
+from gpu_operator.mig.placement import Placed, memory_slices, room_left
+
+T = TypeVar("T")
+RankKey = tuple[tuple[int, ...], int, int, int, int]
+
+
+def _free_runs(total: int, used: int) -> int:
+    runs, previous_free = 0, False
+    for i in range(total):
+        free = not used >> i & 1
+        runs += free and not previous_free
+        previous_free = free
+    return runs
+
+
+def _packed_sides(total: int, used: int, placed: Placed) -> int:
+    """How many of the instance's two sides touch a used slice or the GPU's edge."""
+    below = placed.start == 0 or bool(used >> (placed.start - 1) & 1)
+    end = placed.start + placed.size
+    above = end >= total or bool(used >> end & 1)
+    return int(below) + int(above)
+
+
+def rank_key(
+    profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed], candidate: Placed
+) -> RankKey:
+    """Smaller is better: (room lost per profile, largest first; free fragments left; sides not
+    packed; minus the start; 0)."""
+    total = memory_slices(profiles)
+    used = 0
+    for p in fixed:
+        used |= p.mask
+    before = room_left(profiles, fixed)
+    after = room_left(profiles, [*fixed, candidate])
+    loss = tuple(b - a for b, a in zip(before, after, strict=True))
+    return (
+        loss,
+        _free_runs(total, used | candidate.mask),
+        2 - _packed_sides(total, used, candidate),
+        -candidate.start,
+        0,
+    )
+
+
+def order(
+    profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed], candidates: Sequence[Placed]
+) -> list[Placed]:
+    """One GPU's candidate placements, best first (``fixed`` instances stay where they are)."""
+    return sorted(candidates, key=lambda c: rank_key(profiles, fixed, c))
+
+
+def _name_of(candidate: object) -> str:
+    if isinstance(candidate, str):
+        return candidate
+    if isinstance(candidate, Mapping):
+        return str(candidate["name"])
+    return str(candidate.name)  # type: ignore[attr-defined]
+
+
+class MigPreference:
+    """The device preference of one node's dynamic MIG devices.
+
+    ``gpus`` are the node's GPUs as published (``mig_devices.MigGpu``); ``in_use`` returns, at
+    call time, the names of this node's devices already allocated to claims.
+    """
+
+    def __init__(
+        self, gpus: Sequence[MigGpu], in_use: Callable[[], Iterable[str]] = lambda: ()
+    ) -> None:
+        self._gpus = {g.minor: g for g in gpus}
+        self._in_use = in_use
+
+    def placed(self, name: str) -> tuple[MigGpu, Placed] | None:
+        """The GPU and placement a device name stands for, or ``None`` if not one of ours."""
+        device = parse_device_name(name)
+        if device is None or device.minor not in self._gpus:
+            return None
+        gpu = self._gpus[device.minor]
+        for profile in gpu.profiles:
+            starts = {pl.start for pl in profile.placements}
+            if profile.id == device.profile_id and device.start in starts:
+                return gpu, Placed(profile, device.start)
+        return None
+
+    def fixed(self, gpu: MigGpu, in_use: Iterable[str]) -> list[Placed]:
+        """The instances that stay where they are on one GPU."""
+        out = list(gpu.foreign)
+        for name in in_use:
+            found = self.placed(name)
+            if found is not None and found[0].minor == gpu.minor:
+                out.append(found[1])
+        return out
+
+    def prefer(self, candidates: Sequence[T], name: Callable[[Any], str] = _name_of) -> list[T]:
+        """``candidates`` reordered: our MIG devices best first, then the rest as given."""
+        in_use = list(self._in_use())
+        fixed: dict[int, list[Placed]] = {}
+        ranked: list[tuple[RankKey, int, T]] = []
+        rest: list[T] = []
+        for candidate in candidates:
+            found = self.placed(name(candidate))
+            if found is None:
+                rest.append(candidate)
+                continue
+            gpu, placed = found
+            if gpu.minor not in fixed:
+                fixed[gpu.minor] = self.fixed(gpu, in_use)
+            key = rank_key(gpu.profiles, fixed[gpu.minor], placed)
+            ranked.append(((*key[:4], gpu.minor), len(ranked), candidate))
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        return [c for _, _, c in ranked] + rest

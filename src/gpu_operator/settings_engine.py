@@ -8,9 +8,12 @@ dataclass's defaults stand for the rest) and where each came from. Text is read 
 a bad value is one ``ConfigError`` naming the flag, the variable or the config key, whichever way
 it came in; a boolean is read by ``gpu_operator.booleans`` (Go's ``strconv.ParseBool`` words),
 and an empty boolean variable counts as unset; ``one_of(...)`` takes a word from a fixed list and
-refuses any other naming the words. Pure, over the leaves ``booleans`` and ``errors``:
-the device plugin and feature discovery (and any agent with flags, variables and a file) build
-on it.
+refuses any other naming the words; ``integer`` and ``number`` read Go's ``IntFlag`` and our
+seconds (an empty variable of either is unset, as urfave/cli skips it). Pure, over the leaves
+``booleans`` and ``errors``: every agent builds on it — the device plugin and feature discovery
+(flags, variables and a file), the env-only agents (``variable()``), and the typer agents
+(validator, config-manager, ``mig``, node-labeler, ``toolkit cdi-generate``) through
+``cli_params.option``, which hands the engine the flag's text untouched.
 
 Why ours and not ``pydantic-settings``: its sources (init kwargs > env > dotenv > secrets) have
 no command-line flag given as text to be parsed with the same words as the variable, no ordered
@@ -77,6 +80,29 @@ def one_of(*words: str) -> OneOf:
     return OneOf(words)
 
 
+def integer(text: str) -> int:
+    """A whole number in decimal (Go's ``IntFlag``); refused as ``NAME='x': not an integer``."""
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        raise ValueError("not an integer") from None
+
+
+def number(text: str) -> float:
+    """A number such as ``5`` or ``0.5`` (seconds); refused as ``NAME='x': not a number``."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a number")
+    return value
+
+
+_NAMES_THE_TEXT = (integer, number)
+"""Readers whose refusal reads ``NAME='text': why`` (as the boolean's and ``one_of``'s)."""
+
+
 @dataclass(frozen=True)
 class Resolved:
     """The values given (field name → value) and where each came from."""
@@ -98,6 +124,8 @@ def read(field: Field[Any], text: str, where: str) -> Any:
     try:
         return field.parse(text)
     except ValueError as error:
+        if field.parse in _NAMES_THE_TEXT:
+            raise ConfigError(f"{where}={text!r}: {error}") from error
         raise ConfigError(f"{where}: {error}") from error
 
 
@@ -108,9 +136,10 @@ def _value(field: Field[Any], value: Any, where: str) -> Any:
 
 
 def env_value(field: Field[Any], env: Mapping[str, str]) -> tuple[str, str] | None:
-    """The first of ``field``'s variables that is set, and its text (an empty boolean variable,
-    or any empty one of an ``empty_is_unset`` field, is not set); ``None`` when none is."""
-    skip_empty = field.empty_is_unset or field.parse is bool
+    """The first of ``field``'s variables that is set, and its text (an empty boolean, integer
+    or number variable, or any empty one of an ``empty_is_unset`` field, is not set); ``None``
+    when none is."""
+    skip_empty = field.empty_is_unset or field.parse is bool or field.parse in _NAMES_THE_TEXT
     for name in field.env:
         if name in env and not (skip_empty and env[name] == ""):
             return name, env[name]

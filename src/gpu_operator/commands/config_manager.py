@@ -2,7 +2,11 @@
 sidecar. It installs the named config this node's ``nvidia.com/device-plugin.config`` label
 selects from the plugin ConfigMap at ``CONFIG_FILE_DST``; as the init container
 (``ONESHOT=true``) once, as the sidecar on every label change, sending ``SIGNAL`` to
-``PROCESS_TO_SIGNAL`` in the pod (``shareProcessNamespace``) when the file changed."""
+``PROCESS_TO_SIGNAL`` in the pod (``shareProcessNamespace``) when the file changed.
+
+Upstream's flags and variables (``--oneshot``/``ONESHOT``, ``--config-file-srcdir``/
+``CONFIG_FILE_SRCDIR`` …) resolve through ``settings_engine``: flag > variable > default, a bad
+value refused in one line naming it before anything is read or installed."""
 
 from __future__ import annotations
 
@@ -10,11 +14,15 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from gpu_operator import logs
+from gpu_operator.cli_params import KUBECONFIG, go_flags, option
 from gpu_operator.deviceplugin.configselect import (
     available,
     install,
@@ -25,6 +33,7 @@ from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.executables import EXECUTABLES
 from gpu_operator.hostpaths import host_path
 from gpu_operator.names import DEVICE_PLUGIN_CONFIG_LABEL
+from gpu_operator.settings_engine import Field, integer, resolve
 
 log = logging.getLogger("config-manager")
 
@@ -83,30 +92,102 @@ def _signal(name: str, signum: int, node_name: str) -> None:
             os.kill(pid, signum)
 
 
+@dataclass(frozen=True)
+class ConfigManagerSettings:
+    """config-manager's settings, upstream's flags and variables (``FIELDS``); the defaults
+    are upstream's but the two directories and the fallbacks, which upstream leaves empty."""
+
+    node_name: str = ""
+    node_label: str = DEVICE_PLUGIN_CONFIG_LABEL
+    config_file_srcdir: str = "/available-configs"
+    config_file_dst: str = "/config/config.yaml"
+    default_config: str = ""
+    fallback_strategies: str = "named,single"
+    oneshot: bool = False
+    send_signal: bool = True
+    signal: int = 1
+    process_to_signal: str = "nvidia-device-plugin"
+    kubeconfig: Path | None = None
+
+
+FIELDS: dict[str, Field[None]] = {
+    "oneshot": Field("--oneshot", ("ONESHOT",), bool),
+    "kubeconfig": KUBECONFIG,
+    "node_name": Field("--node-name", ("NODE_NAME",), str),
+    "node_label": Field("--node-label", ("NODE_LABEL",), str, empty_is_unset=True),
+    "config_file_srcdir": Field(
+        "--config-file-srcdir", ("CONFIG_FILE_SRCDIR",), str, empty_is_unset=True
+    ),
+    "config_file_dst": Field("--config-file-dst", ("CONFIG_FILE_DST",), str, empty_is_unset=True),
+    "default_config": Field("--default-config", ("DEFAULT_CONFIG",), str),
+    "fallback_strategies": Field(
+        "--fallback-strategies", ("FALLBACK_STRATEGIES",), str, empty_is_unset=True
+    ),
+    "send_signal": Field("--send-signal", ("SEND_SIGNAL",), bool),
+    "signal": Field("--signal", ("SIGNAL",), integer),
+    "process_to_signal": Field(
+        "--process-to-signal", ("PROCESS_TO_SIGNAL",), str, empty_is_unset=True
+    ),
+}
+"""k8s-device-plugin's ``cmd/config-manager`` flags and variables, resolved by the engine."""
+COMMAND_CLASS = go_flags(FIELDS)
+"""The command's click class: urfave/cli's boolean flags (``--oneshot``, ``--oneshot=false``)."""
+
+
+def settings_of(flags: dict[str, Any], env: Mapping[str, str]) -> ConfigManagerSettings:
+    """The settings ``flags`` (text or ``None``) and ``env`` give; ``ConfigError`` naming the
+    flag or variable of a bad value, or ``NODE_NAME`` when none is set."""
+    settings = ConfigManagerSettings(**resolve(FIELDS, flags, env, None).values)
+    if not settings.node_name:
+        raise ConfigError("NODE_NAME (--node-name) is not set: config-manager must know its node")
+    return settings
+
+
+_D = ConfigManagerSettings()
+
+
 def config_manager_command(
-    node_name: str = typer.Option("", envvar="NODE_NAME", help="This node (required)."),
-    node_label: str = typer.Option(DEVICE_PLUGIN_CONFIG_LABEL, envvar="NODE_LABEL"),
-    srcdir: str = typer.Option("/available-configs", envvar="CONFIG_FILE_SRCDIR"),
-    dst: str = typer.Option("/config/config.yaml", envvar="CONFIG_FILE_DST"),
-    default: str = typer.Option("", envvar="DEFAULT_CONFIG"),
-    fallbacks: str = typer.Option("named,single", envvar="FALLBACK_STRATEGIES"),
-    oneshot: bool = typer.Option(False, envvar="ONESHOT", help="Install once and exit."),
-    send_signal: bool = typer.Option(False, envvar="SEND_SIGNAL"),
-    signum: int = typer.Option(1, "--signal", envvar="SIGNAL"),
-    process: str = typer.Option("nvidia-device-plugin", envvar="PROCESS_TO_SIGNAL"),
+    oneshot: str | None = option(
+        FIELDS["oneshot"], help="Install once and exit (the init container).", default="false"
+    ),
+    node_name: str | None = option(FIELDS["node_name"], help="This node (required)."),
+    node_label: str | None = option(FIELDS["node_label"], default=_D.node_label),
+    config_file_srcdir: str | None = option(
+        FIELDS["config_file_srcdir"], help="The named configs.", default=_D.config_file_srcdir
+    ),
+    config_file_dst: str | None = option(
+        FIELDS["config_file_dst"], help="Where the plugin reads.", default=_D.config_file_dst
+    ),
+    default_config: str | None = option(
+        FIELDS["default_config"], help="The config when the label is unset."
+    ),
+    fallback_strategies: str | None = option(
+        FIELDS["fallback_strategies"],
+        help="named, single, empty (comma list).",
+        default=_D.fallback_strategies,
+    ),
+    send_signal: str | None = option(
+        FIELDS["send_signal"], help="Signal the plugin after a change.", default="true"
+    ),
+    signal: str | None = option(FIELDS["signal"], default=_D.signal),
+    process_to_signal: str | None = option(
+        FIELDS["process_to_signal"], default=_D.process_to_signal
+    ),
+    kubeconfig: str | None = option(FIELDS["kubeconfig"]),
     server: str | None = typer.Option(None, "--server", help="API server URL."),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
 ) -> None:
     """Install the device-plugin config this node's label selects (upstream's config-manager)."""
     from gpu_operator.kube import KubeSettings, build_client, get_node, watch_node
 
     logs.setup(logging.INFO)
+    flags = {k: v for k, v in locals().items() if k in FIELDS}
     try:
-        if not node_name:
-            raise ConfigError("NODE_NAME is not set: config-manager must know its node")
-        strategies = parse_fallbacks(fallbacks)
-        source, target = host_path(srcdir), host_path(dst)
-        client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+        settings = settings_of(flags, os.environ)
+        node_name, node_label = settings.node_name, settings.node_label
+        default, dst = settings.default_config, settings.config_file_dst
+        strategies = parse_fallbacks(settings.fallback_strategies)
+        source, target = host_path(settings.config_file_srcdir), host_path(dst)
+        client = build_client(KubeSettings(server=server, kubeconfig=settings.kubeconfig))
         where = f"label {node_label} on node {node_name}"
 
         def apply(labels: dict[str, str]) -> bool:
@@ -123,7 +204,7 @@ def config_manager_command(
             )
             return changed
 
-        if oneshot:
+        if settings.oneshot:
             apply(dict(get_node(client, node_name).metadata.labels or {}))
             return
         current: str | None = None
@@ -138,8 +219,8 @@ def config_manager_command(
             except ConfigError as error:  # keep the config in place; the label can be fixed
                 log.error("%s; keeping the current config", error)
                 continue
-            if changed and send_signal:
-                _signal(process, signum, node_name)
+            if changed and settings.send_signal:
+                _signal(settings.process_to_signal, settings.signal, node_name)
     except GpuOperatorError as error:
         print(f"config-manager: {error}", file=sys.stderr)
         raise typer.Exit(1) from error

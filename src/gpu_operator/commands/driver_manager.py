@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from gpu_operator import logs
+from gpu_operator.cli_params import KUBECONFIG, option
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.errors import ConfigError
 
 COMMANDS = ("uninstall_driver", "preflight_check")
@@ -21,7 +23,7 @@ def driver_manager_command(
     server: str | None = typer.Option(
         None, "--server", help="API server URL (default: in-cluster, $KUBECONFIG, ~/.kube/config)"
     ),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(KUBECONFIG),
 ) -> None:
     """Prepare this node for the driver container (NODE_NAME required; upstream env vars)."""
     if command not in COMMANDS:
@@ -34,7 +36,7 @@ def driver_manager_command(
 
     logs.setup(logging.INFO)
     settings = ManagerSettings.from_env()
-    client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+    client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig_path(kubeconfig)))
     paths = HostPaths(host_root=Path(settings.host_root))
     try:
         agent = DriverManager(settings, client, paths)

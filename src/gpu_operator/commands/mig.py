@@ -3,21 +3,28 @@
 
 Thin: read files, open the NVML facade, call ``gpu_operator.mig``, print. Progress goes to
 stderr, results to stdout; user errors raise ``GpuOperatorError`` (one line from the CLI root).
+mig-parted's flags resolve through ``settings_engine`` (``FIELDS``): flag > ``MIG_PARTED_*``
+variable > default, booleans as urfave/cli reads them (``-m``, ``--mode-only=false``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from gpu_operator.cli_params import KUBECONFIG, given, go_flags, option
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.errors import ConfigError
 from gpu_operator.names import GPU_COUNT_LABEL, GPU_PRODUCT_LABEL, MIG_CONFIG_LABEL
+from gpu_operator.settings_engine import Field, one_of, resolve
 
 if TYPE_CHECKING:  # imported where used: --help loads none of it
     from gpu_operator.gpu import HardwareSettings
@@ -36,33 +43,74 @@ APPLIED = "MIG configuration applied successfully"
 CURRENT = "Selected MIG configuration currently applied"
 NOT_CURRENT = "Assertion failure: selected configuration not currently applied"
 
-_CONFIG_FILE = typer.Option(
-    None,
+
+@dataclass(frozen=True)
+class PartedFlags:
+    """mig-parted's flags (``FIELDS``), as one command was given them: flag > variable >
+    default, through ``settings_engine``."""
+
+    debug: bool = False
+    config_file: str | None = None
+    selected_config: str | None = None
+    hooks_file: str | None = None
+    skip_reset: bool = False
+    mode_only: bool = False
+    valid_config: bool = False
+    output_format: str = "yaml"
+    config_label: str = "current"
+    output_file: str | None = None
+    checkpoint_file: str | None = None
+
+
+FIELDS: dict[str, Field[None]] = {
+    "debug": Field("--debug", ("MIG_PARTED_DEBUG",), bool),
+    "config_file": Field("--config-file", ("MIG_PARTED_CONFIG_FILE",), str, empty_is_unset=True),
+    "selected_config": Field(
+        "--selected-config", ("MIG_PARTED_SELECTED_CONFIG",), str, empty_is_unset=True
+    ),
+    "hooks_file": Field("--hooks-file", ("MIG_PARTED_HOOKS_FILE",), str, empty_is_unset=True),
+    "skip_reset": Field("--skip-reset", ("MIG_PARTED_SKIP_RESET",), bool),
+    "mode_only": Field("--mode-only", ("MIG_PARTED_MODE_CHANGE_ONLY",), bool),
+    "valid_config": Field("--valid-config", ("MIG_PARTED_VALID_CONFIG",), bool),
+    "output_format": Field(
+        "--output-format", ("MIG_PARTED_OUTPUT_FORMAT",), one_of("yaml", "json")
+    ),
+    "config_label": Field("--config-label", ("MIG_PARTED_CONFIG_LABEL",), str, empty_is_unset=True),
+    "output_file": Field("--output-file", ("MIG_PARTED_OUTPUT_FILE",), str, empty_is_unset=True),
+    "checkpoint_file": Field(
+        "--checkpoint-file", ("MIG_PARTED_CHECKPOINT_FILE",), str, empty_is_unset=True
+    ),
+}
+"""mig-parted's flags and variables (urfave/cli), resolved by ``settings_engine``."""
+
+
+def parted_flags(ctx: typer.Context) -> PartedFlags:
+    """This command's flags (and the group's ``--debug``) resolved with the environment; a bad
+    value is one ``ConfigError`` naming the flag or the variable."""
+    params = {**(ctx.parent.params if ctx.parent else {}), **ctx.params}
+    return PartedFlags(**resolve(FIELDS, given(FIELDS, params), os.environ, None).values)
+
+
+_CONFIG_FILE = option(
+    FIELDS["config_file"],
     "-f",
-    "--config-file",
-    envvar="MIG_PARTED_CONFIG_FILE",
     help="mig-parted v1 config ('-' = stdin). Default: the shipped default config.",
 )
-_SELECTED = typer.Option(
-    None,
-    "-c",
-    "--selected-config",
-    envvar="MIG_PARTED_SELECTED_CONFIG",
-    help="Config name in the file (optional when it holds one).",
+_SELECTED = option(
+    FIELDS["selected_config"], "-c", help="Config name in the file (optional when it holds one)."
 )
-_HOOKS = typer.Option(None, "-k", "--hooks-file", envvar="MIG_PARTED_HOOKS_FILE")
-_MODE_ONLY = typer.Option(
-    False, "-m", "--mode-only", envvar="MIG_PARTED_MODE_CHANGE_ONLY", help="Only MIG modes."
-)
-_OUTPUT = typer.Option("yaml", "-o", "--output-format", envvar="MIG_PARTED_OUTPUT_FORMAT")
+_HOOKS = option(FIELDS["hooks_file"], "-k")
+_MODE_ONLY = option(FIELDS["mode_only"], "-m", help="Only MIG modes.", default="false")
+_OUTPUT = option(FIELDS["output_format"], "-o", default="yaml")
+_COMMAND = go_flags(FIELDS)
 
 
-@app.callback()
+@app.callback(cls=go_flags(FIELDS, group=True))
 def mig_root(
-    ctx: typer.Context,
-    debug: bool = typer.Option(False, "-d", "--debug", envvar="MIG_PARTED_DEBUG"),
+    debug: str | None = option(FIELDS["debug"], "-d", default="false"),
 ) -> None:
-    ctx.meta["mig_debug"] = debug
+    # mig-parted's global flag: resolved with each command's own (``parted_flags``).
+    del debug
 
 
 def _settings(ctx: typer.Context) -> HardwareSettings:
@@ -117,35 +165,27 @@ def _progress(step: Step) -> None:
     typer.echo(str(step), err=True)
 
 
-def _flag_env(ctx: typer.Context, **flags: object) -> dict[str, str]:
-    """Every flag's env var = its current value, for hooks (Go spells booleans true/false)."""
-    names = {
-        "config_file": "MIG_PARTED_CONFIG_FILE",
-        "selected_config": "MIG_PARTED_SELECTED_CONFIG",
-        "hooks_file": "MIG_PARTED_HOOKS_FILE",
-        "skip_reset": "MIG_PARTED_SKIP_RESET",
-        "mode_only": "MIG_PARTED_MODE_CHANGE_ONLY",
-        "checkpoint_file": "MIG_PARTED_CHECKPOINT_FILE",
-    }
-    env = {"MIG_PARTED_DEBUG": "true" if ctx.meta.get("mig_debug") else "false"}
-    for key, value in flags.items():
-        if isinstance(value, bool):
-            env[names[key]] = "true" if value else "false"
-        else:
-            env[names[key]] = "" if value is None else str(value)
+def _flag_env(flags: PartedFlags, *names: str) -> dict[str, str]:
+    """Each of the command's flags (``names``, and ``--debug``) as its variable = its value,
+    for hooks (Go spells booleans true/false)."""
+    env = {}
+    for name in ("debug", *names):
+        value = getattr(flags, name)
+        text = ("true" if value else "false") if isinstance(value, bool) else value
+        env[FIELDS[name].env[0]] = "" if text is None else str(text)
     return env
 
 
-@app.command("apply")
+@app.command("apply", cls=_COMMAND)
 def apply_command(
     ctx: typer.Context,
     config_file: str | None = _CONFIG_FILE,
     selected_config: str | None = _SELECTED,
     hooks_file: str | None = _HOOKS,
-    skip_reset: bool = typer.Option(
-        False, "-s", "--skip-reset", envvar="MIG_PARTED_SKIP_RESET", help="Never reset GPUs."
+    skip_reset: str | None = option(
+        FIELDS["skip_reset"], "-s", help="Never reset GPUs.", default="false"
     ),
-    mode_only: bool = _MODE_ONLY,
+    mode_only: str | None = _MODE_ONLY,
 ) -> None:
     """Apply a MIG config: idempotent; modes first, then instances at solved placements.
 
@@ -157,22 +197,14 @@ def apply_command(
     from gpu_operator.mig.hooks import HookRunner
     from gpu_operator.mig.observe import observe
 
-    entries = _entries(config_file, selected_config)
-    runner = HookRunner(
-        _hooks(hooks_file),
-        _flag_env(
-            ctx,
-            config_file=config_file,
-            selected_config=selected_config,
-            hooks_file=hooks_file,
-            skip_reset=skip_reset,
-            mode_only=mode_only,
-        ),
-    )
+    flags = parted_flags(ctx)
+    entries = _entries(flags.config_file, flags.selected_config)
+    names = ("config_file", "selected_config", "hooks_file", "skip_reset", "mode_only")
+    runner = HookRunner(_hooks(flags.hooks_file), _flag_env(flags, *names))
     with Nvml.open(_settings(ctx)) as nvml:
         left, none = _unselected(entries, observe(nvml))
         if none:
-            which = f"config {selected_config!r}" if selected_config else "the config"
+            which = f"config {flags.selected_config!r}" if flags.selected_config else "the config"
             raise ConfigError(
                 f"{which} selects no GPU of this node ({'; '.join(left)}): nothing applied "
                 "(add an entry whose device-filter matches, or devices: all)"
@@ -182,8 +214,8 @@ def apply_command(
             apply_config(
                 nvml,
                 entries,
-                mode_only=mode_only,
-                skip_reset=skip_reset,
+                mode_only=flags.mode_only,
+                skip_reset=flags.skip_reset,
                 progress=_progress,
                 hook=runner,
             )
@@ -194,14 +226,14 @@ def apply_command(
     typer.echo(APPLIED)
 
 
-@app.command("assert")
+@app.command("assert", cls=_COMMAND)
 def assert_command(
     ctx: typer.Context,
     config_file: str | None = _CONFIG_FILE,
     selected_config: str | None = _SELECTED,
-    mode_only: bool = _MODE_ONLY,
-    valid_config: bool = typer.Option(
-        False, "-a", "--valid-config", envvar="MIG_PARTED_VALID_CONFIG", help="Only validate."
+    mode_only: str | None = _MODE_ONLY,
+    valid_config: str | None = option(
+        FIELDS["valid_config"], "-a", help="Only validate.", default="false"
     ),
 ) -> None:
     """Exit 0 when the node is as the selected config says, else 1 with what differs."""
@@ -209,8 +241,9 @@ def assert_command(
     from gpu_operator.mig.observe import observe
     from gpu_operator.mig.plan import plan
 
-    entries = _entries(config_file, selected_config)
-    if valid_config:
+    flags = parted_flags(ctx)
+    entries = _entries(flags.config_file, flags.selected_config)
+    if flags.valid_config:
         typer.echo("Selected MIG configuration is valid")
         return
     with Nvml.open(_settings(ctx)) as nvml:
@@ -219,7 +252,7 @@ def assert_command(
     problems = left if none else []
     try:
         problems += [
-            f"{c.label}: {c.why}" for c in plan(entries, gpus, mode_only=mode_only).changes
+            f"{c.label}: {c.why}" for c in plan(entries, gpus, mode_only=flags.mode_only).changes
         ]
     except ConfigError as error:
         problems.append(str(error))
@@ -233,13 +266,11 @@ def assert_command(
     typer.echo(CURRENT)
 
 
-@app.command("export")
+@app.command("export", cls=_COMMAND)
 def export_command(
     ctx: typer.Context,
-    output_format: str = _OUTPUT,
-    config_label: str = typer.Option(
-        "current", "-l", "--config-label", envvar="MIG_PARTED_CONFIG_LABEL"
-    ),
+    output_format: str | None = _OUTPUT,
+    config_label: str | None = option(FIELDS["config_label"], "-l", default="current"),
 ) -> None:
     """Print the live MIG layout as a v1 config."""
     from gpu_operator.gpu import Nvml
@@ -247,18 +278,17 @@ def export_command(
     from gpu_operator.mig.observe import observe
     from gpu_operator.mig.spec_v1 import dump_spec
 
+    flags = parted_flags(ctx)
     with Nvml.open(_settings(ctx)) as nvml:
-        spec = export_spec(observe(nvml), config_label)
-    typer.echo(dump_spec(spec, output_format), nl=False)
+        spec = export_spec(observe(nvml), flags.config_label)
+    typer.echo(dump_spec(spec, flags.output_format), nl=False)
 
 
-@app.command("generate-config")
+@app.command("generate-config", cls=_COMMAND)
 def generate_config_command(
     ctx: typer.Context,
-    output_file: str | None = typer.Option(
-        None, "-f", "--output-file", envvar="MIG_PARTED_OUTPUT_FILE"
-    ),
-    output_format: str = _OUTPUT,
+    output_file: str | None = option(FIELDS["output_file"], "-f", help="Default: stdout."),
+    output_format: str | None = _OUTPUT,
 ) -> None:
     """Build a config from the hardware: all-disabled, all-enabled, all-<profile>, balanced."""
     from gpu_operator.gpu import Nvml
@@ -266,35 +296,43 @@ def generate_config_command(
     from gpu_operator.mig.observe import observe
     from gpu_operator.mig.spec_v1 import dump_spec
 
+    flags = parted_flags(ctx)
     with Nvml.open(_settings(ctx)) as nvml:
-        text = dump_spec(generate_spec(observe(nvml)), output_format)
-    if output_file is None:
+        text = dump_spec(generate_spec(observe(nvml)), flags.output_format)
+    if flags.output_file is None:
         typer.echo(text, nl=False)
     else:
-        Path(output_file).write_text(text)
+        Path(flags.output_file).write_text(text)
 
 
-_CHECKPOINT = typer.Option(..., "-f", "--checkpoint-file", envvar="MIG_PARTED_CHECKPOINT_FILE")
+_CHECKPOINT = option(FIELDS["checkpoint_file"], "-f", help="Required.")
 
 
-@app.command("checkpoint")
-def checkpoint_command(ctx: typer.Context, checkpoint_file: str = _CHECKPOINT) -> None:
+def _checkpoint_file(flags: PartedFlags) -> str:
+    if flags.checkpoint_file is None:
+        raise ConfigError("-f/--checkpoint-file (MIG_PARTED_CHECKPOINT_FILE) is required")
+    return flags.checkpoint_file
+
+
+@app.command("checkpoint", cls=_COMMAND)
+def checkpoint_command(ctx: typer.Context, checkpoint_file: str | None = _CHECKPOINT) -> None:
     """Save the full MIG state (modes, GIs at their placements, CIs)."""
     from gpu_operator.gpu import Nvml
     from gpu_operator.mig.checkpoint import checkpoint, dump_checkpoint
     from gpu_operator.mig.observe import observe
 
+    path = _checkpoint_file(parted_flags(ctx))
     with Nvml.open(_settings(ctx)) as nvml:
-        Path(checkpoint_file).write_text(dump_checkpoint(checkpoint(observe(nvml))))
-    typer.echo(f"MIG state saved to {checkpoint_file}")
+        Path(path).write_text(dump_checkpoint(checkpoint(observe(nvml))))
+    typer.echo(f"MIG state saved to {path}")
 
 
-@app.command("restore")
+@app.command("restore", cls=_COMMAND)
 def restore_command(
     ctx: typer.Context,
-    checkpoint_file: str = _CHECKPOINT,
+    checkpoint_file: str | None = _CHECKPOINT,
     hooks_file: str | None = _HOOKS,
-    mode_only: bool = _MODE_ONLY,
+    mode_only: str | None = _MODE_ONLY,
 ) -> None:
     """Bring the MIG state back to a checkpoint."""
     from gpu_operator.gpu import Nvml
@@ -303,22 +341,22 @@ def restore_command(
     from gpu_operator.mig.hooks import HookRunner
     from gpu_operator.mig.observe import observe
 
-    state = load_checkpoint(_read(checkpoint_file, "checkpoint file"), checkpoint_file)
-    env = _flag_env(
-        ctx, checkpoint_file=checkpoint_file, hooks_file=hooks_file, mode_only=mode_only
-    )
-    runner = HookRunner(_hooks(hooks_file), env)
+    flags = parted_flags(ctx)
+    path, mode_only_ = _checkpoint_file(flags), flags.mode_only
+    state = load_checkpoint(_read(path, "checkpoint file"), path)
+    env = _flag_env(flags, "checkpoint_file", "hooks_file", "mode_only")
+    runner = HookRunner(_hooks(flags.hooks_file), env)
     with Nvml.open(_settings(ctx)) as nvml:
         runner("apply-start")
         try:
             apply_plan(
                 nvml,
-                restore_plan(state, observe(nvml), mode_only=mode_only),
-                mode_only=mode_only,
+                restore_plan(state, observe(nvml), mode_only=mode_only_),
+                mode_only=mode_only_,
                 progress=_progress,
                 hook=runner,
             )
-            left = restore_plan(state, observe(nvml), mode_only=mode_only)
+            left = restore_plan(state, observe(nvml), mode_only=mode_only_)
             if not left.empty:
                 raise ApplyError("restored, but the node still differs from the checkpoint")
         finally:
@@ -337,14 +375,14 @@ def _node_models(path: str) -> list[Node]:
     return _models_of({str(name): str(spec) for name, spec in data.items()}, path)
 
 
-def _cluster_node_specs(kubeconfig: str | None) -> dict[str, str]:
+def _cluster_node_specs(kubeconfig: Path | None) -> dict[str, str]:
     """GPU nodes of a live cluster as ``MODELxCOUNT`` specs, from feature discovery's labels
     (``nvidia.com/gpu.product`` without a ``-MIG-…`` suffix, ``nvidia.com/gpu.count``)."""
     from gpu_operator.gpu.fake.catalogue import MODELS
     from gpu_operator.kube import KubeSettings, build_client, list_nodes
 
     by_product = {re.sub(r"\s+", "-", m.name): key for key, m in MODELS.items()}
-    client = build_client(KubeSettings(kubeconfig=Path(kubeconfig) if kubeconfig else None))
+    client = build_client(KubeSettings(kubeconfig=kubeconfig))
     specs: dict[str, str] = {}
     for node in list_nodes(client):
         labels = node.metadata.labels or {}
@@ -394,7 +432,7 @@ def plan_command(
     from_cluster: bool = typer.Option(
         False, "--from-cluster", help="Plan for the GPU nodes of the cluster in KUBECONFIG."
     ),
-    kubeconfig: str | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", hidden=True),
+    kubeconfig: str | None = option(KUBECONFIG, hidden=True),
     output_format: str = typer.Option("text", "-o", "--output-format", help="text, yaml, json"),
 ) -> None:
     """Propose each node's MIG config label for a demand of MIG devices, and explain it."""
@@ -409,7 +447,7 @@ def plan_command(
     if nodes is not None:
         node_models = _node_models(nodes)
     else:
-        node_models = _models_of(_cluster_node_specs(kubeconfig), "cluster")
+        node_models = _models_of(_cluster_node_specs(kubeconfig_path(kubeconfig)), "cluster")
     cluster = plan_cluster(parse_demand(demand), node_models, default_spec())
     custom: dict[str, object] = {}
     for node in cluster.nodes:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from pathlib import Path
 from types import FrameType
 
 import typer
 
 from gpu_operator import logs
+from gpu_operator.cli_params import KUBECONFIG, option
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
 
@@ -22,7 +23,7 @@ def mig_manager_command(
     server: str | None = typer.Option(
         None, "--server", help="API server URL (default: in-cluster, $KUBECONFIG, ~/.kube/config)"
     ),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(KUBECONFIG),
 ) -> None:
     """Watch this node's MIG config label and apply the layout it names (NODE_NAME required)."""
     from gpu_operator.kube import KubeSettings, build_client
@@ -40,7 +41,7 @@ def mig_manager_command(
     )
     obj = ctx.obj
     hardware = obj if isinstance(obj, HardwareSettings) else HardwareSettings.from_env()
-    client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+    client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig_path(kubeconfig)))
     stop = threading.Event()
 
     def stop_on_signal(signum: int, frame: FrameType | None) -> None:

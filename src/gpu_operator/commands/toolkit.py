@@ -12,9 +12,11 @@ from typing import Any
 
 import typer
 
+from gpu_operator.cli_params import given, option
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
+from gpu_operator.settings_engine import Field, resolve
 from gpu_operator.toolkit.host_files import write_atomically
 from gpu_operator.toolkit.settings import ToolkitSettings
 
@@ -99,12 +101,18 @@ def _dump(spec: dict[str, Any], fmt: str) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
+CDI_FIELDS: dict[str, Field[None]] = {
+    "output": Field("--output", ("NVIDIA_CTK_CDI_OUTPUT_FILE_PATH",), Path, empty_is_unset=True),
+    "driver_root": Field("--driver-root", ("NVIDIA_DRIVER_ROOT",), str, empty_is_unset=True),
+    "dev_root": Field("--dev-root", ("NVIDIA_DEV_ROOT",), str, empty_is_unset=True),
+}
+"""``cdi-generate``'s options that a variable also sets, resolved by ``settings_engine``."""
+
+
 @app.command("cdi-generate")
 def cdi_generate_command(
     ctx: typer.Context,
-    output: Path | None = typer.Option(
-        None, "--output", envvar="NVIDIA_CTK_CDI_OUTPUT_FILE_PATH", help="File (default stdout)."
-    ),
+    output: str | None = option(CDI_FIELDS["output"], help="File (default stdout)."),
     fmt: str = typer.Option("yaml", "--format", help="yaml or json."),
     mode: str = typer.Option("nvml", "--mode", help="nvml (devices) or management."),
     strategies: list[str] = typer.Option(
@@ -112,8 +120,8 @@ def cdi_generate_command(
     ),
     vendor: str = typer.Option("nvidia.com", "--vendor"),
     device_class: str = typer.Option("gpu", "--class"),
-    driver_root: Path = typer.Option(Path("/"), "--driver-root", envvar="NVIDIA_DRIVER_ROOT"),
-    dev_root: str = typer.Option("/", "--dev-root", envvar="NVIDIA_DEV_ROOT"),
+    driver_root: str | None = option(CDI_FIELDS["driver_root"], default="/"),
+    dev_root: str | None = option(CDI_FIELDS["dev_root"], default="/"),
     hook_path: str = typer.Option("/usr/bin/nvidia-cdi-hook", "--nvidia-cdi-hook-path"),
     disable_hook: bool = typer.Option(
         False, "--disable-hook", help="Hook-free: libraries by SONAME in one dir, LD_LIBRARY_PATH."
@@ -131,6 +139,10 @@ def cdi_generate_command(
     )
     from gpu_operator.toolkit.driver_tree import discover
 
+    paths = resolve(CDI_FIELDS, given(CDI_FIELDS, ctx.params), os.environ, None).values
+    output_file: Path | None = paths.get("output")
+    driver_dir = Path(paths.get("driver_root", "/"))
+    dev_dir: str = paths.get("dev_root", "/")
     if fmt not in ("yaml", "json"):
         raise ConfigError(f"--format {fmt!r}: expected yaml or json")
     if mode not in ("nvml", "management"):
@@ -147,8 +159,8 @@ def cdi_generate_command(
         hook_path=hook_path,
         hooks=not disable_hook,
         all_device=not no_all_device,
-        dev_root=dev_root,
-        modeset=Path(dev_root, "dev/nvidia-modeset").exists(),
+        dev_root=dev_dir,
+        modeset=Path(dev_dir, "dev/nvidia-modeset").exists(),
     )
     hardware: HardwareSettings = ctx.obj or HardwareSettings.from_env()
     with Nvml.open(hardware) as nvml:
@@ -157,7 +169,7 @@ def cdi_generate_command(
         migs = {
             g.index: nvml.mig_devices(g.index) for g in gpus if g.mig_mode and g.mig_mode.enabled
         }
-    tree = discover(driver_root, version)
+    tree = discover(driver_dir, version)
     minors_file = Path("/proc/driver/nvidia-caps/mig-minors")
     minors = parse_mig_minors(minors_file.read_text()) if minors_file.exists() else None
     if mode == "management":
@@ -166,8 +178,8 @@ def cdi_generate_command(
     else:
         spec = generate(gpus, migs, tree, options, mig_minors=minors)
     text = _dump(spec, fmt)
-    if output is None:
+    if output_file is None:
         typer.echo(text, nl=False)
     else:
-        write_atomically(output, text)
-        _say(f"wrote {output}")
+        write_atomically(output_file, text)
+        _say(f"wrote {output_file}")

@@ -1,21 +1,39 @@
 """``gpu-operator validator``: upstream ``nvidia-validator``'s flags and environment variables
-(``-c driver|toolkit|cuda|plugin|metrics``), and ``validator cuda-workload`` (vectorAdd)."""
+(``-c driver|toolkit|cuda|plugin|metrics``), and ``validator cuda-workload`` (vectorAdd).
+
+Settings resolve as upstream's urfave/cli does, through ``settings_engine`` (``FIELDS``): flag >
+variable > default; booleans in Go's words, bare (``-w``) or with a value (``--with-wait=false``);
+a bad value is one line naming the flag or the variable, exit 1, before any status file is
+touched."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from gpu_operator.booleans import parse_bool
+from gpu_operator.cli_params import KUBECONFIG, given, go_flags, option
+from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path
 from gpu_operator.kube.settings import KubeSettings
 from gpu_operator.names import VALIDATIONS_DIR as VALIDATIONS_PATH
+from gpu_operator.settings_engine import (
+    Field,
+    from_env,
+    integer,
+    number,
+    one_of,
+    resolve,
+    variable,
+)
 from gpu_operator.validator.running import Retry, run_component
-from gpu_operator.validator.settings import ValidatorSettings
+from gpu_operator.validator.settings import COMPONENTS, MIG_STRATEGIES, ValidatorSettings
 from gpu_operator.validator.status import COMPONENT_FILES, VALIDATIONS_DIR
 
 app = typer.Typer(help=f"Validate the node's GPU stack; write {VALIDATIONS_PATH}/*-ready.")
@@ -25,82 +43,115 @@ def _say(line: str) -> None:
     typer.echo(line, err=True)
 
 
-@app.callback(invoke_without_command=True)
+FIELDS: dict[str, Field[None]] = {
+    "component": Field("--component", ("COMPONENT",), one_of(*COMPONENTS)),
+    "with_wait": Field("--with-wait", ("WITH_WAIT",), bool),
+    "with_workload": Field("--with-workload", ("WITH_WORKLOAD",), bool),
+    "output_dir": Field("--output-dir", ("OUTPUT_DIR",), Path, empty_is_unset=True),
+    "sleep_interval_s": Field("--sleep-interval-seconds", ("SLEEP_INTERVAL_SECONDS",), number),
+    "mig_strategy": Field("--mig-strategy", ("MIG_STRATEGY",), one_of(*MIG_STRATEGIES)),
+    "metrics_port": Field("--metrics-port", ("METRICS_PORT",), integer),
+    "node_name": Field("--node-name", ("NODE_NAME",), str),
+    "namespace": Field("--namespace", ("OPERATOR_NAMESPACE",), str, empty_is_unset=True),
+    "disable_dev_char_symlinks": Field(
+        "--disable-dev-char-symlink-creation", ("DISABLE_DEV_CHAR_SYMLINK_CREATION",), bool
+    ),
+    "host_root": Field("--host-root", ("HOST_ROOT",), str, empty_is_unset=True),
+    "driver_install_dir": Field(
+        "--driver-install-dir", ("DRIVER_INSTALL_DIR",), str, empty_is_unset=True
+    ),
+    "driver_install_dir_ctr_path": Field(
+        "--driver-install-dir-ctr-path", ("DRIVER_INSTALL_DIR_CTR_PATH",), Path, empty_is_unset=True
+    ),
+    "skip_gpu_init": Field(
+        "--driver-validation-skip-gpu-init", ("DRIVER_VALIDATION_SKIP_GPU_INIT",), bool
+    ),
+    "kubeconfig": KUBECONFIG,
+}
+"""``nvidia-validator``'s flags and variables (urfave/cli), resolved by ``settings_engine``."""
+POD_FIELDS = {
+    "image": variable("VALIDATOR_IMAGE"),
+    "pull_policy": variable("VALIDATOR_IMAGE_PULL_POLICY"),
+    "pull_secrets": variable("VALIDATOR_IMAGE_PULL_SECRETS"),
+    "runtime_class": variable("VALIDATOR_RUNTIME_CLASS"),
+}
+"""The workload pods' settings: variables only, as upstream reads them (``os.Getenv``)."""
+
+
+def validator_settings(
+    flags: dict[str, Any], env: Mapping[str, str]
+) -> tuple[ValidatorSettings, Path | None]:
+    """The settings ``flags`` (text or ``None``) and ``env`` give, container paths mapped to this
+    host's, and the kubeconfig; a bad value is one ``ConfigError`` naming flag or variable."""
+    values = resolve(FIELDS, flags, env, None).values
+    kubeconfig = values.pop("kubeconfig", None)
+    if "component" not in values:
+        raise ConfigError("-c/--component (COMPONENT) is required: " + ", ".join(COMPONENTS))
+    for name in ("output_dir", "driver_install_dir_ctr_path"):
+        if name in values:
+            values[name] = host_path(values[name])
+    settings = ValidatorSettings(
+        **{"output_dir": host_path(VALIDATIONS_DIR), **values},
+        host_root_ctr_path=host_path("/host"),
+        dev_char_dir=host_path("/host-dev-char"),
+    )
+    return settings, kubeconfig
+
+
+@app.callback(invoke_without_command=True, cls=go_flags(FIELDS, group=True))
 def validator_command(
     ctx: typer.Context,
-    component: str | None = typer.Option(
-        None, "-c", "--component", envvar="COMPONENT", help="driver, toolkit, cuda, plugin, metrics"
+    component: str | None = option(FIELDS["component"], "-c", help="The component to validate."),
+    with_wait: str | None = option(
+        FIELDS["with_wait"], "-w", help="Retry until the check passes.", default="false"
     ),
-    with_wait: str = typer.Option("false", "-w", "--with-wait", envvar="WITH_WAIT"),
-    with_workload: str = typer.Option("true", "-l", "--with-workload", envvar="WITH_WORKLOAD"),
-    output_dir: Path = typer.Option(VALIDATIONS_DIR, "-o", "--output-dir", envvar="OUTPUT_DIR"),
-    sleep_interval: float = typer.Option(
-        5, "-s", "--sleep-interval-seconds", envvar="SLEEP_INTERVAL_SECONDS"
+    with_workload: str | None = option(
+        FIELDS["with_workload"], "-l", help="Run the validation pod.", default="true"
     ),
-    mig_strategy: str = typer.Option("single", "-m", "--mig-strategy", envvar="MIG_STRATEGY"),
-    metrics_port: int = typer.Option(0, "-p", "--metrics-port", envvar="METRICS_PORT"),
-    node_name: str = typer.Option("", "-n", "--node-name", envvar="NODE_NAME"),
-    namespace: str = typer.Option("gpu-operator", "--namespace", envvar="OPERATOR_NAMESPACE"),
-    disable_dev_char: str = typer.Option(
-        "false", "--disable-dev-char-symlink-creation", envvar="DISABLE_DEV_CHAR_SYMLINK_CREATION"
+    output_dir: str | None = option(FIELDS["output_dir"], "-o", default=VALIDATIONS_DIR),
+    sleep_interval_s: str | None = option(FIELDS["sleep_interval_s"], "-s", default=5),
+    mig_strategy: str | None = option(FIELDS["mig_strategy"], "-m", default="single"),
+    metrics_port: str | None = option(FIELDS["metrics_port"], "-p", default=0),
+    node_name: str | None = option(FIELDS["node_name"], "-n"),
+    namespace: str | None = option(FIELDS["namespace"], "--ns", "-ns", default="gpu-operator"),
+    disable_dev_char_symlinks: str | None = option(
+        FIELDS["disable_dev_char_symlinks"], default="false"
     ),
-    host_root: str = typer.Option("/", "--host-root", envvar="HOST_ROOT"),
-    driver_install_dir: str = typer.Option(
-        "/run/nvidia/driver", "--driver-install-dir", envvar="DRIVER_INSTALL_DIR"
+    host_root: str | None = option(FIELDS["host_root"], default="/"),
+    driver_install_dir: str | None = option(
+        FIELDS["driver_install_dir"], default="/run/nvidia/driver"
     ),
-    driver_install_dir_ctr: Path = typer.Option(
-        Path("/run/nvidia/driver"),
-        "--driver-install-dir-ctr-path",
-        envvar="DRIVER_INSTALL_DIR_CTR_PATH",
+    driver_install_dir_ctr_path: str | None = option(
+        FIELDS["driver_install_dir_ctr_path"], default="/run/nvidia/driver"
     ),
-    skip_gpu_init: str = typer.Option(
-        "false", "--skip-gpu-init", envvar="DRIVER_VALIDATION_SKIP_GPU_INIT"
+    skip_gpu_init: str | None = option(
+        FIELDS["skip_gpu_init"], "--skip-gpu-init", help="nvidia-smi --version only."
     ),
-    validator_image: str = typer.Option(
-        "gpu-operator:latest", envvar="VALIDATOR_IMAGE", hidden=True
-    ),
-    pull_policy: str = typer.Option(
-        "IfNotPresent", envvar="VALIDATOR_IMAGE_PULL_POLICY", hidden=True
-    ),
-    pull_secrets: str = typer.Option("", envvar="VALIDATOR_IMAGE_PULL_SECRETS", hidden=True),
-    runtime_class: str = typer.Option("", envvar="VALIDATOR_RUNTIME_CLASS", hidden=True),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(FIELDS["kubeconfig"]),
     server: str | None = typer.Option(None, "--server", hidden=True),
 ) -> None:
     """Run one validation component (upstream's nvidia-validator)."""
     if ctx.invoked_subcommand is not None:
         return
-    if component is None:
-        raise typer.BadParameter("required (or set COMPONENT)", param_hint="-c/--component")
-    settings = ValidatorSettings(
-        component=component,
-        with_wait=parse_bool(with_wait, "WITH_WAIT"),
-        with_workload=parse_bool(with_workload, "WITH_WORKLOAD"),
-        output_dir=host_path(output_dir),
-        sleep_interval_s=sleep_interval,
-        mig_strategy=mig_strategy,
-        metrics_port=metrics_port,
-        node_name=node_name,
-        namespace=namespace,
-        disable_dev_char_symlinks=parse_bool(disable_dev_char, "DISABLE_DEV_CHAR_SYMLINK_CREATION"),
-        host_root=host_root,
-        driver_install_dir=driver_install_dir,
-        driver_install_dir_ctr_path=host_path(driver_install_dir_ctr),
-        host_root_ctr_path=host_path("/host"),
-        dev_char_dir=host_path("/host-dev-char"),
-        skip_gpu_init=parse_bool(skip_gpu_init, "DRIVER_VALIDATION_SKIP_GPU_INIT"),
-    )
+    settings, kubeconfig_path = validator_settings(given(FIELDS, ctx.params), os.environ)
+    pod_env = {
+        "image": "gpu-operator:latest",
+        "pull_policy": "IfNotPresent",
+        "pull_secrets": "",
+        "runtime_class": "",
+        **from_env(POD_FIELDS, os.environ),
+    }
     hardware: HardwareSettings = ctx.obj or HardwareSettings.from_env()
-    kube = KubeSettings(server=server, kubeconfig=kubeconfig)
+    kube = KubeSettings(server=server, kubeconfig=kubeconfig_path)
     from gpu_operator.validator.workloads import PodSettings
 
     pod = PodSettings(
-        node=node_name,
-        namespace=namespace,
-        image=validator_image,
-        pull_policy=pull_policy,
-        pull_secrets=tuple(s for s in pull_secrets.split(",") if s),
-        runtime_class=runtime_class or None,
+        node=settings.node_name,
+        namespace=settings.namespace,
+        image=pod_env["image"],
+        pull_policy=pod_env["pull_policy"],
+        pull_secrets=tuple(s for s in pod_env["pull_secrets"].split(",") if s),
+        runtime_class=pod_env["runtime_class"] or None,
         env=(("GPU_OPERATOR_SIM", hardware.sim),) if hardware.sim else (),
     )
     if settings.component == "metrics":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_operator.sandbox import events
+from gpu_operator.sandbox.dra.plugin import DynamicResources
 from gpu_operator.sandbox.rest import ApiError, Rest
 from gpu_operator.sandbox.scheduling import (
     DAEMONSET_TOLERATIONS,
@@ -178,7 +179,9 @@ def write_status(rest: Rest, resource: str, obj: Obj, status: Obj) -> None:
 
 
 def schedule(rest: Rest, snapshot: Snapshot) -> None:
-    """Bind each unbound pending pod to the first node (by name) it fits."""
+    """Bind each unbound pending pod to the first node (by name) it fits, its ResourceClaims
+    allocated there (``dra.plugin``)."""
+    dra = DynamicResources.read(rest, snapshot.pods)
     bound: dict[str, list[Obj]] = {}
     for pod in snapshot.pods:
         bound.setdefault(pod["spec"].get("nodeName") or "", []).append(pod)
@@ -187,13 +190,20 @@ def schedule(rest: Rest, snapshot: Snapshot) -> None:
             continue
         reasons: dict[str, int] = {}
         chosen = None
+        unresolved = dra.prefilter(pod)
+        if unresolved is not None:
+            _unschedulable(rest, pod, f"0/{len(snapshot.nodes)} nodes are available: {unresolved}.")
+            continue
         for node in sorted(snapshot.nodes, key=lambda n: n["metadata"]["name"]):
             name = node["metadata"]["name"]
-            why = node_fits(pod["spec"], node) or resource_fit(
-                pod["spec"], node, bound.get(name, [])
+            why = (
+                node_fits(pod["spec"], node)
+                or resource_fit(pod["spec"], node, bound.get(name, []))
+                or dra.filter(pod, node)
             )
             if why is None:
                 chosen = name
+                dra.reserve(pod, node)
                 break
             reasons[why] = reasons.get(why, 0) + 1
         meta = pod["metadata"]
@@ -211,6 +221,7 @@ def schedule(rest: Rest, snapshot: Snapshot) -> None:
         message = f"0/{len(snapshot.nodes)} nodes are available: " + ", ".join(
             f"{count} {why}" for why, count in sorted(reasons.items())
         )
+        message += dra.explain(pod)
         _unschedulable(rest, pod, message)
 
 

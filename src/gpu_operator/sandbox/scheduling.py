@@ -1,6 +1,7 @@
 """Where pods may run, as pure functions of plain objects: nodeSelector, required node affinity,
-taints and tolerations, extended-resource fit; and the DaemonSet pod template hash (the
-``controller-revision-hash`` label that tells an outdated pod from an updated one)."""
+taints and tolerations, extended-resource fit, NodeSelectors (DRA allocations carry one too); and
+the DaemonSet pod template hash (the ``controller-revision-hash`` label that tells an outdated pod
+from an updated one)."""
 
 from __future__ import annotations
 
@@ -51,9 +52,15 @@ def affinity_matches(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> bo
     required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution"
     ) or {}
-    terms = required.get("nodeSelectorTerms") or []
-    if not terms:
+    if not required.get("nodeSelectorTerms"):
         return True
+    return node_selector_matches(required, node)
+
+
+def node_selector_matches(selector: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
+    """A ``NodeSelector`` (its terms ORed, expressions within a term ANDed) against ``node``;
+    no terms match nothing, as in Kubernetes."""
+    terms = selector.get("nodeSelectorTerms") or []
     labels = node["metadata"].get("labels") or {}
     fields = {"metadata.name": node["metadata"]["name"]}
     for term in terms:  # terms are ORed, expressions within a term ANDed

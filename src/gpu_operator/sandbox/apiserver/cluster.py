@@ -15,9 +15,15 @@ from collections.abc import Callable
 from typing import Any
 
 from gpu_operator.sandbox.apiserver import apply as ssa
-from gpu_operator.sandbox.apiserver import crds
+from gpu_operator.sandbox.apiserver import crds, resource_v1
 from gpu_operator.sandbox.apiserver.deletion import DeletionRules
-from gpu_operator.sandbox.apiserver.resources import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType
+from gpu_operator.sandbox.apiserver.resources import (
+    CRD_KEY,
+    NAMESPACE_KEY,
+    RESOURCE_CLAIM_KEY,
+    Registry,
+    ResourceType,
+)
 from gpu_operator.sandbox.apiserver.selectors import Selector
 from gpu_operator.sandbox.apiserver.status import (
     ApiStatus,
@@ -132,7 +138,7 @@ class Cluster(DeletionRules):
             obj["status"] = {"phase": "Active"}
         elif rtype.key == "/secrets" and not obj.get("type"):
             obj["type"] = "Opaque"
-        elif rtype.custom and rtype.status:
+        elif (rtype.custom and rtype.status) or rtype.key == RESOURCE_CLAIM_KEY:
             obj.pop("status", None)
         return self._write(rtype, None, obj, manager, "", managed=managed, dry_run=dry_run)
 
@@ -278,11 +284,16 @@ class Cluster(DeletionRules):
                     for field in ("name", "image"):
                         if not isinstance(c, dict) or not c.get(field):
                             causes.append((f"spec.containers[{n}].{field}", "Required value"))
+            causes += resource_v1.check_pod(obj.get("spec"))
         if rtype.plural == "customresourcedefinitions":
             causes += crds.check_crd(obj)
         if rtype.schema is not None:
             obj = prune(obj, rtype.schema, root=True)
+            if rtype.group == resource_v1.GROUP:
+                resource_v1.apply_defaults(rtype.plural, obj)
             causes += check_schema(obj, rtype.schema)
+        if rtype.group == resource_v1.GROUP:
+            causes += resource_v1.check(rtype.plural, obj)
         if causes:
             raise invalid(rtype, name, causes)
         return obj
@@ -342,6 +353,10 @@ class Cluster(DeletionRules):
                         ],
                     )
         new = self._validate(rtype, new)
+        if old is not None and rtype.key == RESOURCE_CLAIM_KEY and subresource != "status":
+            immutable = resource_v1.check_claim_update(old, new)
+            if immutable:
+                raise invalid(rtype, new["metadata"]["name"], immutable)
         meta = new["metadata"]
         meta["resourceVersion"] = old["metadata"]["resourceVersion"] if old else "0"
         meta["managedFields"] = (

@@ -45,6 +45,7 @@ POD_MESSAGES: dict[str, Table] = {
         36: ("os", "Named"),
         37: ("hostUsers", "bool?"),
         38: ("schedulingGates", "[Named]"),
+        39: ("resourceClaims", "[PodResourceClaim]"),
         40: ("resources", "ResourceRequirements"),
     },
     "Container": {
@@ -108,6 +109,11 @@ POD_MESSAGES: dict[str, Table] = {
         3: ("claims", "[ResourceClaim]"),
     },
     "ResourceClaim": {1: ("name", "string"), 2: ("request", "string")},
+    "PodResourceClaim": {
+        1: ("name", "string"),
+        3: ("resourceClaimName", "string?"),
+        4: ("resourceClaimTemplateName", "string?"),
+    },
     "VolumeMount": {
         1: ("name", "string"),
         2: ("readOnly", "bool"),

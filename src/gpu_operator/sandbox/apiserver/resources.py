@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_operator.sandbox.apiserver.resource_v1 import SCHEMAS as RESOURCE_V1_SCHEMAS
+
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 BASE_FIELD_LABELS = frozenset({"metadata.name", "metadata.namespace"})
 POD_FIELD_LABELS = BASE_FIELD_LABELS | {
@@ -130,6 +132,41 @@ BUILTINS: tuple[ResourceType, ...] = (
     _grouped("coordination.k8s.io/v1", "leases", "Lease", True),
     _grouped("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", True, "pdb", status=True),
     _grouped(
+        "resource.k8s.io/v1",
+        "deviceclasses",
+        "DeviceClass",
+        False,
+        schema=RESOURCE_V1_SCHEMAS["deviceclasses"],
+    ),
+    _grouped(
+        "resource.k8s.io/v1",
+        "resourceclaims",
+        "ResourceClaim",
+        True,
+        status=True,
+        schema=RESOURCE_V1_SCHEMAS["resourceclaims"],
+    ),
+    _grouped(
+        "resource.k8s.io/v1",
+        "resourceclaimtemplates",
+        "ResourceClaimTemplate",
+        True,
+        schema=RESOURCE_V1_SCHEMAS["resourceclaimtemplates"],
+    ),
+    _grouped(
+        "resource.k8s.io/v1",
+        "resourceslices",
+        "ResourceSlice",
+        False,
+        field_labels=BASE_FIELD_LABELS | {"spec.nodeName", "spec.driver"},
+        schema=RESOURCE_V1_SCHEMAS["resourceslices"],
+        printer_columns=(  # upstream's printResourceSlice: NAME, NODE, DRIVER, POOL, AGE
+            PrinterColumn("Node", "string", ".spec.nodeName"),
+            PrinterColumn("Driver", "string", ".spec.driver"),
+            PrinterColumn("Pool", "string", ".spec.pool.name"),
+        ),
+    ),
+    _grouped(
         "apiextensions.k8s.io/v1",
         "customresourcedefinitions",
         "CustomResourceDefinition",
@@ -141,6 +178,7 @@ BUILTINS: tuple[ResourceType, ...] = (
 )
 
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
+RESOURCE_CLAIM_KEY = "resource.k8s.io/resourceclaims"
 NAMESPACE_KEY = "/namespaces"
 POD_KEY = "/pods"
 

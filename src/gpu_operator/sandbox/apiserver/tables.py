@@ -9,6 +9,7 @@ from typing import Any
 
 from gpu_operator.sandbox.apiserver.resources import PrinterColumn, ResourceType
 from gpu_operator.sandbox.apiserver.storage import Obj
+from gpu_operator.sandbox.dra.claims import state as claim_state
 
 TABLE_ACCEPT = "as=Table"
 
@@ -157,6 +158,11 @@ _EXTRA: dict[str, tuple[list[_COLUMN], Callable[[Obj], list[Any]]]] = {
             {"name": "Version", "type": "string"},
         ],
         _node_cells,
+    ),
+    # upstream's printResourceClaim: STATE is pending, allocated,reserved, deleted …
+    "resource.k8s.io/resourceclaims": (
+        [{"name": "State", "type": "string"}],
+        lambda obj: [claim_state(obj)],
     ),
 }
 

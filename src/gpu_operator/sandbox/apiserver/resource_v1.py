@@ -256,7 +256,9 @@ def _check_count(raw: Mapping[str, Any], where: str) -> list[Cause]:
 
 
 def _label(name: Any, where: str) -> list[Cause]:
-    return [(where, p.split(": ", 1)[1] if ": " in p else p) for _, p in check_name(name, "label")]
+    if not isinstance(name, str) or not name:
+        return [(where, "Required value")]
+    return [(where, problem) for _, problem in check_name(name, "label")]
 
 
 def check_claim_spec(spec: Any, where: str) -> list[Cause]:

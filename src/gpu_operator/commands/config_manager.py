@@ -187,40 +187,42 @@ def config_manager_command(
         default, dst = settings.default_config, settings.config_file_dst
         strategies = parse_fallbacks(settings.fallback_strategies)
         source, target = host_path(settings.config_file_srcdir), host_path(dst)
-        client = build_client(KubeSettings(server=server, kubeconfig=settings.kubeconfig))
-        where = f"label {node_label} on node {node_name}"
+        with contextlib.closing(
+            build_client(KubeSettings(server=server, kubeconfig=settings.kubeconfig))
+        ) as client:
+            where = f"label {node_label} on node {node_name}"
 
-        def apply(labels: dict[str, str]) -> bool:
-            choice = select(
-                labels.get(node_label, ""), default, strategies, available(source), where=where
-            )
-            changed = install(source, choice, target)
-            log.info(
-                "config %r (%s) %s %s",
-                choice.name,
-                choice.why,
-                "installed at" if changed else "already at",
-                dst,
-            )
-            return changed
+            def apply(labels: dict[str, str]) -> bool:
+                choice = select(
+                    labels.get(node_label, ""), default, strategies, available(source), where=where
+                )
+                changed = install(source, choice, target)
+                log.info(
+                    "config %r (%s) %s %s",
+                    choice.name,
+                    choice.why,
+                    "installed at" if changed else "already at",
+                    dst,
+                )
+                return changed
 
-        if settings.oneshot:
-            apply(dict(get_node(client, node_name).metadata.labels or {}))
-            return
-        current: str | None = None
-        for change in watch_node(client, node_name):
-            labels = dict(change.obj.metadata.labels or {})
-            value = labels.get(node_label, "")
-            if change.type == "DELETED" or value == current:
-                continue
-            current = value
-            try:
-                changed = apply(labels)
-            except ConfigError as error:  # keep the config in place; the label can be fixed
-                log.error("%s; keeping the current config", error)
-                continue
-            if changed and settings.send_signal:
-                _signal(settings.process_to_signal, settings.signal, node_name)
+            if settings.oneshot:
+                apply(dict(get_node(client, node_name).metadata.labels or {}))
+                return
+            current: str | None = None
+            for change in watch_node(client, node_name):
+                labels = dict(change.obj.metadata.labels or {})
+                value = labels.get(node_label, "")
+                if change.type == "DELETED" or value == current:
+                    continue
+                current = value
+                try:
+                    changed = apply(labels)
+                except ConfigError as error:  # keep the config in place; the label can be fixed
+                    log.error("%s; keeping the current config", error)
+                    continue
+                if changed and settings.send_signal:
+                    _signal(settings.process_to_signal, settings.signal, node_name)
     except GpuOperatorError as error:
         print(f"config-manager: {error}", file=sys.stderr)
         raise typer.Exit(1) from error

@@ -6,6 +6,7 @@ like every agent's: flag > variable > default, ``--oneshot`` as urfave/cli reads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -63,5 +64,7 @@ def node_labeler_command(
         interval_s=values.get("interval_s", 60.0),
         oneshot=values.get("oneshot", False),
     )
-    client = build_client(KubeSettings(kubeconfig=values.get("kubeconfig")))
-    run(client, settings)
+    with contextlib.closing(
+        build_client(KubeSettings(kubeconfig=values.get("kubeconfig")))
+    ) as client:
+        run(client, settings)

@@ -67,7 +67,6 @@ this chart accepts but does not act on: one line per key the release sets. */}}
   (list "validator.podSecurityContext" "v1.9-era per-operand pod security: use daemonsets.podSecurityContext" false)
   (list "validator.priorityClassName" "v1.7-era per-operand priority class: use daemonsets.priorityClassName" false)
   (list "validator.tolerations" "v1.6-era per-operand tolerations: use daemonsets.tolerations" false)
-  (list "driver.nvidiaDriverCRD.enabled" "the NVIDIADriver CRD is not implemented: the ClusterPolicy's driver section deploys the driver" false)
   (list "driver.repoConfig.destinationDir" "the repo files are mounted where the OS expects them" false)
 }}
 {{- $node := $.Values }}

@@ -177,9 +177,14 @@ def plan_pools(
     return tuple(sorted(pools, key=lambda p: p.name))
 
 
+# An NVIDIADriver CR's DaemonSets: ``nvidia-<driverType>-driver-<cr>-<ostag>`` (upstream's
+# ``nvidia-<driverType>-driver-`` prefix).
+CR_DAEMONSET = re.compile(r"^nvidia-(gpu|vgpu|vgpu-host-manager)-driver-")
+
+
 def is_driver_pool(name: str) -> bool:
-    """A DaemonSet name this module could have produced."""
-    return name == DAEMONSET or name.startswith(f"{DAEMONSET}-")
+    """A driver DaemonSet name: the ClusterPolicy's pools or an NVIDIADriver CR's."""
+    return name == DAEMONSET or name.startswith(f"{DAEMONSET}-") or bool(CR_DAEMONSET.match(name))
 
 
 def stale_pools(existing: Iterable[str], pools: Iterable[DriverPool]) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_operator.driver.pools import is_driver_pool
 from gpu_operator.errors import ConfigError
 from gpu_operator.labelselectors import Selector
 from gpu_operator.names import (
@@ -177,8 +178,8 @@ def _driver_pod(pod: Mapping[str, Any], generations: Mapping[str, int]) -> Drive
 
 
 def is_driver_pod(pod: Mapping[str, Any]) -> bool:
-    app = str((_meta(pod).get("labels") or {}).get("app") or "")
-    return app == DRIVER_APP or app.startswith(f"{DRIVER_APP}-")
+    """A pod of a driver DaemonSet (the ClusterPolicy's pools or an NVIDIADriver CR's)."""
+    return is_driver_pool(str((_meta(pod).get("labels") or {}).get("app") or ""))
 
 
 def node_views(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_operator import kube
+from gpu_operator.driver.groups import plan_groups
 from gpu_operator.driver.pools import is_driver_pool
 from gpu_operator.driver.upgrade import (
     Annotate,
@@ -68,13 +69,19 @@ def observe(client: KubeClient, settings: UpgradeSettings) -> list[Any]:
 
 def upgrade_step(
     client: KubeClient,
-    policy: UpgradePolicy,
+    policy: UpgradePolicy | Mapping[str, UpgradePolicy],
     settings: UpgradeSettings = UpgradeSettings(),
     *,
     now: Callable[[], float] = time.time,
 ) -> UpgradeStep:
-    """One reconcile pass of the upgrade controller: observe, plan, act."""
-    step = plan(observe(client, settings), policy, now())
+    """One reconcile pass of the upgrade controller: observe, plan, act. ``policy`` is the
+    ClusterPolicy's, or one per NVIDIADriver CR (owner label value → policy): then each CR's
+    nodes go through the state machine on their own (``groups.plan_groups``)."""
+    views = observe(client, settings)
+    if isinstance(policy, UpgradePolicy):
+        step = plan(views, policy, now())
+    else:
+        step = plan_groups(views, policy, now())
     carry_out(client, step, settings)
     if step.blocked:
         log.warning("driver upgrade: %s", step.blocked)

@@ -1,7 +1,8 @@
-"""The reconciler's thin shell: watches (ClusterPolicies, Nodes, owned DaemonSets, ConfigMaps,
-Services, RuntimeClasses) fill an in-memory view; a single worker runs the pure ``plan`` when
-anything changed or a requeue is due, and carries the plan out (label merge patches, server-side
-apply, deletes, status patches, Events). Only the lease holder writes."""
+"""The reconciler's thin shell: watches (ClusterPolicies, NVIDIADrivers when their CRD is served,
+Nodes, owned DaemonSets, ConfigMaps, Services, RuntimeClasses) fill an in-memory view; a single
+worker runs the pure ``plan`` when anything changed or a requeue is due, and carries the plan out
+(label merge patches, server-side apply, deletes, status patches, Events). Only the lease holder
+writes."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Service
 from lightkube.resources.node_v1 import RuntimeClass
 from lightkube.types import PatchType
 
-from gpu_operator.driver.pools import DAEMONSET as DRIVER_DAEMONSET
+from gpu_operator.driver.pools import is_driver_pool
 from gpu_operator.driver.upgrade import UPGRADE_DONE, UpgradeStep
 from gpu_operator.driver.upgrade_model import STATE_LABEL as UPGRADE_STATE_LABEL
 from gpu_operator.driver.upgrade_model import UpgradePolicy
@@ -32,6 +33,8 @@ from gpu_operator.operator.cluster import NodeFacts, node_facts
 from gpu_operator.operator.labeling import apply_patch
 from gpu_operator.operator.leader import LeaderElector
 from gpu_operator.operator.metrics import OperatorMetrics
+from gpu_operator.operator.nvidiadriver import driver_crs
+from gpu_operator.operator.nvidiadriver_policy import driver_upgrade_policies
 from gpu_operator.operator.policy_v1 import enabled, parse_spec
 from gpu_operator.operator.reconcile import Event, Observed, Plan, deprecation_events, plan
 from gpu_operator.operator.render import HASH_ANNOTATION
@@ -41,11 +44,13 @@ from gpu_operator.operator.upgrade_policy import upgrade_policy
 
 log = logging.getLogger(__name__)
 ClusterPolicy = create_global_resource("nvidia.com", "v1", "ClusterPolicy", "clusterpolicies")
+NVIDIADriver = create_global_resource("nvidia.com", "v1alpha1", "NVIDIADriver", "nvidiadrivers")
 ServiceMonitor = create_namespaced_resource(
     "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"
 )
-Upgrader = Callable[[UpgradePolicy], UpgradeStep]
-"""One pass of the driver upgrade controller for a policy (blocking; run off the loop)."""
+Upgrader = Callable[[UpgradePolicy | Mapping[str, UpgradePolicy]], UpgradeStep]
+"""One pass of the driver upgrade controller for a policy, or for one policy per NVIDIADriver
+CR (owner label value → policy) (blocking; run off the loop)."""
 
 OWNED_KINDS: dict[str, Any] = {
     "DaemonSet": DaemonSet,
@@ -97,6 +102,8 @@ class Controller:
         self.metrics = metrics or OperatorMetrics()
         self.now = now
         self.policies: dict[str, dict[str, Any]] = {}
+        self.drivers: dict[str, dict[str, Any]] = {}
+        self.drivers_served = True
         self.nodes: dict[str, NodeFacts] = {}
         self.owned: dict[ObjKey, dict[str, Any]] = {}
         self.applied_hashes: dict[ObjKey, str] = {}
@@ -113,6 +120,14 @@ class Controller:
             self.policies.pop(name, None)
         else:
             self.policies[name] = body
+
+    def _on_driver(self, kind: str, obj: Any) -> None:
+        body = _plain(obj)
+        name = body["metadata"]["name"]
+        if kind == "DELETED":
+            self.drivers.pop(name, None)
+        else:
+            self.drivers[name] = body
 
     def _on_node(self, kind: str, obj: Any) -> None:
         facts = node_facts(_plain(obj))
@@ -131,7 +146,11 @@ class Controller:
 
     async def _list_into(self, res: Any, sink: Callable[[str, Any], None], **args: Any) -> None:
         async for obj in self.client.list(res, **args):
-            if res is not ClusterPolicy and hasattr(obj, "kind") and obj.kind is None:
+            if (
+                res not in (ClusterPolicy, NVIDIADriver)
+                and hasattr(obj, "kind")
+                and obj.kind is None
+            ):
                 obj.kind = res.__name__
             sink("ADDED", obj)
 
@@ -141,6 +160,8 @@ class Controller:
             (ClusterPolicy, self._on_policy, {}),
             (Node, self._on_node, {}),
         ]
+        if self.drivers_served:
+            sources.append((NVIDIADriver, self._on_driver, {}))
         for kind in WATCHED_OWNED:
             args = (
                 {"labels": labels}
@@ -160,9 +181,17 @@ class Controller:
         return sink
 
     async def sync(self) -> None:
-        """Fill the view from one list of everything (before the watches take over)."""
+        """Fill the view from one list of everything (before the watches take over). Without
+        the NVIDIADriver CRD (an install that predates it) its CRs are neither listed nor
+        watched until the operator restarts."""
         for res, sink, args in self._sources():
-            await self._list_into(res, sink, **args)
+            try:
+                await self._list_into(res, sink, **args)
+            except ApiError as error:
+                if res is not NVIDIADriver or error.status.code != 404:
+                    raise
+                log.warning("the NVIDIADriver CRD is not installed: NVIDIADriver CRs not watched")
+                self.drivers_served = False
         self.metrics.synced = True
 
     async def _watch(
@@ -202,6 +231,7 @@ class Controller:
             now=self.now(),
             applied_hashes=dict(self.applied_hashes),
             missing_kinds=dict(self.missing_kinds),
+            nvidia_drivers=list(self.drivers.values()),
         )
         result = plan(observed)
         self.metrics.reconcile_cpu_seconds_total += time.process_time() - started
@@ -230,13 +260,20 @@ class Controller:
             spec = parse_spec(body.get("spec"), source=f"ClusterPolicy {result.active}")
             if not enabled(spec, "driver"):
                 return
-            policy = upgrade_policy(spec.driver.upgradePolicy)
+            policy: UpgradePolicy | dict[str, UpgradePolicy] = upgrade_policy(
+                spec.driver.upgradePolicy
+            )
+            if spec.driver.useNvidiaDriverCRD:
+                policy = driver_upgrade_policies(spec.driver, driver_crs(self.drivers.values()))
         except GpuOperatorError as error:  # the reconcile pass reports a bad policy already
             log.info("driver upgrades skipped: %s", error)
             return
         m = self.metrics
-        m.driver_auto_upgrade_enabled = int(policy.auto_upgrade)
-        if not self._upgrade_due(policy):
+        autos = [
+            p.auto_upgrade for p in (policy.values() if isinstance(policy, dict) else [policy])
+        ]
+        m.driver_auto_upgrade_enabled = int(any(autos))
+        if not self._upgrade_due(any(autos)):
             return
         step = await asyncio.to_thread(self.upgrader, policy)
         for what in ("in_progress", "done", "failed", "available", "pending"):
@@ -301,6 +338,18 @@ class Controller:
             self.metrics.api_writes_total += 1
             self.owned.pop((kind, namespace, name), None)
             self.applied_hashes.pop((kind, namespace, name), None)
+        for name, status in sorted(result.driver_statuses.items()):
+            patching = _later(
+                self.client.patch,
+                NVIDIADriver.Status,
+                name,
+                {"status": status},
+                patch_type=PatchType.MERGE,
+            )
+            await aretry(patching, f"patch status of nvidiadriver {name}", policy_retry)
+            self.metrics.api_writes_total += 1
+            if name in self.drivers:
+                self.drivers[name] = {**self.drivers[name], "status": status}
         for name, status in sorted(result.statuses.items()):
             patching = _later(
                 self.client.patch,
@@ -343,17 +392,17 @@ class Controller:
         except GpuOperatorError as error:  # an Event is best effort; never fail a pass for it
             log.warning("posting event %s failed: %s", event.reason, error)
 
-    def _upgrade_due(self, policy: UpgradePolicy) -> bool:
+    def _upgrade_due(self, auto_upgrade: bool) -> bool:
         """Whether the upgrade controller has anything to look at, from what the watches already
         hold: a GPU node not yet labelled ``upgrade-done``, or a driver DaemonSet whose pods do
         not all run its newest template. At steady state it is not called (no reads)."""
         states = [n.labels.get(UPGRADE_STATE_LABEL) for n in self.nodes.values() if n.gpu_present]
-        if not policy.auto_upgrade:
+        if not auto_upgrade:
             return any(state is not None for state in states)
         if any(state != UPGRADE_DONE for state in states):
             return True
         for (kind, _, name), body in self.owned.items():
-            if kind != "DaemonSet" or not name.startswith(DRIVER_DAEMONSET):
+            if kind != "DaemonSet" or not is_driver_pool(name):
                 continue
             status = body.get("status") or {}
             generation = int((body.get("metadata") or {}).get("generation") or 0)

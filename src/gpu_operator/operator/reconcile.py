@@ -13,9 +13,12 @@ from gpu_operator.errors import ConfigError
 from gpu_operator.operator.cluster import NodeFacts
 from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.labeling import NodePatch
+from gpu_operator.operator.nvidiadriver import OWNER_LABEL, DriverCR, driver_crs
+from gpu_operator.operator.nvidiadriver_status import cr_statuses
 from gpu_operator.operator.policy_v1 import deprecations, parse_spec
 from gpu_operator.operator.render import HASH_ANNOTATION
 from gpu_operator.operator.render.common import PART_OF
+from gpu_operator.operator.render.driver import CrDrivers
 from gpu_operator.operator.status import (
     Obj,
     ObjKey,
@@ -54,6 +57,8 @@ class Observed:
     """Hashes applied earlier for kinds no watch reports (ServiceMonitor)."""
     missing_kinds: Mapping[str, str] = field(default_factory=dict)
     """Kinds the last apply found unserved (the ServiceMonitor CRD not installed) → what to do."""
+    nvidia_drivers: Sequence[Obj] = ()
+    """The NVIDIADriver CRs (empty where the CRD is not installed)."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,18 @@ class Plan:
     gpu_nodes: int = 0
     has_nfd: bool = False
     failure: str | None = None
+    driver_statuses: Mapping[str, Obj] = field(default_factory=dict)
+    """NVIDIADriver CR → its new status (only those that differ)."""
 
     @property
     def writes(self) -> int:
-        return len(self.node_patches) + len(self.applies) + len(self.deletes) + len(self.statuses)
+        return (
+            len(self.node_patches)
+            + len(self.applies)
+            + len(self.deletes)
+            + len(self.statuses)
+            + len(self.driver_statuses)
+        )
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -102,7 +115,8 @@ def plan(observed: Observed) -> Plan:
     """One pass. Pure: same input, same plan."""
     policy = active_policy(observed.policies)
     if policy is None:
-        return Plan()
+        crs = driver_crs(observed.nvidia_drivers)
+        return Plan(driver_statuses=_cr_statuses(observed, crs, None, None))
     name = str(_meta(policy)["name"])
     uid = str(_meta(policy).get("uid") or "")
     generation = int(_meta(policy).get("generation") or 0)
@@ -126,6 +140,7 @@ def plan(observed: Observed) -> Plan:
             environ=observed.environ,
             policy_name=name,
             policy_uid=uid,
+            nvidia_drivers=observed.nvidia_drivers,
         )
     except ConfigError as error:
         status = carry_transition_times(
@@ -159,8 +174,14 @@ def plan(observed: Observed) -> Plan:
         )
         if have_hash != want:
             applies.append(obj)
+    # A CR that cannot render now (a bad image field) keeps the DaemonSets it has.
+    kept = {cr.owner for cr in desired.crs if desired.drivers and cr.name in desired.drivers.errors}
     deletes = sorted(
-        key for key, obj in observed.owned.items() if key not in wanted and _owned_by(obj, uid)
+        key
+        for key, obj in observed.owned.items()
+        if key not in wanted
+        and _owned_by(obj, uid)
+        and (_meta(obj).get("labels") or {}).get(OWNER_LABEL) not in kept
     )
     if not desired.facts.gpu_nodes:
         # No GPU nodes: the DaemonSet states are skipped, not disabled (upstream keeps them);
@@ -213,6 +234,9 @@ def plan(observed: Observed) -> Plan:
         requeue = REQUEUE_NOT_READY_S
     elif not facts.has_nfd:
         requeue = REQUEUE_NO_NFD_S
+    driver_statuses = _cr_statuses(observed, desired.crs, desired.drivers, name)
+    if any(s["state"] == "notReady" for s in driver_statuses.values()):
+        requeue = REQUEUE_NOT_READY_S
     return Plan(
         node_patches=desired.node_patches,
         applies=applies,
@@ -224,6 +248,21 @@ def plan(observed: Observed) -> Plan:
         ready=ready,
         gpu_nodes=len(facts.gpu_nodes),
         has_nfd=facts.has_nfd,
+        driver_statuses=driver_statuses,
+    )
+
+
+def _cr_statuses(
+    observed: Observed, crs: Sequence[DriverCR], drivers: CrDrivers | None, policy: str | None
+) -> dict[str, Obj]:
+    return cr_statuses(
+        crs,
+        drivers,
+        observed.owned,
+        observed.pod_problems,
+        namespace=observed.namespace,
+        now=observed.now,
+        policy=policy,
     )
 
 

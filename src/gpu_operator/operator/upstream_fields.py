@@ -36,8 +36,6 @@ NOT_USED: dict[str, str] = {
     "operator.labels": "not applied to operand objects",
     "operator.annotations": "not applied to operand objects",
     "driver.use_ocp_driver_toolkit": "no OpenShift Driver Toolkit builds",
-    "driver.useNvidiaDriverCRD": "the NVIDIADriver CRD is not implemented: the ClusterPolicy's "
-    "driver section deploys the driver",
     "driver.useOpenKernelModules": "deprecated: use driver.kernelModuleType",
     "driver.virtualTopology": "the vGPU topology daemon is not implemented",
     "driver.rollingUpdate": "the driver DaemonSet is OnDelete; upgrades follow upgradePolicy",
@@ -227,7 +225,6 @@ VALUES_NOT_USED: dict[str, str] = {
     "operator.initContainer": NOT_USED["operator.initContainer"],
     "operator.use_ocp_driver_toolkit": NOT_USED["operator.use_ocp_driver_toolkit"],
     "driver.use_ocp_driver_toolkit": NOT_USED["driver.use_ocp_driver_toolkit"],
-    "driver.nvidiaDriverCRD.enabled": NOT_USED["driver.useNvidiaDriverCRD"],
     "driver.useOpenKernelModules": NOT_USED["driver.useOpenKernelModules"],
     "driver.virtualTopology": NOT_USED["driver.virtualTopology"],
     "driver.rollingUpdate": NOT_USED["driver.rollingUpdate"],

@@ -1,6 +1,6 @@
 """The driver image is computed once: ``render.driver.pools`` gives each pool its image, the
 rendered driver DaemonSets run exactly those images, and ``preflight`` checks the same list —
-for one OS, mixed OSes, precompiled drivers and ``useNvidiaDriverCRD`` (still deployed)."""
+for one OS, mixed OSes and precompiled drivers (NVIDIADriver CRs: test_nvidiadriver_render)."""
 
 from __future__ import annotations
 
@@ -70,12 +70,6 @@ def driver_images(spec_data: dict[str, Any], nodes: list[NodeFacts]) -> dict[str
                 )
             },
             id="precompiled: branch, kernel and OS",
-        ),
-        pytest.param(
-            {**MIRROR, "useNvidiaDriverCRD": True},
-            [node("a", "rocky", "8.5")],
-            {"nvidia-driver-daemonset": "homelab.net/nvcr.io/nvidia/driver:450.156.00-rocky8"},
-            id="useNvidiaDriverCRD: the ClusterPolicy's driver is still deployed",
         ),
     ],
 )

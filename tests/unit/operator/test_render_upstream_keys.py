@@ -116,11 +116,12 @@ def test_driver_licensing_from_a_secret_mounts_gridd_conf_and_the_nls_token() ->
     assert volume["configMap"]["items"] == [{"key": "gridd.conf", "path": "gridd.conf"}]
 
 
-def test_use_nvidia_driver_crd_still_deploys_the_clusterpolicy_driver_and_says_so() -> None:
+def test_use_nvidia_driver_crd_leaves_the_driver_to_nvidiadriver_crs() -> None:
     spec = {"driver": {"useNvidiaDriverCRD": True}}
-    assert daemonset(spec, "nvidia-driver-daemonset")
-    assert any(
-        line.startswith("spec.driver.useNvidiaDriverCRD: the NVIDIADriver CRD is not implemented")
+    with pytest.raises(AssertionError, match="no DaemonSet nvidia-driver-daemonset"):
+        daemonset(spec, "nvidia-driver-daemonset")
+    assert not any(
+        line.startswith("spec.driver.useNvidiaDriverCRD")
         for line in parse_spec(spec, source="t").not_used
     )
 

@@ -146,12 +146,15 @@ def test_a_policy_with_every_upstream_field_set_parses_renders_and_fits_our_crd(
         },
         annotations={},
     )
-    objects = list(desired_state(spec, [node], policy_uid="u").objects())
-    assert any(o["metadata"]["name"].startswith("nvidia-driver-daemonset") for o in objects)
+    desired = desired_state(spec, [node], policy_uid="u")
+    # driver.useNvidiaDriverCRD is set: the driver comes from NVIDIADriver CRs (none here).
+    (driver,) = [s for s in desired.states if s.name == "state-driver"]
+    assert "no NVIDIADriver drives a GPU node" in str(driver.rendered.skipped)
+    assert any(o["kind"] == "DaemonSet" for o in desired.objects())
     reported = {line.split(":", 1)[0] for line in spec.not_used}
     # Every field that does nothing here is named (the whole section where one is listed).
     assert {"spec.gds", "spec.gdrcopy", "spec.kataManager", "spec.psp"} <= reported
-    assert "spec.driver.useNvidiaDriverCRD" in reported
+    assert "spec.driver.useNvidiaDriverCRD" not in reported  # acted on
     assert "spec.dcgmExporter.hpcJobMapping" in reported
     assert "spec.driver.securityContext" not in reported  # v1.9-era, acted on
 

@@ -21,6 +21,7 @@ from gpu_operator.names import VALIDATIONS_DIR as NODE_VALIDATIONS_DIR
 from gpu_operator.operator.cluster import ClusterFacts
 from gpu_operator.operator.components_v1 import ComponentSpec, EnvVar, ImageSpec
 from gpu_operator.operator.images import image_path, pull_policy
+from gpu_operator.operator.nvidiadriver import DriverCR
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec
 from gpu_operator.operator.upstream_images import is_ours
 
@@ -41,6 +42,8 @@ class RenderContext:
     environ: Mapping[str, str] = field(default_factory=dict)
     policy_name: str = "cluster-policy"
     policy_uid: str | None = None
+    nvidia_drivers: tuple[DriverCR, ...] = ()
+    """The NVIDIADriver CRs, oldest first (used with ``driver.useNvidiaDriverCRD``)."""
 
     def image(self, section: ImageSpec | None, path: str) -> str:
         return image_path(section, path, self.environ)

@@ -4,25 +4,40 @@ the GPU nodes' OS by rule — one DaemonSet per OS pool, never "the first node's
 
 The driver image is computed once, by :func:`pools`: the policy's base image (``image_path``),
 then ``driver.pools`` adds each pool's OS (and kernel) tag; ``preflight`` asks the same
-function, so it checks exactly the images rendered here."""
+function, so it checks exactly the images rendered here.
+
+With ``driver.useNvidiaDriverCRD`` the ClusterPolicy's own driver is not rendered: each
+NVIDIADriver CR gets one DaemonSet per OS (and kernel) pool of the nodes it drives
+(``nvidia-<driverType>-driver-<cr>-<ostag>``), selecting them by the owner label
+(:func:`nvidia_drivers`; ``operator.nvidiadriver`` decides which CR drives which node)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from gpu_operator.driver import startup
-from gpu_operator.driver.pools import DriverPool, PoolNode, plan_pools
+from gpu_operator.driver.groups import OWNER_LABEL
+from gpu_operator.driver.pools import DriverPool, PoolNode, plan_pools, sanitize_kernel
 from gpu_operator.errors import ConfigError
 from gpu_operator.names import GPU_PRESENT_LABEL, VALIDATIONS_DIR
 from gpu_operator.operator.images import image_path, pull_policy
+from gpu_operator.operator.nvidiadriver import Assignment, DriverCR, assign
+from gpu_operator.operator.nvidiadriver_policy import driver_policy
+from gpu_operator.operator.nvidiadriver_v1alpha1 import GROUP_VERSION, KIND
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 from gpu_operator.operator.render.common import (
+    HASH_ANNOTATION,
     NODE_NAME_ENV,
     Obj,
     RenderContext,
     Rendered,
     config_map,
     container,
+    content_hash,
     daemonset,
     deploy_selector,
     host_volume,
@@ -126,8 +141,7 @@ def pools(
     spec: ClusterPolicySpec, nodes: Iterable[PoolNode], environ: Mapping[str, str]
 ) -> tuple[DriverPool, ...]:
     """The driver pools, each with its exact image, for ``nodes`` (none when the driver is
-    disabled). ``driver.useNvidiaDriverCRD`` changes nothing: NVIDIADriver CRs are not
-    implemented, so the ClusterPolicy's driver is deployed (``spec.not_used`` says so)."""
+    disabled). For an NVIDIADriver CR, ``spec`` is the CR's view (``driver_policy``)."""
     if not enabled(spec, "driver"):
         return ()
     driver = spec.driver
@@ -144,6 +158,7 @@ def _pool_daemonset(
     pool: DriverPool,
     affinity: Obj | None,
     selector: dict[str, str],
+    extra_labels: Mapping[str, str] | None = None,
 ) -> Obj:
     driver = ctx.spec.driver
     rdma = driver.rdma
@@ -248,14 +263,90 @@ def _pool_daemonset(
         on_delete=True,
         priority_class="system-node-critical",
         affinity=affinity,
-        extra_labels=pool.labels() or None,
+        extra_labels={**pool.labels(), **(extra_labels or {})} or None,
     )
+
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def cr_daemonset_name(cr: DriverCR, pool: DriverPool) -> str:
+    """``nvidia-<driverType>-driver-<cr>-[<kernel>-]<ostag>``; the CR's name becomes a hash when
+    the whole would not be a valid label value (63 characters)."""
+    assert cr.spec is not None
+    prefix = f"nvidia-{cr.spec.driverType}-driver"
+    suffix = (f"{sanitize_kernel(pool.kernel)}-" if pool.kernel else "") + pool.os_tag
+    name = f"{prefix}-{cr.name}-{suffix}"
+    if len(name) <= 63 and _NAME.match(name):
+        return name
+    short = f"{prefix}-{hashlib.sha256(cr.name.encode()).hexdigest()[:8]}-{suffix}"
+    if len(short) > 63 or not _NAME.match(short):
+        raise ConfigError(f"NVIDIADriver {cr.name}: DaemonSet name {short!r} is too long")
+    return short
+
+
+@dataclass(frozen=True)
+class CrDrivers:
+    """What the NVIDIADriver CRs render to: the node assignment, every CR's DaemonSets (by CR)
+    and, for a CR that cannot render, why."""
+
+    assignment: Assignment = field(default_factory=Assignment)
+    daemonsets: Mapping[str, tuple[Obj, ...]] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+
+def _cr_daemonset(ctx: RenderContext, cr: DriverCR, pool: DriverPool) -> Obj:
+    named = dataclasses.replace(pool, name=cr_daemonset_name(cr, pool))
+    labels = {OWNER_LABEL: cr.owner, COMPONENT_LABEL: "nvidia-driver"}
+    selector = {**pool.node_selector, OWNER_LABEL: cr.owner}
+    obj = _pool_daemonset(ctx, named, pool.node_affinity(), selector, labels)
+    if cr.uid:  # traceable to its CR; the policy stays the controller (it deletes what is stale)
+        obj["metadata"]["ownerReferences"] = [
+            *obj["metadata"].get("ownerReferences", []),
+            {"apiVersion": GROUP_VERSION, "kind": KIND, "name": cr.name, "uid": cr.uid},
+        ]
+        obj["metadata"]["annotations"][HASH_ANNOTATION] = content_hash(obj)
+    return obj
+
+
+def nvidia_drivers(ctx: RenderContext) -> CrDrivers:
+    """Each NVIDIADriver CR's DaemonSets for the GPU nodes it drives: the CR's image, tag rule
+    and settings (``driver_policy``), split by OS/kernel pool as the ClusterPolicy's driver."""
+    crs = ctx.nvidia_drivers
+    assignment = assign(crs, ctx.facts.gpu_nodes)
+    daemonsets: dict[str, tuple[Obj, ...]] = {}
+    errors: dict[str, str] = {}
+    for cr in crs:
+        if cr.spec is None:
+            errors[cr.name] = cr.error or "not parsed"
+            continue
+        mine = [n for n in ctx.facts.gpu_nodes if assignment.owners.get(n.name) == cr.name]
+        if not mine:
+            continue
+        try:
+            view = dataclasses.replace(
+                ctx, spec=driver_policy(ctx.spec, cr.spec, f"NVIDIADriver {cr.name}")
+            )
+            planned = pools(view.spec, mine, {})
+            daemonsets[cr.name] = tuple(_cr_daemonset(view, cr, pool) for pool in planned)
+        except ConfigError as error:
+            errors[cr.name] = str(error)
+    return CrDrivers(assignment, daemonsets, errors)
 
 
 def render(ctx: RenderContext) -> Rendered:
     driver = ctx.spec.driver
-    # driver.useNvidiaDriverCRD: NVIDIADriver CRs are not implemented, so this section deploys
-    # the driver as it would without the flag (reported "accepted, not used": spec.not_used).
+    if driver.useNvidiaDriverCRD:
+        rendered = nvidia_drivers(ctx)
+        objects = [obj for name in sorted(rendered.daemonsets) for obj in rendered.daemonsets[name]]
+        if not objects and not rendered.errors:  # a CR that cannot render keeps what it has
+            return Rendered(
+                skipped="driver.useNvidiaDriverCRD: no NVIDIADriver drives a GPU node yet: "
+                "create one (helm: driver.nvidiaDriverCRD.deployDefaultCR=true)"
+            )
+        probe = startup.config_map(ctx.namespace)
+        return Rendered((config_map(ctx, probe["metadata"]["name"], probe["data"]), *objects))
     if not ctx.facts.gpu_nodes:
         return Rendered(
             skipped=f"no GPU nodes ({GPU_PRESENT_LABEL}=true): the driver OS is unknown"

@@ -165,7 +165,9 @@ class HttpServer:
         except OSError:
             self._socket.close()
             raise
-        self._socket.settimeout(0.1)  # the accept loop sees close() within 0.1 s
+        # close() wakes accept() at once (shutdown of a listening socket); the timeout is only
+        # a backstop where a platform would not.
+        self._socket.settimeout(1.0)
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -193,6 +195,8 @@ class HttpServer:
     def close(self) -> None:
         """Stop accepting and close every open connection."""
         self._closing.set()
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
         self._socket.close()
         with self._lock:
             connections = list(self._connections)

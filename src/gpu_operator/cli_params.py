@@ -184,11 +184,24 @@ KUBECONFIG: Field[Any] = Field("--kubeconfig", ("KUBECONFIG",), Path, empty_is_u
 """Every agent's ``--kubeconfig`` flag and client-go's ``KUBECONFIG`` (empty: unset)."""
 
 
+OPERATOR_NAMESPACE: Field[Any] = Field(
+    "--namespace", ("OPERATOR_NAMESPACE",), str, empty_is_unset=True
+)
+"""The operands' namespace: ``--namespace`` or upstream's ``OPERATOR_NAMESPACE``."""
+
+
+def setting(
+    field: Field[Any], flag: Any, default: Any, env: Mapping[str, str] | None = None
+) -> Any:
+    """One field's value: ``flag`` (its text, ``None``: not given), else its variable, else
+    ``default``; ``ConfigError`` naming the flag or variable of a bad one."""
+    values = resolve({"value": field}, {"value": flag}, os.environ if env is None else env, None)
+    return values.values.get("value", default)
+
+
 def kubeconfig(flag: str | None, env: Mapping[str, str] | None = None) -> Path | None:
     """The kubeconfig ``--kubeconfig`` or ``KUBECONFIG`` names (``None``: neither)."""
-    fields = {"kubeconfig": KUBECONFIG}
-    values = resolve(fields, {"kubeconfig": flag}, os.environ if env is None else env, None).values
-    path: Path | None = values.get("kubeconfig")
+    path: Path | None = setting(KUBECONFIG, flag, None, env)
     return path
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.cli_params import KUBECONFIG, option
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator import crd, nvidiadriver_crd
 
@@ -20,7 +22,7 @@ def crds_command(
     apply: bool = typer.Option(
         False, "--apply", help="Server-side apply it to the cluster (the chart's upgrade hook)."
     ),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(KUBECONFIG),
 ) -> None:
     """Generate the CRDs (nvidia.com_clusterpolicies.yaml, nvidia.com_nvidiadrivers.yaml) from
     the models."""
@@ -28,7 +30,7 @@ def crds_command(
         from gpu_operator.kube import KubeSettings, build_client
         from gpu_operator.operator.crd_install import apply_crds
 
-        client = build_client(KubeSettings(kubeconfig=kubeconfig))
+        client = build_client(KubeSettings(kubeconfig=kubeconfig_path(kubeconfig)))
         for name, version in apply_crds(client):
             typer.echo(f"applied customresourcedefinition {name} ({version})")
         return

@@ -9,11 +9,12 @@ import logging
 import os
 import signal
 import socket
-from pathlib import Path
 
 import typer
 
 from gpu_operator import logs
+from gpu_operator.cli_params import KUBECONFIG, OPERATOR_NAMESPACE, option, setting
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.errors import ConfigError
 from gpu_operator.kube import KubeSettings, build_async_client, build_client
@@ -83,10 +84,10 @@ def operator_command(
     ),
     metrics_address: str = typer.Option(":8080", "--metrics-bind-address"),
     health_address: str = typer.Option(":8081", "--health-probe-bind-address"),
-    namespace: str = typer.Option(
-        "gpu-operator", "--namespace", envvar="OPERATOR_NAMESPACE", help="Operands' namespace."
+    namespace: str | None = option(
+        OPERATOR_NAMESPACE, help="Operands' namespace.", default="gpu-operator"
     ),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(KUBECONFIG),
     server: str | None = typer.Option(
         None, "--server", help="API server URL (e.g. the sandbox's)."
     ),
@@ -96,15 +97,17 @@ def operator_command(
         raise ConfigError(
             f"--zap-log-level: expected one of {', '.join(LEVELS)}, got {log_level!r}"
         )
+    operands: str = setting(OPERATOR_NAMESPACE, namespace, "gpu-operator")
+    kubeconfig_file = kubeconfig_path(kubeconfig)
     logs.setup(logging.DEBUG if devel else LEVELS[log_level])
     environ = {env: os.environ[env] for env in set(IMAGE_ENV.values()) if os.environ.get(env)}
     identity = os.environ.get("POD_NAME") or socket.gethostname()
-    leader = LeaderSettings(identity=identity, namespace=namespace) if leader_elect else None
+    leader = LeaderSettings(identity=identity, namespace=operands) if leader_elect else None
     addresses = (
         _address(metrics_address, "--metrics-bind-address"),
         _address(health_address, "--health-probe-bind-address"),
     )
-    kube = KubeSettings(server=server, kubeconfig=kubeconfig)
+    kube = KubeSettings(server=server, kubeconfig=kubeconfig_file)
     asyncio.run(
-        _main(kube, ControllerSettings(namespace=namespace, environ=environ), leader, addresses)
+        _main(kube, ControllerSettings(namespace=operands, environ=environ), leader, addresses)
     )

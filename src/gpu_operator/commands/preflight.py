@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from gpu_operator.cli_params import KUBECONFIG, option
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.commands.images import operator_environ, parse_os, print_notes
 from gpu_operator.commands.preflight_cluster import cluster_checks
 from gpu_operator.commands.render import load_documents, load_policy_file
@@ -53,7 +55,7 @@ def preflight_command(
         False, "--from-cluster", help="Read the nodes from the cluster (--server/--kubeconfig)."
     ),
     server: str | None = typer.Option(None, "--server", help="API server URL."),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(KUBECONFIG),
 ) -> None:
     """Name every driver image the operator will pull, and whether it exists."""
     doc, spec = load_policy_file(policy)
@@ -61,7 +63,7 @@ def preflight_command(
     environ = operator_environ(load_documents(policy) if str(policy) != "-" else [])
     cluster_failed = False
     if from_cluster:
-        client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
+        client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig_path(kubeconfig)))
         try:
             objects = list_nodes(client)
             facts = [node_facts(n) for n in objects]

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 import yaml
 
+from gpu_operator.cli_params import OPERATOR_NAMESPACE, option, setting
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.desired import Desired, desired_state, nodes_from_objects
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, deprecations, parse_spec
@@ -105,15 +106,16 @@ def render_command(
         None, "--nodes", help="Node objects (YAML list, List or stream): labels and nodeInfo."
     ),
     output: str = typer.Option("yaml", "-o", "--output", help="yaml or json."),
-    namespace: str = typer.Option(
-        "gpu-operator", "-n", "--namespace", envvar="OPERATOR_NAMESPACE", help="Operand namespace."
+    namespace: str | None = option(
+        OPERATOR_NAMESPACE, "-n", help="Operand namespace.", default="gpu-operator"
     ),
 ) -> None:
     """Print every object the operator would apply for POLICY and NODES."""
+    operands: str = setting(OPERATOR_NAMESPACE, namespace, "gpu-operator")
     if output not in ("yaml", "json"):
         raise ConfigError(f"--output: expected yaml or json, got {output!r}")
     _, spec = load_policy_file(policy)
-    desired = desired_from_files(policy, nodes, namespace)
+    desired = desired_from_files(policy, nodes, operands)
     if output == "json":
         listing = {"apiVersion": "v1", "kind": "List", "items": desired.objects()}
         typer.echo(json.dumps(listing, indent=2))

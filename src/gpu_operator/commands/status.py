@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gpu_operator import nfd, views
+from gpu_operator.cli_params import KUBECONFIG, option
+from gpu_operator.cli_params import kubeconfig as kubeconfig_path
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.mig.agent import FAILURE_ANNOTATION
 from gpu_operator.names import (
@@ -161,12 +163,12 @@ def gather(kubeconfig: Path | None, server: str | None) -> tuple[list[Obj], list
 
 
 def status_command(
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG"),
+    kubeconfig: str | None = option(KUBECONFIG),
     server: str | None = typer.Option(None, "--server", help="API server URL."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Per GPU node: GPUs, MIG layout and state, operand readiness, and what blocks."""
-    reports, state, problems = cluster_report(*gather(kubeconfig, server))
+    reports, state, problems = cluster_report(*gather(kubeconfig_path(kubeconfig), server))
     if as_json:
         typer.echo(
             json.dumps(

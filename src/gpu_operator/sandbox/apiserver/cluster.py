@@ -309,6 +309,8 @@ class Cluster(DeletionRules):
         managed: list[Obj] | None = None,
         dry_run: bool = False,
     ) -> Obj:
+        if rtype.group == resource_v1.GROUP:  # defaulted first: a default is not a spec change
+            resource_v1.apply_defaults(rtype.plural, new)
         meta = new["metadata"]
         if old is not None:
             old_meta = old["metadata"]

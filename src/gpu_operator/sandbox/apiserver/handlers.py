@@ -138,8 +138,8 @@ async def _body(request: web.Request, *, yaml_ok: bool = False) -> Any:
 
 
 def _strict(request: web.Request, rtype: ResourceType, body: Any) -> Any:
-    """``fieldValidation=Strict``: a field the CRD schema does not declare is a 400 naming it
-    (otherwise such fields are pruned). Built-in kinds have no schema here, so pass."""
+    """``fieldValidation=Strict``: a field the schema does not declare is a 400 naming it
+    (otherwise such fields are pruned). Built-in kinds without a schema here pass."""
     mode = request.query.get("fieldValidation", "")
     if mode not in ("", "Ignore", "Warn", "Strict"):
         raise bad_request(f'fieldValidation must be "Ignore", "Warn" or "Strict", not {mode!r}')
@@ -152,6 +152,13 @@ def _strict(request: web.Request, rtype: ResourceType, body: Any) -> Any:
                 f"{rtype.kind}: strict decoding error: {listed}"
             )
     return body
+
+
+def _strict_builtin(request: web.Request, rtype: ResourceType, body: Any) -> Any:
+    """``fieldValidation=Strict`` on create and update, for the built-in kinds that carry a
+    schema here (``resource.k8s.io/v1``): ``kubectl apply`` of a claim with a mistyped field is
+    refused as by a real server."""
+    return body if rtype.custom else _strict(request, rtype, body)
 
 
 def _versioned(rtype: ResourceType, obj: Obj) -> Obj:
@@ -240,7 +247,7 @@ async def collection(
         obj = cluster.create(
             rtype,
             target.namespace or "",
-            await _body(request),
+            _strict_builtin(request, rtype, await _body(request)),
             _manager(request),
             dry_run=_dry_run(request),
         )
@@ -359,7 +366,7 @@ async def item(request: web.Request, cluster: Cluster, target: Target) -> web.St
             rtype,
             namespace,
             name,
-            await _body(request),
+            _strict_builtin(request, rtype, await _body(request)),
             _manager(request),
             target.subresource,
             dry_run=_dry_run(request),

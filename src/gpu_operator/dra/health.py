@@ -17,13 +17,14 @@ from gpu_operator.deviceplugin.health import (
     is_critical,
 )
 from gpu_operator.deviceplugin.settings import HealthSettings
-from gpu_operator.dra.slices import Taint, health_taint
-from gpu_operator.gpu import HardwareSettings
+from gpu_operator.dra.slices import Taint, health_taints
+from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.records import GpuEvent, GpuInfo
 
 
 class XidMonitor(HealthMonitor):
-    """The device plugin's monitor that also remembers the last critical XID per device."""
+    """The device plugin's monitor that also remembers the last critical XID per device and
+    which GPUs are lost."""
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class XidMonitor(HealthMonitor):
         self._physical = list(devices)
         self._settings_ = settings
         self._xids: dict[str, int] = {}
+        self._lost: set[int] = set()
         self._xid_lock = threading.Lock()
 
     def _on_event(self, event: GpuEvent) -> None:
@@ -47,9 +49,19 @@ class XidMonitor(HealthMonitor):
                     self._xids[device.uuid] = event.data
         super()._on_event(event)
 
+    def _check(self, nvml: Nvml, gpus: list[int]) -> None:
+        lost = {index for index in gpus if nvml.is_lost(index)}
+        with self._xid_lock:
+            self._lost = lost
+        super()._check(nvml, gpus)
+
     def xid(self, uuid: str) -> int | None:
         with self._xid_lock:
             return self._xids.get(uuid)
+
+    def lost(self, gpu_index: int) -> bool:
+        with self._xid_lock:
+            return gpu_index in self._lost
 
 
 class DeviceHealth:
@@ -62,6 +74,7 @@ class DeviceHealth:
         settings: HealthSettings,
     ):
         self._names = {g.uuid: name for name, g in gpus}
+        self._index = {g.uuid: g.index for _, g in gpus}
         devices = [PhysicalDevice(uuid=g.uuid, gpu_index=g.index, gpu_uuid=g.uuid) for _, g in gpus]
         self.board = HealthBoard(d.uuid for d in devices)
         self._monitor = XidMonitor(hardware, devices, self.board, settings)
@@ -75,7 +88,9 @@ class DeviceHealth:
 
     def taints(self) -> dict[str, list[Taint]]:
         return {
-            self._names[uuid]: [health_taint(self._monitor.xid(uuid))]
+            self._names[uuid]: health_taints(
+                self._monitor.xid(uuid), self._monitor.lost(self._index[uuid])
+            )
             for uuid in self.board.unhealthy_since()
             if uuid in self._names
         }

@@ -1,7 +1,10 @@
 """The node's ResourceSlice: one slice per node, pool = node name, every full GPU a device,
 and a DRA device taint (``resource.k8s.io/v1`` ``Device.taints``) on each device that health
 marked unusable — upstream's keys: ``gpu.nvidia.com/xid`` with the XID as value for a critical
-XID, ``gpu.nvidia.com/gpu-lost`` for a GPU that fell off the bus, both ``NoSchedule``. Pure:
+XID, ``gpu.nvidia.com/gpu-lost`` for a GPU that fell off the bus (both, for XID 79 then lost),
+``gpu.nvidia.com/unmonitored`` when health could not be watched at all; all ``NoSchedule``
+(upstream gives ``unmonitored`` the effect ``None``; here, as for the device plugin, a device
+whose health is unknown is not handed out). Pure:
 the desired slice from the devices, the taints and the pool generation; whether a stored slice
 already says the same (so a steady node writes nothing)."""
 
@@ -18,6 +21,7 @@ API_VERSION = "resource.k8s.io/v1"
 KIND = "ResourceSlice"
 TAINT_XID = f"{DRIVER_NAME}/xid"
 TAINT_GPU_LOST = f"{DRIVER_NAME}/gpu-lost"
+TAINT_UNMONITORED = f"{DRIVER_NAME}/unmonitored"
 TAINT_EFFECT = "NoSchedule"
 
 
@@ -36,9 +40,13 @@ class Taint:
         return out
 
 
-def health_taint(xid: int | None) -> Taint:
-    """The taint of an unhealthy device: its critical XID, or lost when no XID is known."""
-    return Taint(TAINT_XID, str(xid)) if xid is not None else Taint(TAINT_GPU_LOST)
+def health_taints(xid: int | None, lost: bool) -> list[Taint]:
+    """The taints of an unhealthy device: its last critical XID, lost if it fell off the bus,
+    unmonitored when neither explains it (health checks failed)."""
+    taints = [Taint(TAINT_XID, str(xid))] if xid is not None else []
+    if lost:
+        taints.append(Taint(TAINT_GPU_LOST))
+    return taints or [Taint(TAINT_UNMONITORED)]
 
 
 def slice_name(node: str) -> str:

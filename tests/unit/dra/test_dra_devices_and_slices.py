@@ -16,7 +16,7 @@ from gpu_operator.dra.devices import (
     pcie_bus_id,
     semver,
 )
-from gpu_operator.dra.slices import Taint, build_slice, health_taint, same_content
+from gpu_operator.dra.slices import Taint, build_slice, health_taints, same_content
 
 
 def test_an_h100_is_published_with_upstreams_name_attributes_and_memory(
@@ -97,7 +97,11 @@ def test_the_slice_is_one_pool_per_node_with_taints_on_the_unhealthy_devices(
 ) -> None:
     node = node_gpus("hgx-h100")
     devices = [gpu_device(g, node.system) for g in node.gpus]
-    taints = {"gpu-2": [health_taint(48)], "gpu-5": [health_taint(None)]}
+    taints = {
+        "gpu-2": health_taints(48, lost=False),
+        "gpu-5": health_taints(79, lost=True),
+        "gpu-6": health_taints(None, lost=False),
+    }
     body = build_slice("node-a", devices, taints, generation=4)
     assert body["apiVersion"] == "resource.k8s.io/v1"
     assert body["kind"] == "ResourceSlice"
@@ -112,9 +116,13 @@ def test_the_slice_is_one_pool_per_node_with_taints_on_the_unhealthy_devices(
         {"key": "gpu.nvidia.com/xid", "value": "48", "effect": "NoSchedule"}
     ]
     assert by_name["gpu-5"]["taints"] == [
-        {"key": "gpu.nvidia.com/gpu-lost", "effect": "NoSchedule"}
+        {"key": "gpu.nvidia.com/xid", "value": "79", "effect": "NoSchedule"},
+        {"key": "gpu.nvidia.com/gpu-lost", "effect": "NoSchedule"},
     ]
-    assert [n for n, d in by_name.items() if "taints" in d] == ["gpu-2", "gpu-5"]
+    assert by_name["gpu-6"]["taints"] == [
+        {"key": "gpu.nvidia.com/unmonitored", "effect": "NoSchedule"}
+    ]
+    assert [n for n, d in by_name.items() if "taints" in d] == ["gpu-2", "gpu-5", "gpu-6"]
     assert "taints" not in devices[2]  # the input is left as it was
 
 

@@ -24,7 +24,7 @@ from gpu_operator.errors import ConfigError
 from gpu_operator.gpu.records import GpuInfo
 from gpu_operator.toolkit.cdi_generate import CdiOptions
 from gpu_operator.toolkit.driver_tree import discover
-from helpers.dra import Claims, claim, make_driver_root
+from helpers.dra_driver import Claims, claim, make_driver_root
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "data" / "cdi-schema.json").read_text())
 NODE = "gpu-node-1"

@@ -1,11 +1,14 @@
 """A kubelet stand-in that speaks the real kubelet gRPC APIs over unix sockets: device-plugin
 registration and ``ListAndWatch``, pod admission through ``GetPreferredAllocation`` and
-``Allocate``, the ``PodResources`` API, and a simulated kubelet restart.
+``Allocate``, the ``PodResources`` API, DRA drivers registered through the plugins registry
+directory and their ``NodePrepareResources``/``NodeUnprepareResources`` around a pod with
+ResourceClaims (``kubelet.dra``), and a simulated kubelet restart.
 
-    kubelet = Kubelet(tmp / "device-plugins", tmp / "pod-resources")
+    kubelet = Kubelet(tmp / "device-plugins", tmp / "pod-resources", tmp / "plugins_registry")
     kubelet.start()
     kubelet.wait_until(lambda: kubelet.allocatable("nvidia.com/gpu") == 8, 5)
     pod = kubelet.admit_pod("train", [("main", {"nvidia.com/gpu": 2})])
+    claims = kubelet.prepare_claims(pod_object, {"gpu": resource_claim})  # DRA
     kubelet.restart()            # sockets removed, kubelet.sock re-created
 """
 
@@ -22,6 +25,7 @@ from gpu_operator.errors import GpuOperatorError
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
 from gpu_operator.protos.grpc_api import add_pod_resources_servicer, add_registration_servicer
 from gpu_operator.sandbox.kubelet.devicemanager import DeviceManager, ResourceState
+from gpu_operator.sandbox.kubelet.dra import ClaimPreparationError, DraManager, PodClaims
 from gpu_operator.sandbox.kubelet.podresources import (
     ContainerRecord,
     PodRecord,
@@ -30,7 +34,15 @@ from gpu_operator.sandbox.kubelet.podresources import (
 
 CHECKPOINT = "kubelet_internal_checkpoint"
 
-__all__ = ["AdmissionError", "ContainerRecord", "Kubelet", "PodRecord", "ResourceState"]
+__all__ = [
+    "AdmissionError",
+    "ClaimPreparationError",
+    "ContainerRecord",
+    "Kubelet",
+    "PodClaims",
+    "PodRecord",
+    "ResourceState",
+]
 
 
 class AdmissionError(GpuOperatorError):
@@ -42,12 +54,19 @@ class Kubelet:
         self,
         plugin_dir: Path,
         pod_resources_dir: Path | None = None,
+        plugins_registry_dir: Path | None = None,
         *,
         dial_timeout_s: float = 10.0,
     ):
         self.plugin_dir = plugin_dir
         self.pod_resources_dir = pod_resources_dir
         self.manager = DeviceManager(plugin_dir, dial_timeout_s=dial_timeout_s)
+        self.dra = (
+            DraManager(plugins_registry_dir, call_timeout_s=dial_timeout_s)
+            if plugins_registry_dir is not None
+            else None
+        )
+        """The DRA drivers' plugin watcher and prepare/unprepare (with a registry dir)."""
         self.pods: list[PodRecord] = []
         self._server: Any = None
         self._pr_server: Any = None
@@ -75,6 +94,8 @@ class Kubelet:
             )
             self._pr_server.add_insecure_port(f"unix://{socket}")
             self._pr_server.start()
+        if self.dra is not None:
+            self.dra.start()
 
     def _serve_registration(self) -> None:
         self.socket.unlink(missing_ok=True)
@@ -84,6 +105,8 @@ class Kubelet:
         self._server.start()
 
     def stop(self) -> None:
+        if self.dra is not None:
+            self.dra.stop()
         self.manager.disconnect_all()
         for server in (self._server, self._pr_server):
             if server is not None:
@@ -102,9 +125,13 @@ class Kubelet:
         for entry in list(self.plugin_dir.iterdir()):
             if entry.name != CHECKPOINT and entry.is_socket():
                 entry.unlink(missing_ok=True)
+        if self.dra is not None:
+            self.dra.stop()
         if down_s:
             self.manager.wait_until(lambda: False, down_s)
         self._serve_registration()
+        if self.dra is not None:  # the new kubelet's plugin watcher finds every socket again
+            self.dra.start()
 
     # --- device manager view ------------------------------------------------------------
 
@@ -195,3 +222,19 @@ class Kubelet:
         with self.manager.changed:
             self.pods = [p for p in self.pods if (p.name, p.namespace) != (name, namespace)]
             self.manager.changed.notify_all()
+
+    # --- DRA ----------------------------------------------------------------------------
+
+    def prepare_claims(self, pod: dict[str, Any], claims: dict[str, Any]) -> PodClaims:
+        """``NodePrepareResources`` for ``pod``'s claims (pod claim name → ResourceClaim);
+        ``AdmissionError`` with the kubelet's reason when they can't be prepared."""
+        if self.dra is None:
+            raise AdmissionError("this kubelet has no DRA plugin registry")
+        try:
+            return self.dra.prepare_pod(pod, claims)
+        except ClaimPreparationError as error:
+            raise AdmissionError(str(error)) from error
+
+    def unprepare_claims(self, pod_uid: str) -> list[str]:
+        """``NodeUnprepareResources`` for what was prepared for the pod; the errors."""
+        return self.dra.unprepare_pod(pod_uid) if self.dra is not None else []

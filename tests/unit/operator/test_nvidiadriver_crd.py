@@ -16,6 +16,7 @@ import yaml
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.nvidiadriver_crd import CRD_FILE, build_crd, crd_yaml
 from gpu_operator.operator.nvidiadriver_v1alpha1 import parse_nvidiadriver_spec
+from helpers.crd_defaults import defaulted
 
 DATA = Path(__file__).parents[2] / "data" / "operator"
 UPSTREAM = yaml.safe_load((DATA / "upstream-nvidiadriver-crd-extract.yaml").read_text())
@@ -81,22 +82,6 @@ def test_identity_printer_columns_and_status_are_upstreams() -> None:
 
 def test_the_crd_object_is_valid_for_kubernetes() -> None:
     kubernetes_validate.validate(build_crd(), "1.35.0", strict=True)
-
-
-def defaulted(value: Any, schema: dict[str, Any]) -> Any:
-    """``value`` with the schema's defaults filled in, as the API server does before it
-    validates (only where the parent object is present)."""
-    if isinstance(value, dict):
-        out = dict(value)
-        for name, child in (schema.get("properties") or {}).items():
-            if name not in out and "default" in child:
-                out[name] = child["default"]
-            if name in out:
-                out[name] = defaulted(out[name], child)
-        return out
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [defaulted(item, schema["items"]) for item in value]
-    return value
 
 
 def test_nvidias_sample_fits_the_schema_once_defaulted_and_the_model() -> None:

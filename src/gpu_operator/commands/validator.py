@@ -9,6 +9,7 @@ touched."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Mapping
@@ -66,6 +67,8 @@ FIELDS: dict[str, Field[None]] = {
     "skip_gpu_init": Field(
         "--driver-validation-skip-gpu-init", ("DRIVER_VALIDATION_SKIP_GPU_INIT",), bool
     ),
+    "cleanup_all": Field("--cleanup-all", ("CLEANUP_ALL",), bool),
+    "skip_validation": Field("--skip-validation", ("SKIP_VALIDATION",), bool),
     "kubeconfig": KUBECONFIG,
 }
 """``nvidia-validator``'s flags and variables (urfave/cli), resolved by ``settings_engine``."""
@@ -127,6 +130,14 @@ def validator_command(
     skip_gpu_init: str | None = option(
         FIELDS["skip_gpu_init"], "--skip-gpu-init", help="nvidia-smi --version only."
     ),
+    cleanup_all: str | None = option(
+        FIELDS["cleanup_all"], "-r", help="Empty the output directory first.", default="false"
+    ),
+    skip_validation: str | None = option(
+        FIELDS["skip_validation"],
+        help="Write the status file without checking (toolkit, cuda, plugin).",
+        default="false",
+    ),
     kubeconfig: str | None = option(FIELDS["kubeconfig"]),
     server: str | None = typer.Option(None, "--server", hidden=True),
 ) -> None:
@@ -154,15 +165,23 @@ def validator_command(
         runtime_class=pod_env["runtime_class"] or None,
         env=(("GPU_OPERATOR_SIM", hardware.sim),) if hardware.sim else (),
     )
+    if settings.cleanup_all:
+        shutil.rmtree(settings.output_dir, ignore_errors=True)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
     if settings.component == "metrics":
         _metrics(settings, hardware, kube)
+        return
+    status_file = settings.output_dir / COMPONENT_FILES[settings.component]
+    if settings.skip_validation:
+        _say(f"skipping validation of {settings.component} as asked; writing {status_file}")
+        run_component(status_file, lambda: "", log=_say)
         return
     from gpu_operator.commands.toolkit import toolkit_settings
     from gpu_operator.validator.components import check_for
 
     check = check_for(settings, hardware, kube, pod, toolkit_settings(), log=_say)
     run_component(
-        settings.output_dir / COMPONENT_FILES[settings.component],
+        status_file,
         check,
         retry=Retry(settings.with_wait, settings.sleep_interval_s),
         log=_say,

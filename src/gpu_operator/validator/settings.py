@@ -11,6 +11,8 @@ from gpu_operator.validator.status import VALIDATIONS_DIR
 
 COMPONENTS = ("driver", "toolkit", "cuda", "plugin", "metrics")
 MIG_STRATEGIES = ("none", "single", "mixed")
+SKIPPABLE = ("toolkit", "cuda", "plugin")
+"""Components whose status file carries nothing, so ``SKIP_VALIDATION`` may write it bare."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class ValidatorSettings:
     """Where the host's ``/dev/char`` is mounted (upstream mount path)."""
     skip_gpu_init: bool = False
     """``DRIVER_VALIDATION_SKIP_GPU_INIT``: ``nvidia-smi --version`` instead of a GPU query."""
+    cleanup_all: bool = False
+    """``-r/--cleanup-all`` (``CLEANUP_ALL``): remove the output directory's files first."""
+    skip_validation: bool = False
+    """``--skip-validation`` (``SKIP_VALIDATION``): write the status file without the check
+    (``SKIPPABLE`` components only)."""
     plugin_poll_attempts: int = 30
     """Node capacity polls of the plugin check (upstream: 30 × 5 s)."""
     pod_poll_attempts: int = 60
@@ -60,6 +67,11 @@ class ValidatorSettings:
         if self.mig_strategy not in MIG_STRATEGIES:
             raise ConfigError(
                 f"MIG_STRATEGY={self.mig_strategy!r}: expected one of {', '.join(MIG_STRATEGIES)}"
+            )
+        if self.skip_validation and self.component not in SKIPPABLE:
+            raise ConfigError(
+                f"SKIP_VALIDATION: skipping validation is not supported for component "
+                f"{self.component!r} (only {', '.join(SKIPPABLE)})"
             )
         if self.sleep_interval_s < 0:
             raise ConfigError(f"SLEEP_INTERVAL_SECONDS={self.sleep_interval_s}: must be >= 0")

@@ -113,3 +113,40 @@ def test_the_defaults_are_upstream_s_and_an_empty_number_variable_is_unset() -> 
 def test_the_component_is_required() -> None:
     with pytest.raises(ConfigError, match=r"-c/--component \(COMPONENT\) is required"):
         validator_settings({}, {})
+
+
+def test_skip_validation_writes_the_status_file_without_the_check(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SKIP_VALIDATION", "true")
+    monkeypatch.setenv("COMPONENT", "cuda")  # no API server, no pod: only the file
+    ran = run_main(capsys, "validator", "-o", str(tmp_path))
+    assert ran.code == 0, ran.stderr
+    assert (tmp_path / "cuda-ready").read_text() == ""
+
+
+@pytest.mark.usefixtures("node")
+def test_skip_validation_of_the_driver_is_refused_and_nothing_changes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "driver-ready").write_text("IS_HOST_DRIVER=true\n")
+    ran = run_main(capsys, "validator", "-o", str(tmp_path), "--skip-validation", "-r")
+    assert (ran.code, ran.stderr) == (
+        1,
+        "gpu-operator: SKIP_VALIDATION: skipping validation is not supported for component "
+        "'driver' (only toolkit, cuda, plugin)\n",
+    )
+    assert (tmp_path / "driver-ready").read_text() == "IS_HOST_DRIVER=true\n"
+
+
+@pytest.mark.usefixtures("node")
+def test_cleanup_all_empties_the_output_directory_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "validations"
+    out.mkdir()
+    (out / "plugin-ready").touch()
+    monkeypatch.setenv("CLEANUP_ALL", "1")
+    ran = run_main(capsys, "validator", "-o", str(out))
+    assert ran.code == 0, ran.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["driver-ready"]

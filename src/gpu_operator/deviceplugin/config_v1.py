@@ -9,24 +9,36 @@ What ``load_config`` returns is the config as upstream's plugin and GFD use it: 
 ``resources`` section and a sharing rule's ``rename`` and ``devices``, then drop them with a
 warning (``DisableResourceNamingInConfig``), so a config that renamed nothing upstream renames
 nothing here. Each dropped setting is a notice in ``ConfigV1.ignored`` naming file:line.
+
+The sections are frozen dataclasses read by ``gpu_operator.deviceplugin.coerce`` with the rules
+and messages of the pydantic model this was until issue 15: importing this module loads
+neither pydantic nor YAML (YAML only once a file is parsed), which kept ~13 MiB off the
+resident size of the device plugin and feature discovery.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from gpu_operator.deviceplugin.coerce import (
+    REQUIRED,
+    Invalid,
+    Key,
+    at_least,
+    before,
+    boolean,
+    checked,
+    integer,
+    list_of,
+    mapped,
+    one_of,
+    optional,
+    section,
+    string,
 )
-
 from gpu_operator.errors import ConfigError
 
 MigStrategy = Literal["none", "single", "mixed"]
@@ -49,11 +61,8 @@ def parse_duration(text: str) -> float:
     )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PluginFlags(_Strict):
+@dataclass(frozen=True)
+class PluginFlags:
     passDeviceSpecs: bool | None = None
     deviceListStrategy: list[DeviceListStrategy] | None = None
     deviceIDStrategy: DeviceIdStrategy | None = None
@@ -62,13 +71,9 @@ class PluginFlags(_Strict):
     containerDriverRoot: str | None = None
     sharedDevicesAllocationPolicy: AllocationPolicy | None = None
 
-    @field_validator("deviceListStrategy", mode="before")
-    @classmethod
-    def _string_or_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
-
-class GfdFlags(_Strict):
+@dataclass(frozen=True)
+class GfdFlags:
     oneshot: bool | None = None
     noTimestamp: bool | None = None
     sleepInterval: str | float | None = None
@@ -77,17 +82,9 @@ class GfdFlags(_Strict):
     outputFile: str | None = None
     machineTypeFile: str | None = None
 
-    @field_validator("sleepInterval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a duration like 60s (or a number of nanoseconds)")
-        if isinstance(value, str) and value != "infinite":
-            parse_duration(value)
-        return value
 
-
-class Flags(_Strict):
+@dataclass(frozen=True)
+class Flags:
     migStrategy: MigStrategy | None = None
     failOnInitError: bool | None = None
     nvidiaDriverRoot: str | None = None
@@ -98,113 +95,244 @@ class Flags(_Strict):
     mofedEnabled: bool | None = None
     useNodeFeatureAPI: bool | None = None
     deviceDiscoveryStrategy: DiscoveryStrategy | None = None
-    plugin: PluginFlags = PluginFlags()
-    gfd: GfdFlags = GfdFlags()
+    plugin: PluginFlags = field(default_factory=PluginFlags)
+    gfd: GfdFlags = field(default_factory=GfdFlags)
 
 
-class ResourcePattern(_Strict):
+@dataclass(frozen=True)
+class ResourcePattern:
     """Devices whose model (full GPUs) or profile (MIG) matches ``pattern`` (``*`` wildcards)
     are advertised as ``nvidia.com/<name>``."""
 
     pattern: str
     name: str
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        short = value.removeprefix(f"{RESOURCE_PREFIX}/")
-        if not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", short):
-            raise ValueError(f"{value!r} is not a valid resource name")
-        if len(f"{RESOURCE_PREFIX}/{short}") > 63:
-            raise ValueError(f"{value!r}: resource names are at most 63 characters")
-        return short
+
+@dataclass(frozen=True)
+class Resources:
+    gpus: list[ResourcePattern] = field(default_factory=list)
+    mig: list[ResourcePattern] = field(default_factory=list)
 
 
-class Resources(_Strict):
-    gpus: list[ResourcePattern] = Field(default_factory=list)
-    mig: list[ResourcePattern] = Field(default_factory=list)
-
-
-class ReplicatedResource(_Strict):
+@dataclass(frozen=True)
+class ReplicatedResource:
     name: str
-    replicas: int = Field(ge=2)
+    replicas: int
     rename: str | None = None
     devices: Literal["all"] | int | list[str | int] = "all"
 
-    @field_validator("name")
-    @classmethod
-    def _qualified(cls, value: str) -> str:
-        """Short names get the ``nvidia.com/`` prefix, as upstream does."""
-        return value if "/" in value else f"{RESOURCE_PREFIX}/{value}"
 
-
-class ReplicatedResources(_Strict):
+@dataclass(frozen=True)
+class ReplicatedResources:
+    resources: list[ReplicatedResource]
     renameByDefault: bool = False
     failRequestsGreaterThanOne: bool | None = None
-    resources: list[ReplicatedResource] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique(self) -> ReplicatedResources:
-        names = [r.name for r in self.resources]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"resource {duplicates[0]} is listed more than once")
-        return self
 
 
-class Sharing(_Strict):
+@dataclass(frozen=True)
+class Sharing:
     timeSlicing: ReplicatedResources | None = None
     mps: ReplicatedResources | None = None
 
 
-class Imex(_Strict):
-    channelIDs: list[int] = Field(default_factory=list)
+@dataclass(frozen=True)
+class Imex:
+    channelIDs: list[int] = field(default_factory=list)
     required: bool = False
 
-    @field_validator("channelIDs")
-    @classmethod
-    def _channels(cls, value: list[int]) -> list[int]:
-        if value not in ([], [0]):
-            raise ValueError("only [] or [0] are valid channel ids")
-        return value
 
-
-class Health(_Strict):
+@dataclass(frozen=True)
+class Health:
     """Ours, not upstream's: return a device to Healthy once it has passed a fresh NVML check
     for ``recoveryQuietPeriod`` without a new critical XID."""
 
     recoveryQuietPeriod: str | None = None
 
-    @field_validator("recoveryQuietPeriod")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
-
-class ConfigV1(_Strict):
+@dataclass(frozen=True)
+class ConfigV1:
     version: Literal["v1"] = "v1"
-    flags: Flags = Flags()
-    resources: Resources = Resources()
-    sharing: Sharing = Sharing()
-    imex: Imex = Imex()
-    health: Health = Health()
-    _ignored: tuple[str, ...] = PrivateAttr(default=())
+    flags: Flags = field(default_factory=Flags)
+    resources: Resources = field(default_factory=Resources)
+    sharing: Sharing = field(default_factory=Sharing)
+    imex: Imex = field(default_factory=Imex)
+    health: Health = field(default_factory=Health)
+    ignored: tuple[str, ...] = ()
+    """One notice per setting upstream ignores and so do we (``file:line: key: ...``)."""
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _empty_is_v1(cls, value: Any) -> Any:
-        return "v1" if value in (None, "") else value
 
-    @property
-    def ignored(self) -> tuple[str, ...]:
-        """One notice per setting upstream ignores and so do we (``file:line: key: ...``)."""
-        return self._ignored
+# How each section is read: its keys in order, with pydantic's lax rules (``coerce``).
+
+
+def _literal(kind: Any) -> Any:
+    return one_of(get_args(kind))
+
+
+def _resource_name(value: str) -> str:
+    short = value.removeprefix(f"{RESOURCE_PREFIX}/")
+    if not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", short):
+        raise ValueError(f"{value!r} is not a valid resource name")
+    if len(f"{RESOURCE_PREFIX}/{short}") > 63:
+        raise ValueError(f"{value!r}: resource names are at most 63 characters")
+    return short
+
+
+def _qualified_name(value: str) -> str:
+    """Short names get the ``nvidia.com/`` prefix, as upstream does."""
+    return value if "/" in value else f"{RESOURCE_PREFIX}/{value}"
+
+
+def _list_strategy(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _sleep_interval(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration like 60s (or a number of nanoseconds)")
+    if isinstance(value, str) and value != "infinite":
+        parse_duration(value)
+    return value
+
+
+def _text_or_number(value: Any, loc: Any) -> str | float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):  # pydantic took it, and the plugin then crashed on it
+            raise Invalid(loc, f"{value!r} is not a duration like 60s (or a number of nanoseconds)")
+        return float(value)
+    return string(value, loc)
+
+
+def _device_item(value: Any, loc: Any) -> str | int:
+    if isinstance(value, str):
+        return value
+    return integer(value, loc)
+
+
+def _devices(value: Any, loc: Any) -> str | int | list[str | int]:
+    """``all``, a count, or a list of indexes and UUIDs; pydantic named the first choice."""
+    if value == "all" and isinstance(value, str):
+        return "all"
+    for choice in (integer, list_of(_device_item)):
+        try:
+            out: int | list[str | int] = choice(value, loc)
+        except Invalid:
+            continue
+        return out
+    raise Invalid(loc, f"{value!r} is not allowed: 'all'")
+
+
+def _unique_names(shared: ReplicatedResources) -> None:
+    names = [r.name for r in shared.resources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"resource {duplicates[0]} is listed more than once")
+
+
+def _channels(value: list[int]) -> None:
+    if value not in ([], [0]):
+        raise ValueError("only [] or [0] are valid channel ids")
+
+
+def _duration_text(value: str | None) -> None:
+    if value is not None:
+        parse_duration(value)
+
+
+_BOOL = optional(boolean)
+_STR = optional(string)
+_plugin_flags = section(
+    PluginFlags,
+    [
+        Key("passDeviceSpecs", _BOOL),
+        Key(
+            "deviceListStrategy",
+            before(_list_strategy, optional(list_of(_literal(DeviceListStrategy)))),
+        ),
+        Key("deviceIDStrategy", optional(_literal(DeviceIdStrategy))),
+        Key("cdiAnnotationPrefix", _STR),
+        Key("nvidiaCTKPath", _STR),
+        Key("containerDriverRoot", _STR),
+        Key("sharedDevicesAllocationPolicy", optional(_literal(AllocationPolicy))),
+    ],
+)
+_gfd_flags = section(
+    GfdFlags,
+    [
+        Key("oneshot", _BOOL),
+        Key("noTimestamp", _BOOL),
+        Key("sleepInterval", before(_sleep_interval, optional(_text_or_number))),
+        Key("outputFile", _STR),
+        Key("machineTypeFile", _STR),
+    ],
+)
+_flags = section(
+    Flags,
+    [
+        Key("migStrategy", optional(_literal(MigStrategy))),
+        Key("failOnInitError", _BOOL),
+        Key("nvidiaDriverRoot", _STR),
+        Key("nvidiaDevRoot", _STR),
+        Key("mpsRoot", _STR),
+        Key("gdrcopyEnabled", _BOOL),
+        Key("gdsEnabled", _BOOL),
+        Key("mofedEnabled", _BOOL),
+        Key("useNodeFeatureAPI", _BOOL),
+        Key("deviceDiscoveryStrategy", optional(_literal(DiscoveryStrategy))),
+        Key("plugin", _plugin_flags, PluginFlags),
+        Key("gfd", _gfd_flags, GfdFlags),
+    ],
+)
+_pattern = section(
+    ResourcePattern,
+    [Key("pattern", string, REQUIRED), Key("name", mapped(string, _resource_name), REQUIRED)],
+)
+_resources = section(
+    Resources, [Key("gpus", list_of(_pattern), list), Key("mig", list_of(_pattern), list)]
+)
+_replicated = section(
+    ReplicatedResource,
+    [
+        Key("name", mapped(string, _qualified_name), REQUIRED),
+        Key("replicas", at_least(2), REQUIRED),
+        Key("rename", _STR),
+        Key("devices", _devices, "all"),
+    ],
+)
+_shared = section(
+    ReplicatedResources,
+    [
+        Key("renameByDefault", boolean, False),
+        Key("failRequestsGreaterThanOne", _BOOL),
+        Key("resources", list_of(_replicated, min_length=1), REQUIRED),
+    ],
+    check=_unique_names,
+)
+_sharing = section(Sharing, [Key("timeSlicing", optional(_shared)), Key("mps", optional(_shared))])
+_imex = section(
+    Imex,
+    [
+        Key("channelIDs", checked(list_of(integer), _channels), list),
+        Key("required", boolean, False),
+    ],
+)
+_health = section(Health, [Key("recoveryQuietPeriod", checked(_STR, _duration_text))])
+_config = section(
+    ConfigV1,
+    [
+        Key("version", before(lambda v: "v1" if v in (None, "") else v, one_of(("v1",))), "v1"),
+        Key("flags", _flags, Flags),
+        Key("resources", _resources, Resources),
+        Key("sharing", _sharing, Sharing),
+        Key("imex", _imex, Imex),
+        Key("health", _health, Health),
+    ],
+)
 
 
 def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
     """Parse and validate a v1 config; ``ConfigError`` naming ``source``, line and key."""
+    import yaml  # here: settings without a config file don't load YAML
+
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -218,14 +346,12 @@ def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the config must be a mapping with 'version: v1'")
     try:
-        config = ConfigV1.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = [p for p in first["loc"] if not isinstance(p, str) or not p.startswith("function")]
-        path = _path_text(loc)
+        config = _config(data, ())
+    except Invalid as error:
+        loc = list(error.loc)
         line_number = _line_of(node, loc)
         where = f"{source}:{line_number}" if line_number else source
-        raise ConfigError(f"{where}: {path or 'config'}: {_message(first)}") from error
+        raise ConfigError(f"{where}: {_path_text(loc) or 'config'}: {error.message}") from None
     return _as_upstream(config, node, source)
 
 
@@ -292,8 +418,8 @@ def _as_upstream(config: ConfigV1, node: Any, source: str) -> ConfigV1:
                     "ignored, every device is shared"
                 )
                 update["devices"] = "all"
-            rules.append(rule.model_copy(update=update) if update else rule)
-        sharing[kind] = shared.model_copy(update={"resources": rules})
+            rules.append(replace(rule, **update) if update else rule)
+        sharing[kind] = replace(shared, resources=rules)
     flags = config.flags
     interval = flags.gfd.sleepInterval
     if isinstance(interval, int | float):
@@ -303,37 +429,25 @@ def _as_upstream(config: ConfigV1, node: Any, source: str) -> ConfigV1:
             f"{interval:g} is {nanoseconds}ns, as upstream reads a number (nanoseconds); "
             "write a duration such as '60s' to mean seconds"
         )
-        gfd = flags.gfd.model_copy(update={"sleepInterval": f"{nanoseconds}ns"})
-        flags = flags.model_copy(update={"gfd": gfd})
+        gfd = replace(flags.gfd, sleepInterval=f"{nanoseconds}ns")
+        flags = replace(flags, gfd=gfd)
     if not notices:
         return config
-    effective = config.model_copy(
-        update={
-            "flags": flags,
-            "resources": Resources(),
-            "sharing": config.sharing.model_copy(update=sharing),
-        }
+    return replace(
+        config,
+        flags=flags,
+        resources=Resources(),
+        sharing=replace(config.sharing, **sharing),
+        ignored=tuple(notices),
     )
-    effective._ignored = tuple(notices)
-    return effective
-
-
-def _message(error: Any) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return "unknown key (check its spelling and where it is nested)"
-    if error["type"] == "literal_error" and "input" in error:
-        return f"{error['input']!r} is not allowed: {message.removeprefix('Input should be ')}"
-    return message
 
 
 def _path_text(loc: list[Any]) -> str:
+    """``sharing.timeSlicing.resources[0].replicas``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("list[str]", "list[union[str,int]]", "str", "int", "literal['all']"):
-            continue
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -341,6 +455,8 @@ def _path_text(loc: list[Any]) -> str:
 
 def _line_of(node: Any, loc: list[Any]) -> int | None:
     """The 1-based line of the key at ``loc`` in the composed YAML (the closest existing one)."""
+    import yaml
+
     line = None
     for part in loc:
         if isinstance(node, yaml.MappingNode):

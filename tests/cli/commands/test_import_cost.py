@@ -223,3 +223,57 @@ def test_the_mig_manager_talks_to_the_api_but_loads_no_sandbox(tmp_path: Path) -
     assert "missing-kubeconfig" in output
     assert "gpu_operator.mig.manager" in modules
     assert imported(modules, NEVER) == []
+
+
+# Issue 15: the v1 config file is read without pydantic, and YAML only when there is a file.
+CONFIG_FREE = (*NEVER, "lightkube", "httpx2", "rich", "pydantic", "pydantic_core")
+
+
+def test_feature_discovery_without_a_config_file_loads_no_config_model_or_yaml(
+    tmp_path: Path,
+) -> None:
+    modules, output = modules_of(
+        tmp_path, "gpu_feature_discovery", "--oneshot", "--output-file", str(tmp_path / "gfd")
+    )
+    assert (tmp_path / "gfd").exists(), output
+    assert imported(modules, (*CONFIG_FREE, "grpc", "google.protobuf", "yaml")) == []
+
+
+def test_feature_discovery_with_a_config_file_reads_it_without_pydantic(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("version: v1\nflags:\n  migStrategy: mixed\n")
+    modules, output = modules_of(
+        tmp_path,
+        "gpu_feature_discovery",
+        "--oneshot",
+        "--output-file",
+        str(tmp_path / "gfd"),
+        "--config-file",
+        str(config),
+    )
+    assert "nvidia.com/mig.strategy=mixed" in (tmp_path / "gfd").read_text(), output
+    assert "yaml" in modules
+    assert imported(modules, (*CONFIG_FREE, "grpc")) == []
+
+
+def test_the_serving_device_plugin_loads_no_config_model_or_yaml(tmp_path: Path) -> None:
+    modules = modules_while_serving(
+        tmp_path,
+        "advertising",
+        "device-plugin",
+        KUBELET_SOCKET=str(tmp_path / "plugins" / "kubelet.sock"),
+    )
+    assert "grpc" in modules
+    assert "gpu_operator.deviceplugin.supervisor" in modules
+    assert imported(modules, (*CONFIG_FREE, "yaml")) == []
+
+
+def test_the_device_plugin_reads_a_config_file_without_pydantic(tmp_path: Path) -> None:
+    config = tmp_path / "plugin.yaml"
+    config.write_text("version: v1\nflags:\n  migStrategy: sideways\n")
+    modules, output = modules_of(
+        tmp_path, "nvidia_device_plugin", "--config-file", str(config), KUBELET_SOCKET=""
+    )
+    assert f"{config}:3: flags.migStrategy: 'sideways' is not allowed" in output
+    assert "yaml" in modules
+    assert imported(modules, CONFIG_FREE) == []

@@ -112,7 +112,9 @@ class Sandbox:
         runtime.start()
         if spec is not None:
             kubelet = Kubelet(
-                root / "var/lib/kubelet/device-plugins", root / "var/lib/kubelet/pod-resources"
+                root / "var/lib/kubelet/device-plugins",
+                root / "var/lib/kubelet/pod-resources",
+                root / "var/lib/kubelet/plugins_registry",
             )
             kubelet.start()
         context = NodeContext(

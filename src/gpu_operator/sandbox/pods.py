@@ -18,6 +18,7 @@ from gpu_operator.errors import GpuOperatorError
 from gpu_operator.sandbox import events
 from gpu_operator.sandbox.containers import STOP_GRACE_S, Container
 from gpu_operator.sandbox.kubelet import Kubelet
+from gpu_operator.sandbox.kubelet.claims import prepare_pod_claims
 from gpu_operator.sandbox.podspec import (
     ConfigMaps,
     ImageCatalogue,
@@ -31,6 +32,7 @@ Obj = dict[str, Any]
 TICK_S = 0.1
 BACKOFF_BASE_S, BACKOFF_MAX_S = 0.5, 5.0
 ALLOCATION_ANNOTATION = "sandbox.gpu-operator.io/allocated-devices"
+RESOURCE_CLAIMS = "resource.k8s.io/v1/resourceclaims"
 
 
 @dataclass
@@ -112,12 +114,15 @@ class PodWorker:
                 container.stop(self.grace_s)
             if self.node.kubelet is not None:
                 self.node.kubelet.remove_pod(self.name, self.namespace)
+                self.node.kubelet.unprepare_claims(self.uid)
 
     def _admit(self) -> bool:
         containers = self.pod["spec"].get("containers") or []
         wanted = [(c["name"], extended_requests(c)) for c in containers]
         self.allocations: dict[str, dict[str, str]] = {}
         self.device_ids: dict[str, tuple[str, ...]] = {}
+        if self.pod["spec"].get("resourceClaims") and not self._prepare_claims():
+            return False
         if not any(r for _, r in wanted):
             return True
         kubelet = self.node.kubelet
@@ -134,10 +139,11 @@ class PodWorker:
             env: dict[str, str] = {}
             for response in container.responses.values():
                 env.update(dict(response.envs))
-            self.allocations[container.name] = env
+            self.allocations.setdefault(container.name, {}).update(env)
             devices[container.name] = container.devices
-            self.device_ids[container.name] = tuple(
-                d for ids in container.devices.values() for d in ids
+            self.device_ids[container.name] = (
+                *self.device_ids.get(container.name, ()),
+                *(d for ids in container.devices.values() for d in ids),
             )
         self.node.rest.patch(
             "pods",
@@ -146,6 +152,33 @@ class PodWorker:
             self.namespace,
         )
         return True
+
+    def _prepare_claims(self) -> bool:
+        """DRA: the pod's claims prepared by their drivers before any container starts, retried
+        (with a FailedPrepareDynamicResources Event per new reason) until they are."""
+        said = ""
+        while not self._stop.is_set():
+            try:
+                if self.node.kubelet is None:
+                    raise GpuOperatorError("this node has no kubelet plugin registry")
+                prepared = prepare_pod_claims(
+                    self.node.kubelet,
+                    self.pod,
+                    lambda name: self.node.rest.get(RESOURCE_CLAIMS, name, self.namespace),
+                    self.node.root,
+                    self.node.base_env.get("GPU_OPERATOR_SIM"),
+                )
+            except GpuOperatorError as error:
+                if str(error) != said:
+                    said = str(error)
+                    self._event("FailedPrepareDynamicResources", said, "Warning")
+                self._stop.wait(1.0)
+                continue
+            for name, devices in prepared.items():
+                self.allocations.setdefault(name, {}).update(devices.env)
+                self.device_ids[name] = (*self.device_ids.get(name, ()), *devices.device_ids)
+            return True
+        return False
 
     def _build(self) -> None:
         volumes = volume_paths(self.pod, self.node.root, self.dir, self.node.config_maps)

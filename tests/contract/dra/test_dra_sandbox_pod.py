@@ -1,0 +1,176 @@
+"""A pod with a ResourceClaim on a sandbox node, end to end through the real pieces: the DRA
+driver serving on the node's kubelet directories and publishing to the sandbox's API server,
+the node's kubelet stand-in registering it from the plugins registry, the pod runner preparing
+the claim before the container starts (and retrying, with a FailedPrepareDynamicResources
+Event, while the claim is not reserved for the pod), the container getting the claim's CDI
+devices and holding its GPU in the node's NVML, and the claim unprepared once the pod is gone.
+The claim's allocation is written by the test (the scheduler's part is tested on its own)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
+from gpu_operator.dra.plugin import DraDriver
+from gpu_operator.dra.settings import resolve_settings
+from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.kube import KubeSettings, build_client
+from gpu_operator.sandbox.cluster import Sandbox
+from gpu_operator.sandbox.containers import load_gpus
+from gpu_operator.sandbox.nodes import parse_nodes
+from helpers.dra_driver import make_driver_root
+from helpers.polling import wait_until
+
+pytestmark = pytest.mark.timeout(120)
+NODE = "gpu-node-1"
+CLAIMS = "resource.k8s.io/v1/resourceclaims"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    base = Path(tempfile.mkdtemp(prefix="drasb-", dir="/tmp"))
+    try:
+        with Sandbox(parse_nodes("hgx-h100:1", "rocky:8.5"), base, driver_delay_s=0.2) as running:
+            yield running
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def driver(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[DraDriver, HardwareSettings]]:
+    node = sandbox.nodes[NODE]
+    root = node.root
+    load_gpus(node.runner.node.base_env)  # the node's driver is loaded (no chart installed here)
+    sim = node.runner.node.base_env["GPU_OPERATOR_SIM"]
+    settings = resolve_settings(
+        {},
+        {
+            "NODE_NAME": NODE,
+            "CDI_ROOT": str(root / "etc/cdi"),
+            "DRIVER_ROOT_CTR_PATH": str(make_driver_root(tmp_path / "driver", "580.159.04")),
+            "KUBELET_REGISTRAR_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins_registry"),
+            "KUBELET_PLUGINS_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins"),
+        },
+    )
+    client = build_client(KubeSettings(kubeconfig=sandbox.kubeconfig))
+    hardware = HardwareSettings(sim=sim)
+    running = DraDriver(
+        settings, hardware, publisher=SlicePublisher(client), claims=ClaimReader(client)
+    )
+    running.start()
+    yield running, hardware
+    running.stop(clean=True)
+    client.close()
+
+
+def _events(sandbox: Sandbox, reason: str) -> list[dict[str, Any]]:
+    assert sandbox.rest is not None
+    return [e for e in sandbox.rest.list("events", "default") if e.get("reason") == reason]
+
+
+def test_a_pod_gets_its_claimed_gpu_and_gives_it_back(
+    sandbox: Sandbox, driver: tuple[DraDriver, HardwareSettings]
+) -> None:
+    rest = sandbox.rest
+    assert rest is not None
+    dra_driver, hardware = driver
+    kubelet = sandbox.nodes[NODE].kubelet
+    assert kubelet is not None
+    assert kubelet.dra is not None
+    assert wait_until(lambda: "gpu.nvidia.com" in kubelet.dra.plugins)  # type: ignore[union-attr]
+    assert dra_driver.published.wait(10)
+    assert rest.get("resource.k8s.io/v1/resourceslices", f"{NODE}-gpu.nvidia.com") is not None
+
+    claim = rest.create(
+        CLAIMS,
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaim",
+            "metadata": {"name": "train-gpu", "namespace": "default"},
+            "spec": {
+                "devices": {
+                    "requests": [{"name": "gpus", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]
+                }
+            },
+        },
+        "default",
+    )
+    pod = rest.create(
+        "pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "train", "namespace": "default"},
+            "spec": {
+                "nodeName": NODE,
+                "restartPolicy": "Never",
+                "resourceClaims": [{"name": "gpu", "resourceClaimName": "train-gpu"}],
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04",
+                        "resources": {"claims": [{"name": "gpu"}]},
+                    }
+                ],
+            },
+        },
+        "default",
+    )
+    # Not reserved for the pod yet: the kubelet waits and says why.
+    assert wait_until(lambda: bool(_events(sandbox, "FailedPrepareDynamicResources")), 30)
+    assert rest.get("pods", "train", "default")["status"].get("phase") != "Running"  # type: ignore[index]
+
+    rest.patch(
+        CLAIMS,
+        "train-gpu",
+        {
+            "status": {
+                "allocation": {
+                    "devices": {
+                        "results": [
+                            {
+                                "request": "gpus",
+                                "driver": "gpu.nvidia.com",
+                                "pool": NODE,
+                                "device": "gpu-2",
+                            }
+                        ]
+                    }
+                },
+                "reservedFor": [
+                    {"resource": "pods", "name": "train", "uid": pod["metadata"]["uid"]}
+                ],
+            }
+        },
+        "default",
+        subresource="status",
+    )
+    assert wait_until(
+        lambda: (
+            (rest.get("pods", "train", "default") or {}).get("status", {}).get("phase") == "Running"
+        ),
+        30,
+    )
+    uid = claim["metadata"]["uid"]
+    spec_file = sandbox.nodes[NODE].root / f"etc/cdi/k8s.gpu.nvidia.com-claim_{uid}.yaml"
+    assert spec_file.exists()
+    with Nvml.open(hardware) as nvml:
+        gpu2 = nvml.gpu(2).uuid
+        held = [i for i in range(nvml.device_count()) if nvml.processes(i)]
+    assert held == [2]
+    worker = next(iter(sandbox.nodes[NODE].runner.workers.values()))
+    env = worker.main[0].spec.env
+    assert env["GPU_OPERATOR_CDI_DEVICES"] == f"k8s.gpu.nvidia.com/claim={uid}-gpu-2"
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert worker.main[0].devices == (gpu2,)
+
+    rest.delete("pods", "train", "default", grace_period_s=0)
+    assert wait_until(lambda: not spec_file.exists(), 30)
+    with Nvml.open(hardware) as nvml:
+        assert not any(nvml.processes(i) for i in range(nvml.device_count()))

@@ -1,16 +1,22 @@
 """The kubelet PodResources ``List`` call: which pod's container holds which device.
 
-The one kubelet API client outside the device plugin that speaks gRPC; the exporter uses it to
-attribute series to pods, the MIG manager to name the pods that hold a GPU it must change. A
-missing socket means "no pods known", not an error, as upstream; a call that fails raises
-``OSError`` so the caller keeps what it had and says why. gRPC is imported by the call only,
-so the records, ``device_uuid`` and ``SOCKET`` cost nothing to import (the exporter's pure pod
-attribution and its settings use them).
+The one kubelet API client outside the device plugin; the exporter uses it to attribute
+series to pods, the MIG manager to name the pods that hold a GPU it must change. A missing
+socket means "no pods known", not an error, as upstream; a call that fails raises ``OSError``
+so the caller keeps what it had and says why.
+
+The call is one unary gRPC request over the kubelet's unix socket, spoken here with ``h2``
+(HTTP/2, pure Python) and the response's protobuf read field by field: grpcio and the protobuf
+runtime would cost an exporter started with ``-k`` ~20 MiB (issue 15) for this one call. The
+wire format is gRPC's (``PROTOCOL-HTTP2.md``): a POST to ``/v1.PodResourcesLister/List``, a
+5-byte length prefix on the message, the status in the ``grpc-status`` trailer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket as sockets
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,35 +42,170 @@ class ContainerDevices:
     device_ids: tuple[str, ...]
 
 
+LIST = "/v1.PodResourcesLister/List"
+GRPC_CODES = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+]
+
+
 def list_pod_devices(socket: Path, timeout_s: float = TIMEOUT_S) -> list[ContainerDevices]:
     if not socket.exists():
         return []
-    import grpc
+    try:
+        body = unary_call(socket, LIST, b"", timeout_s)
+        return parse_list_response(body)
+    except TimeoutError as error:
+        raise OSError(f"PodResources List on {socket}: DEADLINE_EXCEEDED: {error}") from error
+    except (OSError, ValueError) as error:
+        raise OSError(f"PodResources List on {socket}: {error}") from error
 
-    from gpu_operator.protos import podresources_v1_pb2 as api
-    from gpu_operator.protos.grpc_api import PodResourcesListerStub
 
-    with grpc.insecure_channel(f"unix://{socket}") as channel:
-        try:
-            response = PodResourcesListerStub(channel).List(
-                api.ListPodResourcesRequest(), timeout=timeout_s
-            )
-        except grpc.RpcError as error:
-            raise OSError(
-                f"PodResources List on {socket}: {error.code().name}: {error.details()}"
-            ) from error
-    return [
-        ContainerDevices(
-            pod.name,
-            pod.namespace,
-            container.name,
-            devices.resource_name,
-            tuple(devices.device_ids),
+def unary_call(socket: Path, method: str, request: bytes, timeout_s: float) -> bytes:
+    """One unary gRPC call over the unix socket ``socket``: the response message's bytes.
+    ``OSError`` for the transport and for a non-OK status (its name and message), ``ValueError``
+    for a reply that is not gRPC."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    deadline = time.monotonic() + timeout_s
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+    )
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(str(socket))
+        conn.initiate_connection()
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(
+            stream,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", method),
+                (":authority", "localhost"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                ("grpc-timeout", f"{max(1, int(timeout_s * 1000))}m"),
+            ],
         )
-        for pod in response.pod_resources
-        for container in pod.containers
-        for devices in container.devices
-    ]
+        conn.send_data(stream, len(request).to_bytes(5, "big") + request, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        body = bytearray()
+        headers: dict[str, str] = {}
+        ended = False
+        while not ended:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            data = sock.recv(65536)
+            if not data:
+                raise OSError("UNAVAILABLE: the kubelet closed the connection")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+                    headers.update((str(k), str(v)) for k, v in event.headers or ())
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data or b""
+                    conn.acknowledge_received_data(event.flow_controlled_length or 0, stream)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+                elif isinstance(event, h2.events.StreamReset):
+                    raise OSError(f"UNAVAILABLE: stream reset ({event.error_code!r})")
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    raise OSError(f"UNAVAILABLE: connection ended ({event.error_code!r})")
+            pending = conn.data_to_send()
+            if pending:
+                sock.sendall(pending)
+    if headers.get(":status") != "200":
+        raise ValueError(f"HTTP status {headers.get(':status')!r}, not a gRPC reply")
+    code = headers.get("grpc-status", "")
+    if code != "0":
+        from urllib.parse import unquote
+
+        name = GRPC_CODES[int(code)] if code.isdigit() and int(code) < 17 else f"status {code!r}"
+        raise OSError(f"{name}: {unquote(headers.get('grpc-message', ''))}")
+    if len(body) < 5 or body[0] != 0 or int.from_bytes(body[1:5], "big") != len(body) - 5:
+        raise ValueError("the reply is not one uncompressed gRPC message")
+    return bytes(body[5:])
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data):
+            raise ValueError("truncated protobuf varint")
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+
+
+def fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """A protobuf message's fields in wire order: (number, varint value or bytes)."""
+    i = 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        number, wire = key >> 3, key & 7
+        value: int | bytes
+        if wire == 0:
+            value, i = _varint(data, i)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, i = data[i : i + size], i + size
+        elif wire == 2:
+            size, i = _varint(data, i)
+            value, i = data[i : i + size], i + size
+        else:
+            raise ValueError(f"protobuf wire type {wire} (field {number}) is not supported")
+        if i > len(data):
+            raise ValueError(f"truncated protobuf field {number}")
+        yield number, value
+
+
+def _texts(data: bytes, number: int) -> list[str]:
+    return [v.decode() for n, v in fields(data) if n == number and isinstance(v, bytes)]
+
+
+def _messages(data: bytes, number: int) -> list[bytes]:
+    return [v for n, v in fields(data) if n == number and isinstance(v, bytes)]
+
+
+def parse_list_response(data: bytes) -> list[ContainerDevices]:
+    """``ListPodResourcesResponse`` (podresources/v1): pod_resources = 1 {name = 1,
+    namespace = 2, containers = 3 {name = 1, devices = 2 {resource_name = 1,
+    device_ids = 2}}}; other fields are skipped."""
+    out = []
+    for pod in _messages(data, 1):
+        name, namespace = "".join(_texts(pod, 1)), "".join(_texts(pod, 2))
+        for container in _messages(pod, 3):
+            container_name = "".join(_texts(container, 1))
+            for devices in _messages(container, 2):
+                out.append(
+                    ContainerDevices(
+                        name,
+                        namespace,
+                        container_name,
+                        "".join(_texts(devices, 1)),
+                        tuple(_texts(devices, 2)),
+                    )
+                )
+    return out
 
 
 def pod_resources_source(socket: Path) -> Callable[[], list[ContainerDevices]]:

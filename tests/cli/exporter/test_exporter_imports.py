@@ -11,10 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from helpers.polling import wait_until
 
 UNWANTED = ("typer", "click", "http.server", "http.client", "email", "html", "ssl", "rich")
 
@@ -34,8 +40,11 @@ def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(n for n in names if n in modules or any(m.startswith(n + ".") for m in modules))
 
 
-def modules_while_serving(tmp_path: Path, script: str, *args: str) -> set[str]:
-    """The modules of ``script ARGS`` once it serves metrics, stopped with SIGTERM."""
+def modules_while_serving(
+    tmp_path: Path, script: str, *args: str, also: Callable[[], bool] = lambda: True
+) -> set[str]:
+    """The modules of ``script ARGS`` once it serves metrics and ``also()`` holds (waited
+    for), stopped with SIGTERM."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
     env.update(
         GPU_OPERATOR_SIM="h200",
@@ -59,6 +68,7 @@ def modules_while_serving(tmp_path: Path, script: str, *args: str) -> set[str]:
                 break
         else:
             pytest.fail(f"{script} exited before serving: {''.join(lines)}")
+        assert wait_until(also)
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
@@ -105,3 +115,43 @@ def test_the_exporter_s_help_still_comes_from_typer(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: gpu-operator exporter [OPTIONS]")
     assert "--collect-interval (-c) [DCGM_EXPORTER_INTERVAL]" in result.stdout
+
+
+def test_the_exporter_with_k_lists_pod_resources_without_grpc(tmp_path: Path) -> None:
+    """``-k``: the kubelet's PodResources List is read (the stand-in here is a grpcio server in
+    this test's process) with no grpcio or protobuf runtime in the exporter's (~20 MiB)."""
+    import grpc
+
+    from gpu_operator.protos import podresources_v1_pb2 as api
+    from gpu_operator.protos.grpc_api import (
+        PodResourcesListerServicerBase,
+        add_pod_resources_servicer,
+    )
+
+    called = threading.Event()
+
+    class Lister(PodResourcesListerServicerBase):
+        def List(self, request: Any, context: Any) -> Any:
+            called.set()
+            return api.ListPodResourcesResponse()
+
+    socket = tmp_path / "kubelet.sock"
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    add_pod_resources_servicer(Lister(), server)
+    server.add_insecure_port(f"unix://{socket}")
+    server.start()
+    try:
+        modules = modules_while_serving(
+            tmp_path,
+            "dcgm-exporter",
+            "-a",
+            "127.0.0.1:0",
+            "-k",
+            "--pod-resources-kubelet-socket",
+            str(socket),
+            also=called.is_set,
+        )
+    finally:
+        server.stop(grace=None).wait(5)
+    assert "h2.connection" in modules  # the List call ran in the exporter
+    assert loaded(modules, ("grpc", "google.protobuf", *UNWANTED)) == []

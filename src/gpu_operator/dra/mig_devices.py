@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_operator.dra.devices import binary_quantity as quantity
 from gpu_operator.gpu.records import GpuInstanceProfile
 from gpu_operator.mig.placement import Placed, full_profile, memory_slices
 
@@ -118,16 +119,6 @@ def parse_device_name(name: str) -> MigDeviceId | None:
     if match is None:
         return None
     return MigDeviceId(int(match[1]), int(match[3]), int(match[4]))
-
-
-def quantity(value: int) -> str:
-    """An integer as Kubernetes writes a binary-SI quantity: ``9984Mi``, ``40Gi``, ``7``."""
-    suffixes = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-    exponent = 0
-    while value and value % 1024 == 0 and exponent < len(suffixes) - 1:
-        value //= 1024
-        exponent += 1
-    return f"{value}{suffixes[exponent]}"
 
 
 def placements(gpu: MigGpu) -> list[Placed]:

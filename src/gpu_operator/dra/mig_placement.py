@@ -3,14 +3,25 @@
 The scheduler finds the devices whose counters are free (each feasible by construction: the
 counters are exact, see ``mig_devices``); this module orders them so that the GPUs keep the
 largest free profiles possible. Instances already there never move (running pods' devices and
-instances the driver did not create are fixed); for each candidate the placement solver's
-``room_left`` (for every profile, largest first, how many starts could still take one) is
-compared before and after, and the candidate that loses least comes first. Ties go to the
-candidate that leaves fewer free fragments, then to the one packed against used slices or the
-GPU's edge, then to the higher start (small instances gather at the top, large ones start at 0).
+instances the driver did not create are fixed). For each candidate the placement solver's
+measures are compared before and after it is placed, and the candidate that loses least comes
+first:
 
-Across GPUs the same loss decides: a 1g on an empty GPU costs its 7g, so partitioned GPUs fill
-first and whole GPUs stay whole.
+1. ``capacity_left``: memory slices more instances could still take (no stranded memory: a 1g
+   at slice 6 strands slice 7 as soon as nothing else can reach it);
+2. ``holes_left``: for each instance size, largest first, the free ranges one more instance of
+   that size could take (a 3g and a 4g at slice 0 are the same 4-slice hole);
+3. then fewer free fragments, then the lower start: small instances fill from the low edge,
+   so the mirror half stays whole for a 3g (NVIDIA's guide: ``-cgi 19,19,14,9`` fails when
+   the 1g/2g instances scatter, works when they pack).
+
+Across GPUs the same losses decide: a 1g on an empty GPU costs it its 8-slice hole, so
+partitioned GPUs fill first and whole GPUs stay whole.
+
+No online order can refuse fewer claims than first-fit on every sequence (serving a 4g that
+first-fit refuses can cost two later 2g's); the property tests check that no claim is ever
+refused while a placement exists, and that over many random sequences this order refuses
+fewer than first-fit.
 
 ``MigPreference(gpus, in_use).prefer(candidates)`` is the hook: ``candidates`` are device names
 (or objects carrying one: a mapping with ``name``, or an attribute ``name``); names it does not
@@ -24,10 +35,10 @@ from typing import Any, TypeVar
 
 from gpu_operator.dra.mig_devices import MigGpu, parse_device_name
 from gpu_operator.gpu.records import GpuInstanceProfile
-from gpu_operator.mig.placement import Placed, memory_slices, room_left
+from gpu_operator.mig.placement import Placed, capacity_left, holes_left, memory_slices
 
 T = TypeVar("T")
-RankKey = tuple[tuple[int, ...], int, int, int, int]
+RankKey = tuple[tuple[int, ...], int, int, int]
 
 
 def _free_runs(total: int, used: int) -> int:
@@ -39,33 +50,21 @@ def _free_runs(total: int, used: int) -> int:
     return runs
 
 
-def _packed_sides(total: int, used: int, placed: Placed) -> int:
-    """How many of the instance's two sides touch a used slice or the GPU's edge."""
-    below = placed.start == 0 or bool(used >> (placed.start - 1) & 1)
-    end = placed.start + placed.size
-    above = end >= total or bool(used >> end & 1)
-    return int(below) + int(above)
-
-
 def rank_key(
     profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed], candidate: Placed
 ) -> RankKey:
-    """Smaller is better: (room lost per profile, largest first; free fragments left; sides not
-    packed; minus the start; 0)."""
-    total = memory_slices(profiles)
+    """Smaller is better: (capacity lost, holes lost per size largest first; free fragments
+    left; start)."""
+    after = [*fixed, candidate]
     used = 0
-    for p in fixed:
+    for p in after:
         used |= p.mask
-    before = room_left(profiles, fixed)
-    after = room_left(profiles, [*fixed, candidate])
-    loss = tuple(b - a for b, a in zip(before, after, strict=True))
-    return (
-        loss,
-        _free_runs(total, used | candidate.mask),
-        2 - _packed_sides(total, used, candidate),
-        -candidate.start,
-        0,
+    holes_before, holes_after = holes_left(profiles, fixed), holes_left(profiles, after)
+    loss = (
+        capacity_left(profiles, fixed) - capacity_left(profiles, after),
+        *(b - a for b, a in zip(holes_before, holes_after, strict=True)),
     )
+    return (loss, _free_runs(memory_slices(profiles), used), candidate.start, 0)
 
 
 def order(
@@ -132,6 +131,6 @@ class MigPreference:
             if gpu.minor not in fixed:
                 fixed[gpu.minor] = self.fixed(gpu, in_use)
             key = rank_key(gpu.profiles, fixed[gpu.minor], placed)
-            ranked.append(((*key[:4], gpu.minor), len(ranked), candidate))
+            ranked.append(((*key[:3], gpu.minor), len(ranked), candidate))
         ranked.sort(key=lambda item: (item[0], item[1]))
         return [c for _, _, c in ranked] + rest

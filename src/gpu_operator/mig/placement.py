@@ -10,6 +10,7 @@ instances from the low edge. When nothing fits it says why and names the profile
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,9 +243,36 @@ def addable_starts(
     return [s for s in _starts(profile) if not (size_mask << s) & used]
 
 
-def room_left(profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed]) -> tuple[int, ...]:
-    """For each profile, largest first, how many starts could take one more instance of it now
-    with ``fixed`` in place: ``room_score`` that also honours instance caps and engines."""
-    return tuple(
-        len(addable_starts(profiles, fixed, p)) for p in sorted(profiles, key=_creation_key)
+def holes_left(profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed]) -> tuple[int, ...]:
+    """For each instance size in memory slices, largest first, how many distinct ranges could
+    take one more instance of that size now, ``fixed`` in place (a 3g and a 4g at 0 are one
+    4-slice hole: what a claim for that much memory can still get)."""
+    holes: dict[int, set[int]] = {}
+    for p in profiles:
+        holes.setdefault(p.memory_slices, set()).update(addable_starts(profiles, fixed, p))
+    return tuple(len(holes[size]) for size in sorted(holes, reverse=True))
+
+
+def capacity_left(profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed]) -> int:
+    """The most memory slices that more instances could still take, ``fixed`` in place: what
+    is not stranded (slice 7 of a 7-way GPU is stranded once no 3g, 1g.REV2 or 7g can reach it)."""
+    return _capacity_left(
+        tuple(profiles), tuple(sorted(fixed, key=lambda p: (p.start, p.profile.id)))
     )
+
+
+@functools.cache
+def _capacity_left(profiles: tuple[GpuInstanceProfile, ...], fixed: tuple[Placed, ...]) -> int:
+    used = 0
+    for placed in fixed:
+        used |= placed.mask
+    free = memory_slices(profiles) - bin(used).count("1")
+    best = 0
+    for profile in profiles:
+        for start in addable_starts(profiles, fixed, profile):
+            grown = sorted((*fixed, Placed(profile, start)), key=lambda q: (q.start, q.profile.id))
+            more = profile.memory_slices + int(_capacity_left(profiles, tuple(grown)))
+            best = max(best, more)
+            if best == free:
+                return best
+    return best

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from gpu_operator.dra.devices import binary_quantity
 from gpu_operator.dra.mig_devices import (
     MigDeviceId,
     MigGpu,
     device_name,
     full_gpu_consumption,
     parse_device_name,
-    quantity,
     shared_counters,
     slice_content,
 )
@@ -109,7 +109,7 @@ def test_h100_80gb_names_and_capacities_come_from_the_simulated_card(open_sim: O
     three_g = devices["gpu-3-mig-3g40gb-9-4"]
     assert three_g["attributes"]["profile"] == {"string": "3g.40gb"}
     (profile,) = [p for p in gpu.profiles if p.name == "3g.40gb"]
-    assert three_g["capacity"]["memory"] == {"value": quantity(profile.memory_mib * 2**20)}
+    assert three_g["capacity"]["memory"] == {"value": binary_quantity(profile.memory_mib * 2**20)}
     assert three_g["capacity"]["multiprocessors"] == {"value": "60"}
     assert sorted(three_g["capacity"]) == sorted(
         [
@@ -265,11 +265,3 @@ def test_device_names_round_trip_and_other_names_are_not_mig_devices() -> None:
     assert parse_device_name(name) == MigDeviceId(5, 20, 6)
     assert parse_device_name("gpu-5") is None
     assert parse_device_name("gpu-5-mig-x") is None
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(0, "0"), (7, "7"), (1023, "1023"), (9984 * 2**20, "9984Mi"), (40 * 2**30, "40Gi")],
-)
-def test_quantities_are_written_as_kubernetes_writes_binary_si(value: int, text: str) -> None:
-    assert quantity(value) == text

@@ -78,7 +78,7 @@ def partitioned_gpu(index: int) -> tuple[Obj, list[Obj]]:
 
     def mig(profile: str, placement: int, memory: int, compute: int) -> Obj:
         return {
-            "name": f"gpu-{index}-mig-{profile}-{placement}",
+            "name": f"gpu-{index}-mig-{profile.replace('.', '-')}-{placement}",
             "attributes": {
                 "type": {"string": "mig"},
                 "profile": {"string": profile},

@@ -38,7 +38,7 @@ class Candidate:
     """A device a request could get, with its pool's state at the time of asking."""
 
     device: Device
-    counters_left: Mapping[str, Mapping[str, Fraction]]
+    counters_left: Mapping[str, Mapping[str, Fraction | int]]
     """Counter set → counter → what is left of it in the device's pool."""
     in_use: frozenset[DeviceRef]
     """Devices of the device's pool in an allocation (other claims', or this pod's so far)."""
@@ -58,6 +58,9 @@ class Preferences:
 
     def unregister(self, driver: str) -> None:
         self._by_driver.pop(driver, None)
+
+    def has(self, driver: str) -> bool:
+        return driver in self._by_driver
 
     def order(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         """Each driver's candidates as its ``prefer`` ranks them (those it leaves out are not
@@ -208,14 +211,14 @@ class _State:
     """Devices and counters taken: by other claims (committed) and by this search (tentative)."""
 
     in_use: set[DeviceRef] = field(default_factory=set)
-    used: dict[tuple[str, str, str], dict[str, Fraction]] = field(default_factory=dict)
+    used: dict[tuple[str, str, str], dict[str, Fraction | int]] = field(default_factory=dict)
 
     def take(self, device: Device) -> None:
         self.in_use.add(device.ref)
         for counter_set, counters in device.consumes:
             slot = self.used.setdefault((device.ref.driver, device.ref.pool, counter_set), {})
             for name, value in counters.items():
-                slot[name] = slot.get(name, Fraction(0)) + value
+                slot[name] = slot.get(name, 0) + value
 
     def give_back(self, device: Device) -> None:
         self.in_use.discard(device.ref)
@@ -248,6 +251,7 @@ class Allocator:
             else:
                 self._state.in_use.add(ref)
         self._node_devices: dict[str, list[Device]] = {}
+        self._match_cache: dict[tuple[str, tuple[str, ...], str], list[Device]] = {}
 
     # -- the state -----------------------------------------------------------------------
 
@@ -264,13 +268,13 @@ class Allocator:
             if device is not None and ref in self._state.in_use:
                 self._state.give_back(device)
 
-    def left(self, driver: str, pool: str) -> dict[str, dict[str, Fraction]]:
+    def left(self, driver: str, pool: str) -> dict[str, dict[str, Fraction | int]]:
         """What is left of each counter set of a pool."""
         out = {}
         for (d, p, counter_set), total in self.inventory.counters.items():
             if (d, p) == (driver, pool):
                 used = self._state.used.get((d, p, counter_set), {})
-                out[counter_set] = {n: v - used.get(n, Fraction(0)) for n, v in total.items()}
+                out[counter_set] = {n: v - used.get(n, 0) for n, v in total.items()}
         return out
 
     def _fits_counters(self, device: Device) -> bool:
@@ -281,7 +285,7 @@ class Allocator:
                 return False
             used = self._state.used.get(key, {})
             for name, value in counters.items():
-                if total.get(name, Fraction(0)) - used.get(name, Fraction(0)) < value:
+                if total.get(name, 0) - used.get(name, 0) < value:
                     return False
         return True
 
@@ -295,8 +299,18 @@ class Allocator:
         return found
 
     def _matching(
-        self, alternative: Alternative, devices: list[Device], where: str
+        self, node: str, alternative: Alternative, devices: list[Device], where: str
     ) -> list[Device]:
+        """The node's devices the alternative's selectors pick and whose taints it tolerates
+        (kept: devices and their attributes don't change within one allocator)."""
+        key = (
+            node,
+            tuple(s.expression for s in alternative.selectors),
+            repr(alternative.tolerations),
+        )
+        found = self._match_cache.get(key)
+        if found is not None:
+            return found
         out = []
         for device in devices:
             try:
@@ -304,11 +318,15 @@ class Allocator:
                     out.append(device)
             except CelError as error:
                 raise Unsatisfiable(f"{where}: device {device.ref.device}: {error}") from error
-        return out
+        found = self._match_cache[key] = [d for d in out if _usable(d, alternative)]
+        return found
 
     def _candidates(self, devices: list[Device]) -> list[Device]:
+        """``devices`` in the order their drivers' preferences give (slice order without)."""
+        if not any(self.preferences.has(d.ref.driver) for d in devices):
+            return devices
         pools: dict[tuple[str, str], frozenset[DeviceRef]] = {}
-        lefts: dict[tuple[str, str], Mapping[str, Mapping[str, Fraction]]] = {}
+        lefts: dict[tuple[str, str], Mapping[str, Mapping[str, Fraction | int]]] = {}
         wrapped = []
         for device in devices:
             key = (device.ref.driver, device.ref.pool)
@@ -324,7 +342,7 @@ class Allocator:
         """An allocation for every claim on ``node``, all or nothing; ``Unsatisfiable`` names
         the first claim and request that could not be satisfied (or a selector's error)."""
         requests = [r for claim in claims for r in requests_of(claim, self.classes)]
-        search = _Search(self, requests, claims, self._devices_on(node))
+        search = _Search(self, requests, claims, node["metadata"]["name"], self._devices_on(node))
         try:
             found = search.solve(0)
         finally:
@@ -343,9 +361,11 @@ class _Search:
         allocator: Allocator,
         requests: list[Request],
         claims: Sequence[Mapping[str, Any]],
+        node: str,
         devices: list[Device],
     ):
         self.allocator = allocator
+        self.node = node
         self.state = allocator._state
         self.requests = requests
         self.devices = devices
@@ -403,9 +423,7 @@ class _Search:
         request = self.requests[i]
         for alt in request.alternatives:
             where = f"claim {request.claim}, request {alt.result_name}"
-            matching = [
-                d for d in self.allocator._matching(alt, self.devices, where) if _usable(d, alt)
-            ]
+            matching = self.allocator._matching(self.node, alt, self.devices, where)
             if alt.mode == "All":
                 if self._all(i, request, alt, matching, where):
                     return True

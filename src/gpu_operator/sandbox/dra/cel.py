@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -272,14 +272,60 @@ def device_variable(
 
 
 _ENV = celpy.Environment()
+_MACROS = re.compile(r"\b(size|exists|exists_one|all|filter|map)\s*\(")
+_LITERAL = re.compile(r"\s*('[^'\\]*'|\"[^\"\\]*\")\s*")
+_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STRINGS = re.compile(r"'([^'\\]*)'|\"([^\"\\]*)\"")
+_MEMO_LIMIT = 50_000
+
+
+def references(expression: str) -> frozenset[str] | None:
+    """The attribute and capacity names ``expression`` can read (every word and string
+    literal in it), or None when it may read others: a macro or ``size()`` over a map, or an
+    index that is not a string literal. Devices that agree on these names get one verdict."""
+    if _MACROS.search(expression):
+        return None
+    depth, start = 0, 0
+    for i, ch in enumerate(expression):
+        if ch == "[":
+            before = expression[:i].rstrip()
+            indexing = bool(before) and (before[-1].isalnum() or before[-1] in "_])'\"")
+            if indexing and not re.search(r"\bin$", before):
+                depth, start = depth + 1, i + 1
+        elif ch == "]" and depth:
+            if not _LITERAL.fullmatch(expression[start:i]):
+                return None
+            depth -= 1
+    literals = [a or b for a, b in _STRINGS.findall(expression)]
+    return frozenset(_WORDS.findall(expression)) | {t.rpartition("/")[2] for t in literals}
+
+
+def _projection(
+    names: frozenset[str] | None,
+    driver: str,
+    attributes: Mapping[str, Any],
+    capacity: Mapping[str, Any],
+) -> Any:
+    def pick(kind: str, values: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        out = []
+        for name, value in values.items():
+            domain, ident = _qualified(name, driver)
+            if names is None or ident in names:
+                out.append((kind, f"{domain}/{ident}", repr(sorted(dict(value).items()))))
+        return out
+
+    domains = sorted({_qualified(n, driver)[0] for n in (*attributes, *capacity)})
+    return (driver, tuple(domains), tuple(sorted(pick("a", attributes) + pick("c", capacity))))
 
 
 @dataclass(frozen=True)
 class Selector:
-    """One compiled CEL selector expression."""
+    """One compiled CEL selector expression, with its verdicts by what a device shows it."""
 
     expression: str
     program: Any
+    names: frozenset[str] | None
+    _memo: dict[Any, bool | CelError] = field(default_factory=dict, compare=False, repr=False)
 
     def matches(self, device: celtypes.MapType) -> bool:
         """Whether ``device`` is selected; ``CelError`` for a runtime error or a non-bool."""
@@ -292,6 +338,28 @@ class Selector:
         if not isinstance(result, celtypes.BoolType):
             raise CelError(f"CEL expression must return a bool, got {result!r}")
         return bool(result)
+
+    def selects(
+        self,
+        driver: str,
+        attributes: Mapping[str, Mapping[str, Any]],
+        capacity: Mapping[str, Mapping[str, Any]],
+    ) -> bool:
+        """``matches`` for a ResourceSlice device, evaluated once per distinct view of the
+        names the expression reads."""
+        key = _projection(self.names, driver, attributes, capacity)
+        verdict = self._memo.get(key)
+        if verdict is None:
+            try:
+                verdict = self.matches(device_variable(driver, attributes, capacity))
+            except CelError as error:
+                verdict = error
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[key] = verdict
+        if isinstance(verdict, CelError):
+            raise verdict
+        return verdict
 
 
 def _reason(error: CELEvalError) -> str:
@@ -311,4 +379,4 @@ def compile_selector(expression: str) -> Selector:
     except CELParseError as error:
         first = str(error).splitlines()[0] if str(error) else "syntax error"
         raise CelError(f"compilation failed: {first}") from error
-    return Selector(expression, _ENV.program(ast, functions=FUNCTIONS))
+    return Selector(expression, _ENV.program(ast, functions=FUNCTIONS), references(expression))

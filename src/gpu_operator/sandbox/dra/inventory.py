@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from gpu_operator.sandbox.dra.cel import Selector, device_variable
+from gpu_operator.sandbox.dra.cel import Selector
 from gpu_operator.sandbox.dra.quantity import parse_quantity
 from gpu_operator.sandbox.scheduling import node_selector_matches
 
 Obj = dict[str, Any]
-Counters = dict[str, Fraction]
+Counters = dict[str, Fraction | int]
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +42,6 @@ class Device:
     capacity: Mapping[str, Any]
     consumes: tuple[tuple[str, Counters], ...] = ()
     taints: tuple[Mapping[str, Any], ...] = ()
-    _variable: Any = field(default=None, repr=False)
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
 
     def on_node(self, node: Mapping[str, Any]) -> bool:
@@ -63,20 +62,22 @@ class Device:
         return next(iter(raw.values()), None)
 
     def selected_by(self, selector: Selector) -> bool:
-        """The selector's verdict, computed once; a ``CelError`` propagates (not cached)."""
+        """The selector's verdict (a ``CelError`` propagates), computed once per device."""
         verdict = self._verdicts.get(selector.expression)
         if verdict is None:
-            if self._variable is None:
-                self._variable = device_variable(self.ref.driver, self.attributes, self.capacity)
-            verdict = selector.matches(self._variable)
+            verdict = selector.selects(self.ref.driver, self.attributes, self.capacity)
             self._verdicts[selector.expression] = verdict
         return verdict
 
 
+def _number(text: str) -> Fraction | int:
+    value = parse_quantity(text)
+    return int(value) if value.denominator == 1 else value  # ints add up much faster
+
+
 def counters_of(raw: Mapping[str, Any] | None) -> Counters:
     return {
-        name: parse_quantity(str((value or {}).get("value", "0")))
-        for name, value in (raw or {}).items()
+        name: _number(str((value or {}).get("value", "0"))) for name, value in (raw or {}).items()
     }
 
 

@@ -104,7 +104,7 @@ def test_the_class_selector_keeps_mig_devices_out_of_a_gpu_request() -> None:
         allocator(only_migs).allocate([claim("c", exactly("gpu"))], NODE)
     assert devices(
         allocator(only_migs).allocate([claim("c", exactly("mig", "mig.nvidia.com"))], NODE)
-    ) == ["gpu-0-mig-3g.40gb-0"]
+    ) == ["gpu-0-mig-3g-40gb-0"]
 
 
 def test_a_selector_runtime_error_is_reported_not_read_as_false() -> None:
@@ -131,7 +131,7 @@ def test_counters_exhausted_refuse_a_device_whose_consumption_exceeds_what_is_le
     alloc = allocator(one)
     first = alloc.allocate([claim("a", three_g)], NODE)
     alloc.commit(first)
-    assert devices(first) == ["gpu-0-mig-3g.40gb-0"]
+    assert devices(first) == ["gpu-0-mig-3g-40gb-0"]
     # The whole GPU needs all 8 memory slices: 4 are gone.
     with pytest.raises(Unsatisfiable, match="the counters device gpu-0 consumes are used up"):
         alloc.allocate([claim("b", exactly("g"))], NODE)
@@ -270,7 +270,7 @@ def test_candidates_carry_their_pools_counters_left() -> None:
 
     preferences.register(DRIVER, record)
     alloc = allocator(
-        one, allocated=[DeviceRef(DRIVER, "node-a", "gpu-0-mig-1g.10gb-0")], preferences=preferences
+        one, allocated=[DeviceRef(DRIVER, "node-a", "gpu-0-mig-1g-10gb-0")], preferences=preferences
     )
     alloc.allocate([claim("c", exactly("m", "mig.nvidia.com"))], NODE)
     assert lefts == [{"gpu-0-counters": {"memory-slices": 7, "compute-slices": 6}}]

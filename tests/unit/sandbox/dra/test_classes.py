@@ -51,5 +51,5 @@ def test_they_tell_whole_gpus_from_mig_devices() -> None:
     assert allocate("gpu.nvidia.com") == ["gpu-0"]
     one_g = "device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"
     assert allocate("mig.nvidia.com", selectors=[{"cel": {"expression": one_g}}]) == [
-        f"gpu-0-mig-1g.10gb-{p}" for p in range(7)
+        f"gpu-0-mig-1g-10gb-{p}" for p in range(7)
     ]

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-import typer.main
 import yaml
 
 from gpu_operator.commands import config_manager, validator
@@ -20,6 +18,7 @@ from gpu_operator.deviceplugin.settings import resolve_settings as plugin_settin
 from gpu_operator.discovery.settings import resolve_settings as discovery_settings
 from gpu_operator.driver.manager import ManagerSettings as DriverManagerSettings
 from gpu_operator.mig.manager import ManagerSettings as MigManagerSettings
+from gpu_operator.settings_engine import from_env
 from gpu_operator.toolkit.settings import ToolkitSettings
 
 GOLDENS = sorted((Path(__file__).parents[1] / "data" / "operator").glob("*/expected.yaml"))
@@ -66,19 +65,9 @@ def _reads(settings: Callable[[Recording], object]) -> Callable[[dict[str, str]]
     return read
 
 
-def _options(app: typer.Typer) -> Callable[[dict[str, str]], set[str]]:
-    """A typer agent reads the variables its options name."""
-    names: set[str] = set()
-    for param in typer.main.get_command(app).params:
-        envvar = param.envvar
-        names.update([envvar] if isinstance(envvar, str) else envvar or ())
-    return lambda _: names
-
-
-def _config_manager() -> typer.Typer:
-    app = typer.Typer()
-    app.command()(config_manager.config_manager_command)
-    return app
+def _validator(env: Recording) -> object:
+    """nvidia-validator's flags' variables and its pods' (``VALIDATOR_IMAGE`` …)."""
+    return validator.validator_settings({}, env), from_env(validator.POD_FIELDS, env)
 
 
 READERS: dict[str, Callable[[dict[str, str]], set[str]]] = {
@@ -87,8 +76,8 @@ READERS: dict[str, Callable[[dict[str, str]], set[str]]] = {
     "nvidia-toolkit": _reads(ToolkitSettings.from_env),
     "nvidia-mig-manager": _reads(MigManagerSettings.from_env),
     "driver-manager": _reads(DriverManagerSettings.from_env),
-    "nvidia-validator": _options(validator.app),
-    "config-manager": _options(_config_manager()),
+    "nvidia-validator": _reads(_validator),
+    "config-manager": _reads(lambda env: config_manager.settings_of({}, env)),
 }
 """The agent a container's command runs → the variables it reads, given its environment."""
 

@@ -182,15 +182,18 @@ class Controller:
 
     async def sync(self) -> None:
         """Fill the view from one list of everything (before the watches take over). Without
-        the NVIDIADriver CRD (an install that predates it) its CRs are neither listed nor
-        watched until the operator restarts."""
+        the NVIDIADriver CRD or the right to list it (an install that predates them) its CRs
+        are neither listed nor watched until the operator restarts."""
         for res, sink, args in self._sources():
             try:
                 await self._list_into(res, sink, **args)
             except ApiError as error:
-                if res is not NVIDIADriver or error.status.code != 404:
+                if res is not NVIDIADriver or error.status.code not in (403, 404):
                     raise
-                log.warning("the NVIDIADriver CRD is not installed: NVIDIADriver CRs not watched")
+                log.warning(
+                    "NVIDIADriver CRs not watched: %s (install the chart's CRD and RBAC)",
+                    "the CRD is not installed" if error.status.code == 404 else "no permission",
+                )
                 self.drivers_served = False
         self.metrics.synced = True
 

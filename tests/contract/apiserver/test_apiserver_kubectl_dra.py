@@ -6,6 +6,7 @@ scheduler allocated it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,36 @@ def test_an_unknown_field_is_refused_by_strict_validation(kubectl: Kubectl, tmp_
     result = kubectl("apply", "-f", str(typo), check=False)
     assert result.returncode != 0
     assert "cuont" in result.stderr
+
+
+def test_kubectl_run_with_pod_claims(kubectl: Kubectl, kube_cluster: ServerThread) -> None:
+    """``kubectl run --overrides`` with pod claims: ``spec.resourceClaims`` and the container's
+    ``resources.claims`` come back as written (the protobuf decoding itself:
+    tests/unit/sandbox/test_resource_v1_api.py)."""
+    overrides = {
+        "spec": {
+            "resourceClaims": [
+                {"name": "gpu", "resourceClaimTemplateName": "one-gpu"},
+                {"name": "shared", "resourceClaimName": "single-gpu"},
+            ],
+            "containers": [
+                {
+                    "name": "dra",
+                    "image": "busybox",
+                    "resources": {
+                        "claims": [{"name": "gpu"}, {"name": "shared", "request": "gpu"}]
+                    },
+                }
+            ],
+        }
+    }
+    kubectl(
+        "run", "dra", "--image=busybox", "--restart=Never", "--overrides", json.dumps(overrides)
+    )
+    stored = kube_cluster.call(kube_cluster.server.cluster.store.get, "/pods", "default", "dra")
+    assert stored is not None
+    assert stored["spec"]["resourceClaims"] == overrides["spec"]["resourceClaims"]
+    assert stored["spec"]["containers"][0]["resources"]["claims"] == [
+        {"name": "gpu"},
+        {"name": "shared", "request": "gpu"},
+    ]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from gpu_operator.sandbox.apiserver import ServerThread
+from gpu_operator.sandbox.apiserver.protobuf import MAGIC, decode_body
 from gpu_operator.sandbox.rest import ApiError, Rest
 from helpers.dra import CLASSES, Obj, claim, exactly, gpu, node_slice, pod
 
@@ -253,3 +254,39 @@ def test_a_pod_names_its_claims_and_containers_use_only_those(rest: Rest) -> Non
     assert "must specify one of: `resourceClaimName`, `resourceClaimTemplateName`" in refused(
         lambda: rest.create("pods", neither, "default")
     )
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_a_protobuf_pod_keeps_its_claims() -> None:
+    """PodSpec field 39 (``resourceClaims``: name 1, resourceClaimName 3,
+    resourceClaimTemplateName 4) and ResourceRequirements field 3 (``claims``)."""
+    claims = _field(3, _field(1, b"gpu")) + _field(3, _field(1, b"shared") + _field(2, b"gpu"))
+    container = _field(1, b"main") + _field(2, b"busybox") + _field(8, claims)
+    spec = (
+        _field(2, container)
+        + _field(39, _field(1, b"gpu") + _field(4, b"one-gpu"))
+        + _field(39, _field(1, b"shared") + _field(3, b"single-gpu"))
+    )
+    raw = _field(1, _field(1, b"p")) + _field(2, spec)
+    body = MAGIC + _field(1, _field(1, b"v1") + _field(2, b"Pod")) + _field(2, raw)
+    pod_obj = decode_body(body)
+    assert pod_obj["spec"]["resourceClaims"] == [
+        {"name": "gpu", "resourceClaimTemplateName": "one-gpu"},
+        {"name": "shared", "resourceClaimName": "single-gpu"},
+    ]
+    assert pod_obj["spec"]["containers"][0]["resources"]["claims"] == [
+        {"name": "gpu"},
+        {"name": "shared", "request": "gpu"},
+    ]

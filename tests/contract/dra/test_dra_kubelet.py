@@ -16,8 +16,10 @@ import pytest
 
 from gpu_operator.dra.plugin import DraDriver
 from gpu_operator.protos import pluginregistration_v1_pb2 as reg
+from gpu_operator.protos import podresources_v1_pb2 as pr
 from gpu_operator.protos.grpc_api import (
     PluginRegistrationServicerBase,
+    PodResourcesListerStub,
     add_plugin_registration_servicer,
 )
 from gpu_operator.sandbox.kubelet import AdmissionError, Kubelet
@@ -42,6 +44,13 @@ def kubelet(sockets_dir: Path) -> Iterator[Kubelet]:
     stand_in.start()
     yield stand_in
     stand_in.stop()
+
+
+def pod_resources(kubelet: Kubelet) -> dict[tuple[str, str], Any]:
+    """The kubelet's PodResources ``List``, over its socket as dcgm-exporter reads it."""
+    with grpc.insecure_channel(f"unix://{kubelet.pod_resources_socket}") as channel:
+        response = PodResourcesListerStub(channel).List(pr.ListPodResourcesRequest(), timeout=5)
+    return {(p.namespace, p.name): p for p in response.pod_resources}
 
 
 def registered(kubelet: Kubelet) -> bool:
@@ -108,7 +117,23 @@ def test_a_pods_claims_are_prepared_before_it_starts_and_unprepared_after(
     assert "/dev/nvidiactl" in edits.device_nodes
     assert edits.env["NVIDIA_VISIBLE_DEVICES"] == "void"
 
+    listed = pod_resources(kubelet)
+    assert list(listed) == [("ml", "train")]
+    by_container = {c.name: list(c.dynamic_resources) for c in listed[("ml", "train")].containers}
+    assert set(by_container) == {"main", "sidecar"}
+    (main,) = by_container["main"]
+    assert (main.claim_name, main.claim_namespace) == ("train-gpu", "ml")
+    assert [
+        (r.driver_name, r.pool_name, r.device_name, [d.name for d in r.cdi_devices])
+        for r in main.claim_resources
+    ] == [
+        ("gpu.nvidia.com", NODE, "gpu-1", [ids[0]]),
+        ("gpu.nvidia.com", NODE, "gpu-4", [ids[1]]),
+    ]
+    assert [list(d.claim_resources) for d in by_container["sidecar"]] == [[]]
+
     assert kubelet.unprepare_claims(POD_UID) == []
+    assert pod_resources(kubelet) == {}
     assert list((tmp_path / "cdi").iterdir()) == []
     with pytest.raises(CdiError, match=r"unresolvable CDI devices k8s\.gpu\.nvidia\.com/claim="):
         resolve(ids, [tmp_path / "cdi"])

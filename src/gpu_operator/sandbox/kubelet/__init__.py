@@ -90,7 +90,7 @@ class Kubelet:
             socket.unlink(missing_ok=True)
             self._pr_server = grpc.server(ThreadPoolExecutor(max_workers=2))
             add_pod_resources_servicer(
-                PodResourcesServer(self.manager, lambda: self.pods), self._pr_server
+                PodResourcesServer(self.manager, lambda: self.pods, self.dra), self._pr_server
             )
             self._pr_server.add_insecure_port(f"unix://{socket}")
             self._pr_server.start()

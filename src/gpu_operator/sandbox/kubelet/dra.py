@@ -59,11 +59,33 @@ class PreparedDevice:
 @dataclass
 class PodClaims:
     """What the kubelet prepared for one pod: per claim (pod claim name → the claim's
-    namespace, name, UID, driver and devices)."""
+    namespace, name, UID, driver and devices), and which claims (and requests) each container
+    names, for the PodResources API."""
 
     claims: dict[str, tuple[str, str, str, str, tuple[PreparedDevice, ...]]] = field(
         default_factory=dict
     )
+    name: str = ""
+    namespace: str = ""
+    containers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Container name → (pod claim name, request or ``""``) of its ``resources.claims``."""
+
+    def devices_of(self, container: str) -> list[tuple[str, str, str, list[PreparedDevice]]]:
+        """Per claim ``container`` names: (claim namespace, claim name, driver, its devices for
+        the container's request)."""
+        out = []
+        for pod_claim, request in self.containers.get(container, []):
+            entry = self.claims.get(pod_claim)
+            if entry is None:
+                continue
+            namespace, name, _, driver, devices = entry
+            mine = [
+                d
+                for d in devices
+                if not request or not d.request_names or request in d.request_names
+            ]
+            out.append((namespace, name, driver, mine))
+        return out
 
     def cdi_ids(self, container: Obj) -> list[str]:
         """The CDI device ids of the claims and requests ``container`` names."""
@@ -233,7 +255,14 @@ class DraManager:
             results = (allocation.get("devices") or {}).get("results") or []
             for driver in dict.fromkeys(r["driver"] for r in results):
                 by_driver.setdefault(driver, []).append((name, claim))
-        prepared = PodClaims()
+        prepared = PodClaims(name=meta["name"], namespace=meta["namespace"])
+        spec = pod.get("spec") or {}
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            refs = (container.get("resources") or {}).get("claims") or []
+            if refs:
+                prepared.containers[container["name"]] = [
+                    (r.get("name", ""), r.get("request") or "") for r in refs
+                ]
         for driver, entries in by_driver.items():
             with self.changed:
                 plugin = self.plugins.get(driver)

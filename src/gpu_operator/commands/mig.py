@@ -27,6 +27,7 @@ from gpu_operator.names import GPU_COUNT_LABEL, GPU_PRODUCT_LABEL, MIG_CONFIG_LA
 from gpu_operator.settings_engine import Field, one_of, resolve
 
 if TYPE_CHECKING:  # imported where used: --help loads none of it
+    from gpu_operator.dra.mig_claims import ClaimDemand
     from gpu_operator.gpu import HardwareSettings
     from gpu_operator.mig.apply import Step
     from gpu_operator.mig.hooks_v1 import HooksSpec
@@ -423,9 +424,45 @@ def _models_of(specs: dict[str, str], source: str) -> list[Node]:
     return nodes
 
 
+def _claims_demand(kubeconfig: Path | None, namespace: str | None) -> ClaimDemand:
+    """The MIG demand of the pending ResourceClaims in ``namespace`` (``None``: all)."""
+    from gpu_operator.dra.mig_claims import claim_demand
+    from gpu_operator.dra.slices import API_VERSION
+    from gpu_operator.kube import KubeSettings, build_client
+    from gpu_operator.kube.objects import list_namespaced
+    from gpu_operator.mig.profiles import parse_profile
+
+    client = build_client(KubeSettings(kubeconfig=kubeconfig))
+    try:
+        claims = list_namespaced(client, API_VERSION, "ResourceClaim", "resourceclaims", namespace)
+    finally:
+        client.close()
+    found = claim_demand(claims)
+    for profile in list(found.demand):
+        try:
+            parse_profile(profile)
+        except ConfigError as error:
+            found.skipped.append(f"requests for {profile!r}: {error}")
+            del found.demand[profile]
+    return found
+
+
 @app.command("plan")
 def plan_command(
-    demand: str = typer.Option(..., "--demand", help="PROFILE=COUNT,… e.g. 1g.10gb=10,3g.40gb=2"),
+    demand: str | None = typer.Option(
+        None, "--demand", help="PROFILE=COUNT,… e.g. 1g.10gb=10,3g.40gb=2"
+    ),
+    from_claims: bool = typer.Option(
+        False,
+        "--from-claims",
+        help="Add the demand of pending ResourceClaims for mig.nvidia.com (profile selectors).",
+    ),
+    namespace: str | None = typer.Option(
+        None, "-n", "--namespace", help="With --from-claims: the claims' namespace (default)."
+    ),
+    all_namespaces: bool = typer.Option(
+        False, "-A", "--all-namespaces", help="With --from-claims: claims of every namespace."
+    ),
     nodes: str | None = typer.Option(
         None, "--nodes", help="YAML file: node name → preset or MODEL[xN],… (e.g. dgx-a100)"
     ),
@@ -444,11 +481,35 @@ def plan_command(
 
     if (nodes is None) == (not from_cluster):
         raise ConfigError("mig plan: give exactly one of --nodes FILE or --from-cluster")
+    if (namespace is not None or all_namespaces) and not from_claims:
+        raise ConfigError("mig plan: -n/--namespace and -A/--all-namespaces go with --from-claims")
+    if namespace is not None and all_namespaces:
+        raise ConfigError("mig plan: give -n/--namespace or -A/--all-namespaces, not both")
+    if demand is None and not from_claims:
+        raise ConfigError("mig plan: give --demand PROFILE=COUNT,…, --from-claims, or both")
+    wanted = parse_demand(demand) if demand is not None else {}
+    notes: list[str] = []
+    found = None
+    if from_claims:
+        where = None if all_namespaces else (namespace or "default")
+        found = _claims_demand(kubeconfig_path(kubeconfig), where)
+        scope = "all namespaces" if where is None else f"namespace {where}"
+        listed = ", ".join(found.claims) or "none for mig.nvidia.com"
+        notes.append(f"pending ResourceClaims in {scope}: {listed}")
+        notes += [f"not planned: {s}" for s in found.skipped]
+        for profile, count in found.demand.items():
+            wanted[profile] = wanted.get(profile, 0) + count
+        if not any(wanted.values()):
+            for line in notes:
+                typer.echo(f"# {line}")
+            typer.echo("# nothing to plan: no MIG device is asked for")
+            return
     if nodes is not None:
         node_models = _node_models(nodes)
     else:
         node_models = _models_of(_cluster_node_specs(kubeconfig_path(kubeconfig)), "cluster")
-    cluster = plan_cluster(parse_demand(demand), node_models, default_spec())
+    cluster = plan_cluster(wanted, node_models, default_spec())
+    cluster.explanation[:0] = notes
     custom: dict[str, object] = {}
     for node in cluster.nodes:
         if node.custom is not None:
@@ -470,6 +531,9 @@ def plan_command(
             "explanation": cluster.explanation,
             "customConfig": {"version": "v1", "mig-configs": custom} if custom else None,
         }
+        if found is not None:
+            data["claims"] = found.claims
+            data["notPlanned"] = found.skipped
         text = json.dumps(data, indent=2) if output_format == "json" else yaml.safe_dump(data)
         typer.echo(text.rstrip("\n"))
     else:

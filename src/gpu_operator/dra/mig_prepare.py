@@ -19,6 +19,7 @@ from gpu_operator.dra.mig_devices import parse_device_name
 from gpu_operator.errors import GpuError, GpuOperatorError
 from gpu_operator.gpu import Nvml
 from gpu_operator.gpu.records import GpuInstance, GpuInstanceProfile, MigDevice, Placement
+from gpu_operator.names import MIG_CONFIG_LABEL
 
 
 class MigPrepareError(GpuOperatorError):
@@ -82,7 +83,7 @@ def _require_mig_on(nvml: Nvml, index: int, device: str) -> None:
         )
         raise MigPrepareError(
             f"{device}: MIG mode is {state} on GPU {index}; dynamic MIG needs it enabled and "
-            f"the DRA driver never changes it: enable it (nvidia.com/mig.config=all-enabled, "
+            f"the DRA driver never changes it: enable it ({MIG_CONFIG_LABEL}=all-enabled, "
             f"or gpu-operator mig apply) and retry"
         )
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from lightkube import Client, codecs
+from lightkube import ALL_NS, Client, codecs
 from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
@@ -146,4 +146,16 @@ def replace_namespaced(
     retry(
         lambda: client.replace(resource.from_dict(body)),
         f"replace {kind} {meta.get('namespace')}/{meta.get('name')}",
+    )
+
+
+def list_namespaced(
+    client: Client, api_version: str, kind: str, plural: str, namespace: str | None
+) -> list[Body]:
+    """Every object of a namespaced kind in ``namespace`` (``None``: in all namespaces)."""
+    resource = _resource(api_version, kind, plural)
+    where = ALL_NS if namespace is None else namespace
+    return retry(
+        lambda: [dict(o) for o in client.list(resource, namespace=where)],
+        f"list {kind} in {namespace or 'all namespaces'}",
     )

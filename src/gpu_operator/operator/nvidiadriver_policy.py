@@ -1,8 +1,9 @@
 """An NVIDIADriver CR as the driver renderer reads a ClusterPolicy: the CR's driver fields become
-``spec.driver`` (its image, probes, manager, configs, env, upgrade policy), its scheduling
-fields (labels, annotations, tolerations, priority class, pod security context) are laid over
-``spec.daemonsets``, its ``gds``/``gdrcopy`` switches the driver's env; everything else (the
-validator image, ``driver.osAliases``) stays the ClusterPolicy's. So one renderer, one tag rule
+``spec.driver`` (its image, probes, manager, configs, env, upgrade policy); its labels,
+annotations, tolerations and pod security context are laid over ``spec.daemonsets`` (its
+priority class replaces the driver's ``system-node-critical`` in the renderer); its
+``gds``/``gdrcopy`` switch the driver's env; everything else (``driver.osAliases``, the common
+``daemonsets`` settings) stays the ClusterPolicy's. So one renderer, one tag rule
 (``driver.images``) and one pool rule (``driver.pools``) serve both. Pure."""
 
 from __future__ import annotations
@@ -100,8 +101,6 @@ def _daemonsets(spec: NVIDIADriverSpec, cluster: DaemonsetsSpec) -> DaemonsetsSp
     }
     if spec.tolerations:
         update["tolerations"] = [t.model_dump(exclude_none=True) for t in spec.tolerations]
-    if spec.priorityClassName:
-        update["priorityClassName"] = spec.priorityClassName
     if spec.podSecurityContext:
         update["podSecurityContext"] = spec.podSecurityContext.model_dump(exclude_none=True)
     return cluster.model_copy(update=update)

@@ -354,3 +354,87 @@ def test_a_crs_version_change_walks_only_that_crs_nodes_through_the_upgrade() ->
         a.node for a in step.actions if isinstance(a, SetState) and a.state == "cordon-required"
     )
     assert started == ["a-1", "b-1"]
+
+
+def pod_spec(spec: dict[str, Any], policy_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    result = run([cr("a", "t1", **spec)], [node("r", "rocky", "8.5")], spec=policy_spec)
+    (ds,) = driver_daemonsets(result).values()
+    template: dict[str, Any] = ds["spec"]["template"]
+    return template
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def test_the_crs_own_settings_reach_its_daemonset() -> None:
+    template = pod_spec(
+        {
+            "env": [{"name": "EXTRA", "value": "1"}],
+            "args": ["init", "--debug"],
+            "resources": {"limits": {"memory": "2Gi"}},
+            "imagePullPolicy": "Always",
+            "imagePullSecrets": ["regcred"],
+            "repoConfig": {"name": "repos"},
+            "certConfig": {"name": "certs"},
+            "licensingConfig": {"secretName": "lic", "nlsEnabled": True},
+            "kernelModuleConfig": {"name": "kmod"},
+            "secretEnv": "driver-secrets",
+            "kernelModuleType": "open",
+            "rdma": {"enabled": True, "useHostMofed": True},
+            "gds": {"enabled": True},
+            "hostNetwork": True,
+            "labels": {"team": "ml"},
+            "annotations": {"note": "x"},
+            "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+            "priorityClassName": "gpu-critical",
+            "podSecurityContext": {"runAsUser": 0},
+            "manager": {"env": [{"name": "ENABLE_AUTO_DRAIN", "value": "true"}]},
+            "startupProbe": {"periodSeconds": 5, "failureThreshold": 3},
+        }
+    )
+    spec = template["spec"]
+    main = spec["containers"][0]
+    env = env_of(main)
+    assert env["EXTRA"] == "1"
+    assert (env["KERNEL_MODULE_TYPE"], env["GPU_DIRECT_RDMA_ENABLED"]) == ("open", "true")
+    assert (env["USE_HOST_MOFED"], env["GDS_ENABLED"], env["GDRCOPY_ENABLED"]) == (
+        "true",
+        "true",
+        "false",
+    )
+    assert main["args"] == ["init", "--debug"]
+    assert main["resources"] == {"limits": {"memory": "2Gi"}}
+    assert main["imagePullPolicy"] == "Always"
+    assert main["envFrom"] == [{"secretRef": {"name": "driver-secrets"}}]
+    assert (main["startupProbe"]["periodSeconds"], main["startupProbe"]["failureThreshold"]) == (
+        5,
+        3,
+    )
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert mounts["repo-config"] == "/etc/yum.repos.d"  # Rocky: yum-style paths
+    assert mounts["cert-config"] == "/etc/pki/ca-trust/extracted/pem"
+    assert mounts["kernel-module-config"] == "/drivers"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["licensing-config"]["secret"]["secretName"] == "lic"
+    assert {"name": "regcred"} in spec["imagePullSecrets"]
+    assert spec["hostNetwork"] is True
+    assert spec["priorityClassName"] == "gpu-critical"
+    assert spec["securityContext"] == {"runAsUser": 0}
+    assert {"key": "dedicated", "operator": "Exists"} in spec["tolerations"]
+    assert template["metadata"]["labels"]["team"] == "ml"
+    assert template["metadata"]["annotations"] == {"note": "x"}
+    manager = spec["initContainers"][0]
+    assert env_of(manager)["ENABLE_AUTO_DRAIN"] == "true"
+
+
+def test_what_the_cr_leaves_out_comes_from_the_clusterpolicy() -> None:
+    policy_spec = {
+        "driver": {"useNvidiaDriverCRD": True},
+        "daemonsets": {"labels": {"site": "a"}, "priorityClassName": "site-critical"},
+    }
+    template = pod_spec({"labels": {"team": "ml"}}, policy_spec)
+    assert template["metadata"]["labels"]["site"] == "a"
+    assert template["metadata"]["labels"]["team"] == "ml"
+    # Without the CR's own, the driver pod is system-node-critical, as the ClusterPolicy's.
+    assert template["spec"]["priorityClassName"] == "system-node-critical"

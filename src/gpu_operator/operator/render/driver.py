@@ -159,6 +159,7 @@ def _pool_daemonset(
     affinity: Obj | None,
     selector: dict[str, str],
     extra_labels: Mapping[str, str] | None = None,
+    priority: str = "system-node-critical",
 ) -> Obj:
     driver = ctx.spec.driver
     rdma = driver.rdma
@@ -261,7 +262,7 @@ def _pool_daemonset(
         sections=[driver, driver.manager],
         pod=pod,
         on_delete=True,
-        priority_class="system-node-critical",
+        priority_class=priority,
         affinity=affinity,
         extra_labels={**pool.labels(), **(extra_labels or {})} or None,
     )
@@ -300,7 +301,9 @@ def _cr_daemonset(ctx: RenderContext, cr: DriverCR, pool: DriverPool) -> Obj:
     named = dataclasses.replace(pool, name=cr_daemonset_name(cr, pool))
     labels = {OWNER_LABEL: cr.owner, COMPONENT_LABEL: "nvidia-driver"}
     selector = {**pool.node_selector, OWNER_LABEL: cr.owner}
-    obj = _pool_daemonset(ctx, named, pool.node_affinity(), selector, labels)
+    assert cr.spec is not None
+    priority = cr.spec.priorityClassName or "system-node-critical"
+    obj = _pool_daemonset(ctx, named, pool.node_affinity(), selector, labels, priority)
     if cr.uid:  # traceable to its CR; the policy stays the controller (it deletes what is stale)
         obj["metadata"]["ownerReferences"] = [
             *obj["metadata"].get("ownerReferences", []),

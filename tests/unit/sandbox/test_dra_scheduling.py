@@ -182,3 +182,36 @@ def test_devices_allocated_to_one_pod_are_not_given_to_the_next(rest: Rest) -> N
         for n in range(2)
     ]
     assert results == ["node-a", "node-b"]
+
+
+def test_a_finished_pods_template_claim_is_deleted_and_its_device_freed(rest: Rest) -> None:
+    rest.create(SLICES, node_slice("node-a", [gpu(0)]))
+    rest.create(
+        "resource.k8s.io/v1/resourceclaimtemplates", template("one-gpu", exactly("gpu")), "default"
+    )
+    rest.create("pods", pod("job", {"gpu": {"resourceClaimTemplateName": "one-gpu"}}), "default")
+    run_scheduler(rest)
+    name = get_pod(rest, "job")["status"]["resourceClaimStatuses"][0]["resourceClaimName"]
+    rest.patch("pods", "job", {"status": {"phase": "Succeeded"}}, "default", subresource="status")
+    run_scheduler(rest)  # deleted: its finalizer holds it until the next pass deallocates it
+    run_scheduler(rest)
+    assert get_claim(rest, name) is None
+    assert get_pod(rest, "job")["status"]["phase"] == "Succeeded"
+
+
+def test_an_allocation_the_scheduler_did_not_make_is_left_alone(rest: Rest) -> None:
+    """Only claims carrying the scheduler's finalizer are deallocated when unreserved (as the
+    resourceclaim controller does): a driver's test fixture may allocate a claim itself."""
+    rest.create(CLAIMS, claim("preset", exactly("gpu")), "default")
+    result = {"request": "gpu", "driver": "gpu.nvidia.com", "pool": "node-a", "device": "gpu-0"}
+    rest.patch(
+        CLAIMS,
+        "preset",
+        {"status": {"allocation": {"devices": {"results": [result]}}}},
+        "default",
+        subresource="status",
+    )
+    run_scheduler(rest)
+    kept = get_claim(rest, "preset")
+    assert kept is not None
+    assert kept["status"]["allocation"]["devices"]["results"] == [result]

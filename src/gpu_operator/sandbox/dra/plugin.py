@@ -83,7 +83,10 @@ class DynamicResources:
         templates: dict[str, Obj] | None = None
         for pod in self.pods:
             meta = pod["metadata"]
-            if meta.get("deletionTimestamp") or rules.is_done(pod):
+            if rules.is_done(pod):
+                self._delete_made_for(pod)
+                continue
+            if meta.get("deletionTimestamp"):
                 continue
             wanted = [pc for pc in rules.pod_claims(pod) if pc.get("resourceClaimTemplateName")]
             if not wanted:
@@ -128,15 +131,19 @@ class DynamicResources:
             self._release(key, claim, live)
 
     def _release(self, key: str, claim: Obj, live: set[str]) -> None:
+        """Drop reservations of pods gone or done; deallocate a claim the scheduler allocated
+        (it carries the finalizer) once nobody reserves it, and drop the finalizer."""
         kept = rules.live_reservations(claim, live)
         status = claim.get("status") or {}
         meta = claim["metadata"]
-        if kept == rules.reserved_for(claim) and (kept or status.get("allocation") is None):
-            if not kept and rules.DELETE_PROTECTION in (meta.get("finalizers") or []):
+        ours = rules.DELETE_PROTECTION in (meta.get("finalizers") or [])
+        deallocate = not kept and ours and status.get("allocation") is not None
+        if kept == rules.reserved_for(claim) and not deallocate:
+            if not kept and ours:
                 self._drop_finalizer(key, claim)
             return
         patch: Obj = {"reservedFor": kept or None}
-        if not kept:
+        if deallocate:
             patch["allocation"] = None
         try:
             claim = self.rest.patch(
@@ -148,8 +155,20 @@ class DynamicResources:
             self.claims.pop(key, None)
             return
         self.claims[key] = claim
-        if not kept:
+        if not kept and ours:
             self._drop_finalizer(key, claim)
+
+    def _delete_made_for(self, pod: Obj) -> None:
+        """A finished pod's claims made from templates are deleted, as the controller does."""
+        for pod_claim in rules.pod_claims(pod):
+            if not pod_claim.get("resourceClaimTemplateName"):
+                continue
+            name = rules.claim_name(pod, pod_claim, self.claims.values())
+            claim = self.claims.get(f"{pod['metadata']['namespace']}/{name}")
+            if claim is None or claim["metadata"].get("deletionTimestamp"):
+                continue
+            if rules.made_for(claim, pod, pod_claim["name"]):
+                self.rest.delete(CLAIMS, claim["metadata"]["name"], pod["metadata"]["namespace"])
 
     def _drop_finalizer(self, key: str, claim: Obj) -> None:
         meta = claim["metadata"]

@@ -159,12 +159,15 @@ def resolve(
     *,
     config_source: str = "config file",
 ) -> Resolved:
-    """Each field from its flag (text or an already-read value; ``None`` = not given), else its
-    first variable set, else the config file; a field in none of them is left out."""
+    """Each field from its flag (text or an already-read value; ``None`` = not given, and so is
+    ``""`` for an ``empty_is_unset`` field), else its first variable set, else the config file;
+    a field in none of them is left out."""
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
     for name, field in fields.items():
         given = flags.get(name)
+        if given == "" and field.empty_is_unset:
+            given = None  # ``--kubeconfig=`` as ``KUBECONFIG=``: not set
         if given is not None:
             values[name], sources[name] = _value(field, given, field.flag), "flag"
             continue

@@ -151,3 +151,12 @@ def test_the_help_names_the_variables_and_the_default() -> None:
     result = CliRunner().invoke(_agent(), ["--help"], env={"COLUMNS": "200"})
     assert "(env: WITH_WAIT; default: false)" in result.stdout
     assert "[=BOOL]" in result.stdout
+
+
+def test_an_empty_flag_of_a_field_whose_empty_means_unset_is_not_given() -> None:
+    fields = {"kubeconfig": Field("--kubeconfig", ("KUBECONFIG",), str, empty_is_unset=True)}
+    assert resolve(fields, {"kubeconfig": ""}, {"KUBECONFIG": "/env"}, None).values == {
+        "kubeconfig": "/env"
+    }
+    with pytest.raises(ConfigError, match="--with-wait='': not a boolean"):
+        resolve(FIELDS, {"with_wait": ""}, {}, None)

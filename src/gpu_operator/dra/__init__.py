@@ -15,8 +15,12 @@ exactly its devices. The parts, by role:
 - ``prepare``: prepare/unprepare, idempotent, over a claim source;
 - ``health``: the device plugin's XID rules, remembering which XID hit a device;
 - ``servicer``, ``server``: the gRPC services and their sockets;
+- ``settings``: upstream's flags and variables through the settings engine;
 - ``kubeapi``: the API shell (ResourceClaims read, ResourceSlices written);
 - ``plugin``: the whole driver assembled.
+
+``mig_*``: dynamic MIG's pure model (devices with counters, placement, prepare), not wired into
+the driver yet. See docs/dra.md.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def load_settings(flags: dict[str, Any], env: dict[str, str]) -> PluginSettings:
 
 def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
     """Serve until a stop signal; reload on SIGHUP."""
+    from gpu_operator.deviceplugin.heap import release_free_memory
     from gpu_operator.deviceplugin.plugin import DevicePlugin
 
     stop, reload = threading.Event(), threading.Event()
@@ -88,6 +89,7 @@ def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
     plugin = DevicePlugin(settings, hardware)
     try:
         plugin.start()
+        release_free_memory()  # what reading the node and starting gRPC left in the heap
     except GpuError as error:
         if settings.fail_on_init_error:
             raise
@@ -105,6 +107,7 @@ def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
                 plugin.stop()
                 plugin = DevicePlugin(load_settings(flags, dict(os.environ)), hardware)
                 plugin.start()
+                release_free_memory()
     finally:
         plugin.stop()
 

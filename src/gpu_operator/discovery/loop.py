@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Protocol
 
+from gpu_operator.deviceplugin.heap import release_free_memory
 from gpu_operator.discovery.labels import LabelInputs, LabelSet, build_labels
 from gpu_operator.discovery.observe import observe, read_machine_type
 from gpu_operator.discovery.settings import DiscoverySettings
@@ -106,6 +107,7 @@ def run(
                 writer.write(result.labels)
             if settings.oneshot:
                 return runs
+            release_free_memory()  # what NVML's start and shutdown left in the heap
             woke = wait(settings.sleep_interval_s)
             if woke == "stop":
                 return runs

@@ -24,8 +24,14 @@ refused while a placement exists, and that over many random sequences this order
 fewer than first-fit.
 
 ``MigPreference(gpus, in_use).prefer(candidates)`` is the hook: ``candidates`` are device names
-(or objects carrying one: a mapping with ``name``, or an attribute ``name``); names it does not
-know (whole GPUs, other drivers' devices) keep their order after the MIG devices it ranks.
+(or objects carrying one: a mapping with ``name``, an attribute ``name``, or any ``name=``
+function); names it does not know (whole GPUs, other drivers' devices) keep their order after
+the MIG devices it ranks. One ``MigPreference`` serves one node (device names repeat across
+nodes); e.g. for a scheduler whose candidates carry ``device.ref.{pool,device}`` and the pool's
+allocated refs::
+
+    by_pool[pool].prefer(group, name=lambda c: c.device.ref.device,
+                         in_use=[r.device for r in group[0].in_use])
 """
 
 from __future__ import annotations
@@ -116,9 +122,16 @@ class MigPreference:
                 out.append(found[1])
         return out
 
-    def prefer(self, candidates: Sequence[T], name: Callable[[Any], str] = _name_of) -> list[T]:
-        """``candidates`` reordered: our MIG devices best first, then the rest as given."""
-        in_use = list(self._in_use())
+    def prefer(
+        self,
+        candidates: Sequence[T],
+        name: Callable[[Any], str] = _name_of,
+        in_use: Iterable[str] | None = None,
+    ) -> list[T]:
+        """``candidates`` reordered: our MIG devices best first, then the rest as given.
+        ``in_use`` (device names) overrides the constructor's callable for this call: a
+        scheduler whose candidates carry their pool's allocations passes them here."""
+        in_use = list(self._in_use() if in_use is None else in_use)
         fixed: dict[int, list[Placed]] = {}
         ranked: list[tuple[RankKey, int, T]] = []
         rest: list[T] = []

@@ -173,3 +173,15 @@ def test_unknown_candidates_keep_their_order_after_ours_and_objects_are_accepted
         "other-driver-device",
         "gpu-9-mig-1g10gb-19-6",
     ]
+
+
+def test_a_scheduler_can_pass_its_pools_allocations_and_a_name_function_per_call() -> None:
+    """The sandbox scheduler's candidates carry their pool's allocated devices: given per call,
+    they override the constructor's ``in_use``."""
+    preference = MigPreference([h100()], lambda: ["gpu-0-mig-1g10gb-19-0"])
+    candidates = [("gpu-0-mig-1g10gb-19-2",), ("gpu-0-mig-1g10gb-19-1",)]
+    # With 0 held (the constructor's view), 1 packs against it.
+    assert preference.prefer(candidates, name=lambda c: c[0])[0] == candidates[1]
+    # With 3 held instead (the scheduler's view), 2 packs against it and keeps 0-1 for a 2g.
+    ranked = preference.prefer(candidates, name=lambda c: c[0], in_use=["gpu-0-mig-1g10gb-19-3"])
+    assert ranked[0] == candidates[0]

@@ -141,10 +141,16 @@ class Assignment:
 
 def assign(crs: Sequence[DriverCR], gpu_nodes: Iterable[NodeFacts]) -> Assignment:
     """Each GPU node to at most one CR: the oldest non-default CR that selects it, else the
-    oldest default CR. A CR that could not be parsed selects nothing."""
+    oldest default CR. A CR that cannot be parsed keeps the nodes it drives now (their owner
+    label names it), so a bad edit never takes a driver off a node; it selects no others."""
     nodes = sorted(gpu_nodes, key=lambda n: n.name)
     owners: dict[str, str] = {}
     lost: dict[str, dict[str, list[str]]] = {}
+    for cr in crs:
+        if cr.spec is None:
+            for node in nodes:
+                if node.labels.get(OWNER_LABEL) == cr.owner:
+                    owners.setdefault(node.name, cr.name)
     ordered = [cr for cr in crs if cr.spec is not None and not cr.spec.default] + [
         cr for cr in crs if cr.spec is not None and cr.spec.default
     ]

@@ -438,3 +438,20 @@ def test_what_the_cr_leaves_out_comes_from_the_clusterpolicy() -> None:
     assert template["metadata"]["labels"]["team"] == "ml"
     # Without the CR's own, the driver pod is system-node-critical, as the ClusterPolicy's.
     assert template["spec"]["priorityClassName"] == "system-node-critical"
+
+
+def test_a_cr_that_cannot_be_parsed_keeps_the_nodes_it_drives() -> None:
+    crs = [cr("rocky", "t1", nodeSelector=ROCKY), cr("ubuntu", "t2", nodeSelector=UBUNTU)]
+    first = run(crs, NODES)
+    nodes, owned, crs = settle(first, NODES, crs)
+    crs[0]["spec"]["kernelModuleType"] = "closed"  # past an API server without our schema
+    second = run(crs, nodes, owned)
+    assert dict(second.node_patches) == {}, "no owner label moves"
+    assert second.deletes == []
+    error = second.driver_statuses["rocky"]["conditions"][1]
+    assert (error["reason"], second.driver_statuses["rocky"]["state"]) == (
+        "ReconcileFailed",
+        "notReady",
+    )
+    assert "spec.kernelModuleType" in error["message"]
+    assert second.driver_statuses["ubuntu"]["state"] == "ready"  # the other CR goes on

@@ -196,8 +196,10 @@ def test_a_plugin_without_the_v1_service_is_refused_with_the_kubelets_reason(
         assert wait_until(lambda: plugin.status is not None)
         assert not plugin.status.plugin_registered
         assert plugin.status.error == (
-            "none of services supported by the plugin (['v1beta1.DRAPlugin']) are supported "
-            "by the kubelet (['v1.DRAPlugin'])"
+            "RegisterPlugin error -- plugin validation failed with err: invalid supported gRPC "
+            "versions of DRA driver plugin old.example.com at endpoint /nonexistent: none of "
+            'services supported by the plugin (["v1beta1.DRAPlugin"]) are supported by the '
+            'kubelet (["v1.DRAPlugin"])'
         )
         assert kubelet.dra.plugins == {}
     finally:

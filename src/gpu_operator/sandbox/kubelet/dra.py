@@ -34,6 +34,11 @@ CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 Obj = Mapping[str, Any]
 
 
+def _go_quoted(words: Any) -> str:
+    """A string slice as Go's ``%q`` prints it: ``["a" "b"]``."""
+    return "[" + " ".join(f'"{w}"' for w in words) + "]"
+
+
 class ClaimPreparationError(GpuOperatorError):
     """A pod's claims could not be prepared (the pod fails admission)."""
 
@@ -182,7 +187,9 @@ class DraManager:
             except grpc.RpcError as error:
                 log.warning("%s: GetInfo failed: %s", socket, error)
                 return
-            problem = self._validate(info)
+            if not info.endpoint:  # the kubelet's default: the registration socket itself
+                info.endpoint = str(socket)
+            problem = self._validate(info, socket)
             if not problem:
                 plugin_channel = grpc.insecure_channel(f"unix://{info.endpoint}", CHANNEL_OPTIONS)
                 service = next(s for s in info.supported_versions if s in SERVICES_SUPPORTED)
@@ -207,19 +214,29 @@ class DraManager:
                 log.warning("%s: NotifyRegistrationStatus failed: %s", socket, error)
 
     @staticmethod
-    def _validate(info: Any) -> str:
+    def _validate(info: Any, socket: Path) -> str:
+        """The plugin watcher's refusal, worded as the kubelet words it (``""``: accepted)."""
         if info.type != "DRAPlugin":
-            return f"plugin type {info.type!r} is not handled here (DRAPlugin)"
-        if not info.name:
-            return "DRA driver name is empty"
-        if not info.supported_versions:
-            return "empty list of supported gRPC services (aka supported versions)"
-        if not any(s in SERVICES_SUPPORTED for s in info.supported_versions):
             return (
-                f"none of services supported by the plugin ({list(info.supported_versions)}) "
-                f"are supported by the kubelet ({list(SERVICES_SUPPORTED)})"
+                f"RegisterPlugin error -- no handler registered for plugin type: {info.type} "
+                f"at socket {socket}"
             )
-        return ""
+        problem = ""
+        if not info.name:
+            problem = "DRA driver name is empty"
+        elif not info.supported_versions:
+            problem = "empty list of supported gRPC services (aka supported versions)"
+        elif not any(s in SERVICES_SUPPORTED for s in info.supported_versions):
+            problem = (
+                f"none of services supported by the plugin ({_go_quoted(info.supported_versions)}) "
+                f"are supported by the kubelet ({_go_quoted(SERVICES_SUPPORTED)})"
+            )
+        if not problem:
+            return ""
+        return (
+            "RegisterPlugin error -- plugin validation failed with err: invalid supported gRPC "
+            f"versions of DRA driver plugin {info.name} at endpoint {info.endpoint}: {problem}"
+        )
 
     def _deregister(self, socket: Path) -> None:
         with self.changed:

@@ -96,3 +96,12 @@ def test_the_kubeconfig_flag_beats_the_variable(
     assert f"kubeconfig {tmp_path / 'from-flag'}: no such file" in ran.stderr
     ran = run_main(capsys, agent)
     assert f"kubeconfig {tmp_path / 'from-variable'}: no such file" in ran.stderr
+
+
+def test_wait_for_refuses_a_timeout_that_is_not_a_number_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ran = run_main(capsys, "wait-for", str(tmp_path / "never"), "--timeout", "5m")
+    assert (ran.code, ran.stderr) == (1, "gpu-operator: --timeout='5m': not a number\n")
+    ran = run_main(capsys, "wait-for", str(tmp_path), "--timeout=0.5")
+    assert (ran.code, ran.stderr) == (0, "")

@@ -5,12 +5,13 @@ the sets of instances the driver accepts — checked against a brute-force oracl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from gpu_operator.dra.devices import binary_quantity
+from gpu_operator.dra.devices import binary_quantity, gpu_device
 from gpu_operator.dra.mig_devices import (
     MigDeviceId,
     MigGpu,
@@ -265,3 +266,27 @@ def test_device_names_round_trip_and_other_names_are_not_mig_devices() -> None:
     assert parse_device_name(name) == MigDeviceId(5, 20, 6)
     assert parse_device_name("gpu-5") is None
     assert parse_device_name("gpu-5-mig-x") is None
+
+
+def test_the_content_fits_the_resource_slice_api_limits(open_sim: OpenSim) -> None:
+    """resource.k8s.io/v1 limits: ≤ 32 attributes + capacities per device, ≤ 32 counters per
+    counter set and per consumption, DNS-label names (device and counter), attribute ids ≤ 32
+    characters, string values ≤ 64; one GPU's devices fit in one slice (≤ 64 with counters)."""
+    nvml = open_sim("hgx-h100")
+    whole = gpu_device(nvml.gpu(0), nvml.system())
+    gpu = mig_gpu(nvml, attributes=whole["attributes"])
+    content = slice_content(gpu, whole)
+    dns_label = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+    (counter_set,) = content["sharedCounters"]
+    assert len(counter_set["counters"]) <= 32
+    assert all(dns_label.fullmatch(c) for c in counter_set["counters"])
+    assert len(content["devices"]) <= 64
+    for device in content["devices"]:
+        assert dns_label.fullmatch(device["name"]), device["name"]
+        assert len(device["attributes"]) + len(device["capacity"]) <= 32
+        for name, value in device["attributes"].items():
+            assert len(name.rpartition("/")[2]) <= 32
+            assert len(str(next(iter(value.values())))) <= 64
+        (consumption,) = device["consumesCounters"]
+        assert len(consumption["counters"]) <= 32
+        assert set(consumption["counters"]) <= set(counter_set["counters"])

@@ -4,7 +4,8 @@ the node's kubelet stand-in registering it from the plugins registry, the pod ru
 the claim before the container starts (and retrying, with a FailedPrepareDynamicResources
 Event, while the claim is not reserved for the pod), the container getting the claim's CDI
 devices and holding its GPU in the node's NVML, and the claim unprepared once the pod is gone.
-The claim's allocation is written by the test (the scheduler's part is tested on its own)."""
+In the first test the claim's allocation is written by the test; in the second the sandbox
+scheduler allocates it from the slice the driver published."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.containers import load_gpus
+from gpu_operator.sandbox.dra.classes import device_classes
 from gpu_operator.sandbox.nodes import parse_nodes
 from helpers.dra_driver import make_driver_root
 from helpers.polling import wait_until
@@ -171,6 +173,97 @@ def test_a_pod_gets_its_claimed_gpu_and_gives_it_back(
     assert worker.main[0].devices == (gpu2,)
 
     rest.delete("pods", "train", "default", grace_period_s=0)
+    assert wait_until(lambda: not spec_file.exists(), 30)
+    with Nvml.open(hardware) as nvml:
+        assert not any(nvml.processes(i) for i in range(nvml.device_count()))
+
+
+def test_the_scheduler_allocates_from_the_drivers_slice_and_the_pod_runs_on_it(
+    sandbox: Sandbox, driver: tuple[DraDriver, HardwareSettings]
+) -> None:
+    """NVIDIA's DeviceClass, a claim template asking for one H100 by attribute, a pod without a
+    node: the sandbox scheduler allocates a device the driver published, the kubelet prepares
+    it, the workload holds that GPU; deleting the pod gives it back."""
+    rest = sandbox.rest
+    assert rest is not None
+    dra_driver, hardware = driver
+    assert dra_driver.published.wait(10)
+    for device_class in device_classes():
+        rest.create("resource.k8s.io/v1/deviceclasses", device_class)
+    rest.create(
+        "resource.k8s.io/v1/resourceclaimtemplates",
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "one-h100", "namespace": "default"},
+            "spec": {
+                "spec": {
+                    "devices": {
+                        "requests": [
+                            {
+                                "name": "gpu",
+                                "exactly": {
+                                    "deviceClassName": "gpu.nvidia.com",
+                                    "selectors": [
+                                        {
+                                            "cel": {
+                                                "expression": "device.attributes['gpu.nvidia.com']"
+                                                ".productName == 'NVIDIA H100 80GB HBM3'"
+                                            }
+                                        }
+                                    ],
+                                },
+                            }
+                        ]
+                    }
+                }
+            },
+        },
+        "default",
+    )
+    rest.create(
+        "pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "job", "namespace": "default"},
+            "spec": {
+                "restartPolicy": "Never",
+                "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "one-h100"}],
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04",
+                        "resources": {"claims": [{"name": "gpu"}]},
+                    }
+                ],
+            },
+        },
+        "default",
+    )
+
+    def phase() -> str:
+        return str(((rest.get("pods", "job", "default") or {}).get("status") or {}).get("phase"))
+
+    assert wait_until(lambda: phase() == "Running", 60), phase()
+    pod = rest.get("pods", "job", "default")
+    assert pod is not None
+    (status,) = pod["status"]["resourceClaimStatuses"]
+    claim = rest.get(CLAIMS, status["resourceClaimName"], "default")
+    assert claim is not None
+    (result,) = claim["status"]["allocation"]["devices"]["results"]
+    assert (result["driver"], result["pool"]) == ("gpu.nvidia.com", NODE)
+    minor = int(result["device"].removeprefix("gpu-"))
+    with Nvml.open(hardware) as nvml:
+        held = [g.minor_number for g in nvml.gpus() if nvml.processes(g.index)]
+    assert held == [minor]
+    spec_file = (
+        sandbox.nodes[NODE].root
+        / f"etc/cdi/k8s.gpu.nvidia.com-claim_{claim['metadata']['uid']}.yaml"
+    )
+    assert spec_file.exists()
+
+    rest.delete("pods", "job", "default", grace_period_s=0)
     assert wait_until(lambda: not spec_file.exists(), 30)
     with Nvml.open(hardware) as nvml:
         assert not any(nvml.processes(i) for i in range(nvml.device_count()))

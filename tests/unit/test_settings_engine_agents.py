@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gpu_operator.cli_params import given, go_args, go_flags, kubeconfig, option
+from gpu_operator.cli_settings import given, go_args, go_flags, kubeconfig, option
 from gpu_operator.errors import ConfigError
 from gpu_operator.settings_engine import Field, integer, number, one_of, resolve
 

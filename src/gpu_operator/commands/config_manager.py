@@ -22,7 +22,7 @@ from typing import Any
 import typer
 
 from gpu_operator import logs
-from gpu_operator.cli_params import KUBECONFIG, go_flags, option
+from gpu_operator.cli_settings import KUBECONFIG, go_flags, option
 from gpu_operator.deviceplugin.configselect import (
     available,
     install,

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from gpu_operator import logs
-from gpu_operator.cli_params import KUBECONFIG, option
-from gpu_operator.cli_params import kubeconfig as kubeconfig_path
+from gpu_operator.cli_settings import KUBECONFIG, option
+from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.errors import ConfigError
 
 COMMANDS = ("uninstall_driver", "preflight_check")

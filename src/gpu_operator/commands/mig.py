@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gpu_operator.cli_params import KUBECONFIG, given, go_flags, option
-from gpu_operator.cli_params import kubeconfig as kubeconfig_path
+from gpu_operator.cli_settings import KUBECONFIG, given, go_flags, option
+from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.errors import ConfigError
 from gpu_operator.names import GPU_COUNT_LABEL, GPU_PRODUCT_LABEL, MIG_CONFIG_LABEL
 from gpu_operator.settings_engine import Field, one_of, resolve

@@ -12,8 +12,8 @@ from types import FrameType
 import typer
 
 from gpu_operator import logs
-from gpu_operator.cli_params import KUBECONFIG, option
-from gpu_operator.cli_params import kubeconfig as kubeconfig_path
+from gpu_operator.cli_settings import KUBECONFIG, option
+from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
 

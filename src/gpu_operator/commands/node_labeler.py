@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from gpu_operator import logs
-from gpu_operator.cli_params import KUBECONFIG, given, go_flags, option
+from gpu_operator.cli_settings import KUBECONFIG, given, go_flags, option
 from gpu_operator.hostpaths import host_path
 from gpu_operator.settings_engine import Field, number, resolve
 

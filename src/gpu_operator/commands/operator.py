@@ -13,8 +13,8 @@ import socket
 import typer
 
 from gpu_operator import logs
-from gpu_operator.cli_params import KUBECONFIG, OPERATOR_NAMESPACE, option, setting
-from gpu_operator.cli_params import kubeconfig as kubeconfig_path
+from gpu_operator.cli_settings import KUBECONFIG, OPERATOR_NAMESPACE, option, setting
+from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.errors import ConfigError
 from gpu_operator.kube import KubeSettings, build_async_client, build_client

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from gpu_operator.cli_params import KUBECONFIG, option
-from gpu_operator.cli_params import kubeconfig as kubeconfig_path
+from gpu_operator.cli_settings import KUBECONFIG, option
+from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.commands.images import operator_environ, parse_os, print_notes
 from gpu_operator.commands.preflight_cluster import cluster_checks
 from gpu_operator.commands.render import load_documents, load_policy_file

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 import yaml
 
-from gpu_operator.cli_params import OPERATOR_NAMESPACE, option, setting
+from gpu_operator.cli_settings import OPERATOR_NAMESPACE, option, setting
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.desired import Desired, desired_state, nodes_from_objects
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, deprecations, parse_spec

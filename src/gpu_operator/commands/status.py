@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gpu_operator import nfd, views
-from gpu_operator.cli_params import KUBECONFIG, option
-from gpu_operator.cli_params import kubeconfig as kubeconfig_path
+from gpu_operator.cli_settings import KUBECONFIG, option
+from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.mig.agent import FAILURE_ANNOTATION
 from gpu_operator.names import (

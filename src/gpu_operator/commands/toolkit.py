@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from gpu_operator.cli_params import given, option
+from gpu_operator.cli_settings import given, option
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap

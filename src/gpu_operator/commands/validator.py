@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from gpu_operator.cli_params import KUBECONFIG, given, go_flags, option
+from gpu_operator.cli_settings import KUBECONFIG, given, go_flags, option
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from gpu_operator.cli_params import given, option
+from gpu_operator.cli_settings import given, option
 from gpu_operator.hostpaths import host_path
 from gpu_operator.settings_engine import Field, number, resolve
 from gpu_operator.validator.waiting import wait_for

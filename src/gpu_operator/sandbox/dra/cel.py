@@ -6,7 +6,15 @@
 ``compareTo``/``isGreaterThan``/``isLessThan`` (a ``version`` attribute reads as a semver).
 
 As in Kubernetes, an unknown attribute domain reads as an empty map, a missing attribute is a
-runtime error (guard with ``has()`` or ``in``), and an expression must give a bool."""
+runtime error (guard with ``has()`` or ``in``), and an expression must give a bool.
+
+Why ``cel-python``: of the maintained CEL libraries on PyPI it is the one whose functions may
+return objects of our own types, so ``quantity()`` and ``semver()`` are opaque values with
+methods and type errors as in Kubernetes (``memory > 3`` is an error, not a comparison). The
+Rust-based ``common-expression-language`` (0.10) evaluates ~40x faster but converts every
+function result to a CEL primitive (a Quantity would have to be an int, a Semver a string);
+Google's ``cel-expr-python`` is at 0.1. celpy's tree-walking costs 1.5-3.5 ms an expression,
+so ``Selector.selects`` keeps one verdict per distinct view a device gives an expression."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def _counters(slices: range, compute: int) -> Obj:
 
 def gpu_devices(index: int) -> tuple[Obj, list[Obj]]:
     counter_set = f"gpu-{index}"
-    product = {"productName": {"string": "NVIDIA H100 80GB HBM3"}}
+    product: Obj = {"productName": {"string": "NVIDIA H100 80GB HBM3"}}
     whole = {
         "name": f"gpu-{index}",
         "attributes": {"type": {"string": "gpu"}, "index": {"int": index}, **product},
@@ -77,10 +77,10 @@ def gpu_devices(index: int) -> tuple[Obj, list[Obj]]:
                 {
                     "name": f"gpu-{index}-mig-{profile.replace('.', '-')}-{start}",
                     "attributes": {
+                        **product,
                         "type": {"string": "mig"},
                         "profile": {"string": profile},
                         "parentIndex": {"int": index},
-                        **product,
                     },
                     "capacity": {"memory": {"value": f"{int(profile.split('.')[1][:-2])}Gi"}},
                     "consumesCounters": [

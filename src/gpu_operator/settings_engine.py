@@ -13,7 +13,7 @@ seconds (an empty variable of either is unset, as urfave/cli skips it). Pure, ov
 ``booleans`` and ``errors``: every agent builds on it — the device plugin and feature discovery
 (flags, variables and a file), the env-only agents (``variable()``), and the typer agents
 (validator, config-manager, ``mig``, node-labeler, ``toolkit cdi-generate``) through
-``cli_params.option``, which hands the engine the flag's text untouched.
+``cli_settings.option``, which hands the engine the flag's text untouched.
 
 Why ours and not ``pydantic-settings``: its sources (init kwargs > env > dotenv > secrets) have
 no command-line flag given as text to be parsed with the same words as the variable, no ordered

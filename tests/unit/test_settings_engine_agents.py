@@ -1,5 +1,5 @@
 """The engine's readers the typer agents need (``integer``, ``number``) and the command line as
-urfave/cli reads it (``cli_params.go_args``): a boolean flag bare or with ``=value``, a flag
+urfave/cli reads it (``cli_settings.go_args``): a boolean flag bare or with ``=value``, a flag
 spelt with one dash, a value after ``-c=``; a bad value named by its flag or variable."""
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def load_command(name: str, entry: Entry) -> Any:
         command = typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
     else:
         settings = getattr(module, entry.context_settings) if entry.context_settings else None
-        cls = getattr(module, "COMMAND_CLASS", None)  # the module's own (cli_params.go_flags)
+        cls = getattr(module, "COMMAND_CLASS", None)  # the module's own (cli_settings.go_flags)
         holder.command(name, context_settings=settings, cls=cls)(target)
         command = typer.main.get_command(holder)
     _plain(command)

@@ -64,13 +64,13 @@ def _counters(slices: range, compute: int) -> Obj:
 def gpu_devices(index: int) -> tuple[Obj, list[Obj]]:
     counter_set = f"gpu-{index}"
     product: Obj = {"productName": {"string": "NVIDIA H100 80GB HBM3"}}
-    whole = {
+    whole: Obj = {
         "name": f"gpu-{index}",
         "attributes": {"type": {"string": "gpu"}, "index": {"int": index}, **product},
         "capacity": {"memory": {"value": "80Gi"}},
         "consumesCounters": [{"counterSet": counter_set, "counters": _counters(range(8), 7)}],
     }
-    devices = [whole]
+    devices: list[Obj] = [whole]
     for profile, memory, compute, starts in PROFILES:
         for start in starts:
             devices.append(

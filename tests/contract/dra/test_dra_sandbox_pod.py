@@ -21,6 +21,8 @@ from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
 from gpu_operator.dra.plugin import DraDriver
 from gpu_operator.dra.settings import resolve_settings
 from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.gpu.fake import faults
+from gpu_operator.gpu.fake.state import StateStore
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.containers import load_gpus
@@ -267,3 +269,67 @@ def test_the_scheduler_allocates_from_the_drivers_slice_and_the_pod_runs_on_it(
     assert wait_until(lambda: not spec_file.exists(), 30)
     with Nvml.open(hardware) as nvml:
         assert not any(nvml.processes(i) for i in range(nvml.device_count()))
+
+
+def test_a_gpu_tainted_by_an_xid_is_not_allocated(
+    sandbox: Sandbox, driver: tuple[DraDriver, HardwareSettings]
+) -> None:
+    """XIDs on seven of the eight GPUs: their taints reach the slice, and the scheduler gives a
+    new claim the one GPU left."""
+    rest = sandbox.rest
+    assert rest is not None
+    _, hardware = driver
+    assert hardware.sim is not None
+    store = StateStore(Path(hardware.sim))
+    for gpu in range(7):
+        faults.inject_xid(store, gpu, 48)
+
+    def tainted() -> list[str]:
+        body = rest.get("resource.k8s.io/v1/resourceslices", f"{NODE}-gpu.nvidia.com") or {}
+        return [d["name"] for d in body.get("spec", {}).get("devices", []) if d.get("taints")]
+
+    assert wait_until(lambda: len(tainted()) == 7, 30), tainted()
+    for device_class in device_classes():
+        rest.create("resource.k8s.io/v1/deviceclasses", device_class)
+    rest.create(
+        CLAIMS,
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaim",
+            "metadata": {"name": "any-gpu", "namespace": "default"},
+            "spec": {
+                "devices": {
+                    "requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]
+                }
+            },
+        },
+        "default",
+    )
+    rest.create(
+        "pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "survivor", "namespace": "default"},
+            "spec": {
+                "restartPolicy": "Never",
+                "resourceClaims": [{"name": "gpu", "resourceClaimName": "any-gpu"}],
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04",
+                        "resources": {"claims": [{"name": "gpu"}]},
+                    }
+                ],
+            },
+        },
+        "default",
+    )
+
+    def allocated() -> list[str]:
+        claim = rest.get(CLAIMS, "any-gpu", "default") or {}
+        results = ((claim.get("status") or {}).get("allocation") or {}).get("devices", {})
+        return [r["device"] for r in results.get("results", [])]
+
+    assert wait_until(lambda: bool(allocated()), 30)
+    assert allocated() == ["gpu-7"]

@@ -6,12 +6,13 @@ publishes the ResourceSlices itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.controllers import Snapshot, schedule
+from gpu_operator.sandbox.dra.allocator import PREFERENCES, Candidate
 from gpu_operator.sandbox.dra.claims import DELETE_PROTECTION, POD_CLAIM_ANNOTATION
 from gpu_operator.sandbox.rest import Rest
 from helpers.dra import CLASSES, Obj, claim, exactly, gpu, node, node_slice, pod
@@ -215,3 +216,26 @@ def test_an_allocation_the_scheduler_did_not_make_is_left_alone(rest: Rest) -> N
     kept = get_claim(rest, "preset")
     assert kept is not None
     assert kept["status"]["allocation"]["devices"]["results"] == [result]
+
+
+def test_the_scheduler_asks_a_registered_preference(rest: Rest) -> None:
+    """A driver's ``prefer`` (the MIG placement ranking's hook) orders the devices the
+    scheduler tries; without one, slice order."""
+    rest.create(SLICES, node_slice("node-a", [gpu(0), gpu(1), gpu(2)]))
+    asked: list[list[str]] = []
+
+    def last_first(candidates: Sequence[Candidate]) -> list[Candidate]:
+        asked.append([c.device.ref.device for c in candidates])
+        return list(reversed(candidates))
+
+    PREFERENCES.register("gpu.nvidia.com", last_first)
+    try:
+        rest.create(CLAIMS, claim("c", exactly("gpu")), "default")
+        rest.create("pods", pod("p", {"gpu": {"resourceClaimName": "c"}}), "default")
+        run_scheduler(rest)
+    finally:
+        PREFERENCES.unregister("gpu.nvidia.com")
+    allocated = get_claim(rest, "c")
+    assert allocated is not None
+    assert allocated["status"]["allocation"]["devices"]["results"][0]["device"] == "gpu-2"
+    assert asked == [["gpu-0", "gpu-1", "gpu-2"]]

@@ -36,6 +36,7 @@ allocated refs::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -60,17 +61,33 @@ def rank_key(
     profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed], candidate: Placed
 ) -> RankKey:
     """Smaller is better: (capacity lost, holes lost per size largest first; free fragments
-    left; start)."""
-    after = [*fixed, candidate]
+    left; start). Remembered per (GPU model, instances, candidate): GPUs repeat states."""
+    return _rank_key(tuple(profiles), _canonical(fixed), candidate)
+
+
+def _canonical(fixed: Iterable[Placed]) -> tuple[Placed, ...]:
+    return tuple(sorted(fixed, key=lambda p: (p.start, p.profile.id)))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rank_key(
+    profiles: tuple[GpuInstanceProfile, ...], fixed: tuple[Placed, ...], candidate: Placed
+) -> RankKey:
+    after = _canonical([*fixed, candidate])
     used = 0
     for p in after:
         used |= p.mask
-    holes_before, holes_after = holes_left(profiles, fixed), holes_left(profiles, after)
+    holes_before, holes_after = _holes(profiles, fixed), _holes(profiles, after)
     loss = (
         capacity_left(profiles, fixed) - capacity_left(profiles, after),
         *(b - a for b, a in zip(holes_before, holes_after, strict=True)),
     )
     return (loss, _free_runs(memory_slices(profiles), used), candidate.start, 0)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _holes(profiles: tuple[GpuInstanceProfile, ...], fixed: tuple[Placed, ...]) -> tuple[int, ...]:
+    return holes_left(profiles, fixed)
 
 
 def order(

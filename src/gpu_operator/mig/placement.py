@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gpu_operator.errors import ConfigError
@@ -234,8 +234,11 @@ def addable_starts(
     and the GPU's engine budget holds (the driver's own rules)."""
     if sum(1 for p in fixed if p.profile.id == profile.id) >= profile.instance_count:
         return []
-    if _budget_problem(profiles, [p.profile for p in fixed] + [profile]) is not None:
-        return []
+    full = full_profile(profiles)
+    for attribute, _ in _ENGINES:
+        spent = sum(int(getattr(p.profile, attribute)) for p in fixed)
+        if spent + int(getattr(profile, attribute)) > int(getattr(full, attribute)):
+            return []
     used = 0
     for p in fixed:
         used |= p.mask
@@ -256,23 +259,62 @@ def holes_left(profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed]) 
 def capacity_left(profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Placed]) -> int:
     """The most memory slices that more instances could still take, ``fixed`` in place: what
     is not stranded (slice 7 of a 7-way GPU is stranded once no 3g, 1g.REV2 or 7g can reach it)."""
-    return _capacity_left(
-        tuple(profiles), tuple(sorted(fixed, key=lambda p: (p.start, p.profile.id)))
-    )
-
-
-@functools.cache
-def _capacity_left(profiles: tuple[GpuInstanceProfile, ...], fixed: tuple[Placed, ...]) -> int:
+    ordered, solve_from = _capacity_solver(tuple(profiles))
     used = 0
     for placed in fixed:
         used |= placed.mask
-    free = memory_slices(profiles) - bin(used).count("1")
-    best = 0
-    for profile in profiles:
-        for start in addable_starts(profiles, fixed, profile):
-            grown = sorted((*fixed, Placed(profile, start)), key=lambda q: (q.start, q.profile.id))
-            more = profile.memory_slices + int(_capacity_left(profiles, tuple(grown)))
-            best = max(best, more)
+    spent = tuple(
+        sum(int(getattr(p.profile, attribute)) for p in fixed) for attribute, _ in _ENGINES
+    )
+    counts = tuple(sum(1 for p in fixed if p.profile.id == q.id) for q in ordered)
+    return solve_from(used, spent, counts)
+
+
+@functools.lru_cache(maxsize=64)
+def _capacity_solver(
+    profiles: tuple[GpuInstanceProfile, ...],
+) -> tuple[list[GpuInstanceProfile], Callable[[int, tuple[int, ...], tuple[int, ...]], int]]:
+    """One GPU model's capacity search over plain integers (memoised per model): the state is
+    the used-slice mask, the engines spent and the instances per profile."""
+    ordered = sorted(profiles, key=_creation_key)  # largest first: a full cover ends a search
+    full = full_profile(profiles)
+    budget = tuple(int(getattr(full, attribute)) for attribute, _ in _ENGINES)
+    rows = [
+        (
+            p.memory_slices,
+            (1 << p.memory_slices) - 1,
+            _starts(p),
+            tuple(int(getattr(p, attribute)) for attribute, _ in _ENGINES),
+            p.instance_count,
+        )
+        for p in ordered
+    ]
+    total = memory_slices(profiles)
+    memo: dict[tuple[int, tuple[int, ...], tuple[int, ...]], int] = {}
+
+    def solve_from(used: int, spent: tuple[int, ...], counts: tuple[int, ...]) -> int:
+        key = (used, spent, counts)
+        if key in memo:
+            return memo[key]
+        free = total - bin(used).count("1")
+        best = 0
+        for i, (size, size_mask, starts, engines, cap) in enumerate(rows):
             if best == free:
-                return best
-    return best
+                break
+            if counts[i] >= cap:
+                continue
+            after = tuple(a + b for a, b in zip(spent, engines, strict=True))
+            if any(a > b for a, b in zip(after, budget, strict=True)):
+                continue
+            grown = (*counts[:i], counts[i] + 1, *counts[i + 1 :])
+            for start in starts:
+                mask = size_mask << start
+                if mask & used:
+                    continue
+                best = max(best, size + solve_from(used | mask, after, grown))
+                if best == free:
+                    break
+        memo[key] = best
+        return best
+
+    return ordered, solve_from

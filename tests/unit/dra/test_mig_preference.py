@@ -6,7 +6,9 @@ simulator at the preferred placements."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from gpu_operator.dra.mig_placement import MigPreference, order
 from gpu_operator.dra.mig_prepare import prepare
 from gpu_operator.errors import GpuError
 from gpu_operator.gpu import Nvml
-from gpu_operator.mig.placement import Placed
+from gpu_operator.mig.placement import Placed, capacity_left, holes_left
 from helpers.mig_dra import CounterAllocator, oracle_starts
 from helpers.mig_tables import profiles_of
 
@@ -185,3 +187,41 @@ def test_a_scheduler_can_pass_its_pools_allocations_and_a_name_function_per_call
     # With 3 held instead (the scheduler's view), 2 packs against it and keeps 0-1 for a 2g.
     ranked = preference.prefer(candidates, name=lambda c: c[0], in_use=["gpu-0-mig-1g10gb-19-3"])
     assert ranked[0] == candidates[0]
+
+
+@pytest.mark.parametrize("model", ["H100-SXM5-80GB", "A100-SXM4-40GB", "A30-24GB"])
+def test_capacity_and_holes_left_match_a_brute_force_over_placements(model: str) -> None:
+    """The solver's measures the preference ranks by, checked on random layouts: the most
+    memory slices more instances could take, and the free ranges per instance size."""
+    profiles = profiles_of(model)
+    options = [(p, pl.start) for p in profiles for pl in p.placements]
+    rng = random.Random(3)
+
+    def most(fixed: list[tuple[Any, int]]) -> int:
+        best = 0
+        for p, s in options:
+            if s in oracle_starts(profiles, fixed, p):
+                best = max(best, p.memory_slices + most([*fixed, (p, s)]))
+        return best
+
+    for _ in range(12):
+        fixed: list[tuple[Any, int]] = []
+        for _ in range(rng.randint(0, 4)):
+            addable = [(p, s) for p, s in options if s in oracle_starts(profiles, fixed, p)]
+            if addable:
+                fixed.append(rng.choice(addable))
+        placed = [Placed(p, s) for p, s in fixed]
+        assert capacity_left(profiles, placed) == most(fixed), fixed
+        sizes = sorted({p.memory_slices for p in profiles}, reverse=True)
+        holes = tuple(
+            len(
+                {
+                    s
+                    for p in profiles
+                    if p.memory_slices == size
+                    for s in oracle_starts(profiles, fixed, p)
+                }
+            )
+            for size in sizes
+        )
+        assert holes_left(profiles, placed) == holes

@@ -125,9 +125,12 @@ class Allocation:
     claim: str
     results: list[Result]
     node_selector: Obj | None
+    config: list[Obj] = field(default_factory=list)
 
     def status(self) -> Obj:
         out: Obj = {"devices": {"results": [r.status() for r in self.results]}}
+        if self.config:
+            out["devices"]["config"] = self.config
         if self.node_selector is not None:
             out["nodeSelector"] = self.node_selector
         return out
@@ -346,11 +349,11 @@ class Allocator:
         try:
             found = search.solve(0)
         finally:
-            for _, _, device in search.chosen:
+            for _, _, _, device in search.chosen:
                 self._state.give_back(device)
         if not found:
             raise Unsatisfiable(search.failure or "no devices")
-        return _allocations(claims, search.chosen, node)
+        return _allocations(claims, search.chosen, node, self.classes)
 
 
 class _Search:
@@ -375,8 +378,8 @@ class _Search:
             )
             for c in claims
         }
-        self.chosen: list[tuple[str, str, Device]] = []
-        """(claim, result name, device) in request order."""
+        self.chosen: list[tuple[str, str, str, Device]] = []
+        """(claim, result name, device class, device) in request order."""
         self.pinned: dict[tuple[str, int], Any] = {}
         self.steps = 0
         self.failure = ""
@@ -407,9 +410,9 @@ class _Search:
                 newly.append(key)
         return newly
 
-    def _take(self, request: Request, result_name: str, device: Device) -> None:
+    def _take(self, request: Request, alt: Alternative, device: Device) -> None:
         self.state.take(device)
-        self.chosen.append((request.claim, result_name, device))
+        self.chosen.append((request.claim, alt.result_name, alt.class_name, device))
 
     def _undo(self, device: Device, newly: list[tuple[str, int]]) -> None:
         self.chosen.pop()
@@ -467,7 +470,7 @@ class _Search:
             if newly is None:
                 ok = False
                 break
-            self._take(request, alt.result_name, device)
+            self._take(request, alt, device)
             taken.append((device, newly))
         if ok and self.solve(i + 1):
             return True
@@ -505,7 +508,7 @@ class _Search:
             newly = self._pin(request, device)
             if newly is None:
                 continue
-            self._take(request, alt.result_name, device)
+            self._take(request, alt, device)
             if self._pick(i, request, alt, ordered, j + 1, need - 1):
                 return True
             self._undo(device, newly)
@@ -536,19 +539,40 @@ def _node_selector(devices: Iterable[Device], node: Mapping[str, Any]) -> Obj | 
     return selector
 
 
+def _config(
+    claim: Mapping[str, Any], used: dict[str, str], classes: Mapping[str, Obj]
+) -> list[Obj]:
+    """``allocation.devices.config``: each used class's config for the requests that used it,
+    then the claim's own config for requests it allocated (or all, when it names none), as the
+    kubelet's DRA driver reads its opaque parameters from there."""
+    out: list[Obj] = []
+    for result_name, class_name in used.items():
+        for entry in ((classes.get(class_name) or {}).get("spec") or {}).get("config") or []:
+            out.append({"source": "FromClass", "requests": [result_name], **entry})
+    for entry in ((claim.get("spec") or {}).get("devices") or {}).get("config") or []:
+        named = entry.get("requests") or []
+        if not named or any(n in used or n == r.split("/", 1)[0] for n in named for r in used):
+            out.append({"source": "FromClaim", **entry})
+    return out
+
+
 def _allocations(
     claims: Sequence[Mapping[str, Any]],
-    chosen: list[tuple[str, str, Device]],
+    chosen: list[tuple[str, str, str, Device]],
     node: Mapping[str, Any],
+    classes: Mapping[str, Obj],
 ) -> list[Allocation]:
     by_claim: dict[str, list[tuple[str, Device]]] = {claim_key(c): [] for c in claims}
-    for key, result_name, device in chosen:
+    used: dict[str, dict[str, str]] = {claim_key(c): {} for c in claims}
+    for key, result_name, class_name, device in chosen:
         by_claim[key].append((result_name, device))
+        used[key][result_name] = class_name
     return [
         Allocation(
-            key,
-            [Result(name, d.ref) for name, d in taken],
-            _node_selector((d for _, d in taken), node),
+            claim_key(claim),
+            [Result(name, d.ref) for name, d in by_claim[claim_key(claim)]],
+            _node_selector((d for _, d in by_claim[claim_key(claim)]), node),
+            _config(claim, used[claim_key(claim)], classes),
         )
-        for key, taken in by_claim.items()
+        for claim in claims
     ]

@@ -274,3 +274,37 @@ def test_candidates_carry_their_pools_counters_left() -> None:
     )
     alloc.allocate([claim("c", exactly("m", "mig.nvidia.com"))], NODE)
     assert lefts == [{"gpu-0-counters": {"memory-slices": 7, "compute-slices": 6}}]
+
+
+def test_class_and_claim_config_go_into_the_allocation() -> None:
+    """The driver reads its opaque parameters (time-slicing, MPS) from
+    ``allocation.devices.config``: the class's for each request that used it, then the claim's
+    for the requests it allocated."""
+    sharing = {
+        "driver": DRIVER,
+        "parameters": {"kind": "GpuConfig", "sharing": {"strategy": "TimeSlicing"}},
+    }
+    classes = {
+        **CLASSES,
+        "shared.gpu": {
+            "metadata": {"name": "shared.gpu"},
+            "spec": {
+                "selectors": CLASSES["gpu.nvidia.com"]["spec"]["selectors"],
+                "config": [{"opaque": sharing}],
+            },
+        },
+    }
+    mps = {"driver": DRIVER, "parameters": {"kind": "GpuConfig", "sharing": {"strategy": "MPS"}}}
+    c = claim("c", exactly("a", "shared.gpu"), exactly("b"))
+    c["spec"]["devices"]["config"] = [
+        {"requests": ["b"], "opaque": mps},
+        {"requests": ["elsewhere"], "opaque": mps},
+        {"opaque": sharing},
+    ]
+    allocator = Allocator(Inventory.from_slices([eight_gpus()]), classes, (), Preferences())
+    [got] = allocator.allocate([c], NODE)
+    assert got.status()["devices"]["config"] == [
+        {"source": "FromClass", "requests": ["a"], "opaque": sharing},
+        {"source": "FromClaim", "requests": ["b"], "opaque": mps},
+        {"source": "FromClaim", "opaque": sharing},
+    ]

@@ -88,7 +88,8 @@ def go_args(
     """``args`` as click can parse them, read as Go's ``flag`` package reads them: a boolean
     option (a param named in ``booleans``) bare is ``=true``, ``-w=false`` and ``--with-wait=false``
     give its value (so does ``-w false``: a Go boolean word after it, ours); ``-name`` is
-    ``--name`` where that is an option; ``-c=x`` is ``-c x``. A group stops at its subcommand."""
+    ``--name`` and ``--c`` is ``-c`` where that is an option; ``-c=x`` is ``-c x``. A group
+    stops at its subcommand."""
     options: dict[str, Any] = {}
     for param in params:
         for name in (*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())):
@@ -106,7 +107,9 @@ def go_args(
             continue
         name, eq, value = arg.partition("=")
         if name not in options and not name.startswith("--") and "-" + name in options:
-            name = "-" + name
+            name = "-" + name  # -node-name: Go takes one dash or two for any flag
+        elif name not in options and name.startswith("--") and name[1:] in options:
+            name = name[1:]  # --c, --ns
         param = options.get(name)
         if param is None:
             out.append(arg)  # click's to judge: a short cluster, -cVALUE, or no such option

@@ -68,6 +68,7 @@ PARAMS = [
         (["-c=cuda"], ["-c", "cuda"]),
         (["-component", "cuda", "-with-wait"], ["--component", "cuda", "--with-wait=true"]),
         (["-ns", "ops"], ["-ns", "ops"]),
+        (["--c", "cuda", "--w"], ["-c", "cuda", "--with-wait=true"]),
         (["--dry-run", "-w"], ["--dry-run", "--with-wait=true"]),
         (["-x", "file", "-w"], ["-x", "file", "--with-wait=true"]),
         (["--", "-w"], ["--", "-w"]),

@@ -7,6 +7,9 @@ among ``owned``, the driver's checkpoint) returns it; unpreparing what is gone d
 The placement is never changed: when any instance the driver did not create holds one of the
 device's memory slices, prepare refuses and names it. MIG mode is never toggled here: with it
 off (or a change pending) prepare refuses and says how to turn it on.
+
+``mig_gpu`` reads what ``mig_devices`` publishes for a GPU (profiles, and the instances that
+are not the driver's, as ``foreign``).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gpu_operator.dra.mig_devices import parse_device_name
+from gpu_operator.dra.mig_devices import MigGpu, parse_device_name
 from gpu_operator.errors import GpuError, GpuOperatorError
 from gpu_operator.gpu import Nvml
 from gpu_operator.gpu.records import GpuInstance, GpuInstanceProfile, MigDevice, Placement
+from gpu_operator.mig.placement import Placed
 from gpu_operator.names import MIG_CONFIG_LABEL
 
 
@@ -114,7 +118,7 @@ def _record(
     )
 
 
-def _describe(nvml: Nvml, index: int, gi: GpuInstance) -> str:
+def _describe(gi: GpuInstance) -> str:
     return f"GPU instance {gi.id} ({gi.profile_name} at slice {gi.placement.start})"
 
 
@@ -143,7 +147,7 @@ def prepare(nvml: Nvml, device: str, *, owned: Collection[str] = ()) -> Prepared
             if mig is not None and mig.uuid in owned:
                 return _record(device, index, parent_uuid, profile, spec.start, mig)
         if taken:
-            held = ", ".join(_describe(nvml, index, gi) for gi in taken)
+            held = ", ".join(_describe(gi) for gi in taken)
             raise MigPrepareError(
                 f"{device}: memory slices {wanted.start}-{wanted.end - 1} of GPU {index} are "
                 f"held by {held}, which the DRA driver did not create; it never moves or "
@@ -159,8 +163,7 @@ def prepare(nvml: Nvml, device: str, *, owned: Collection[str] = ()) -> Prepared
         mig = _mig_device(nvml, index, gi.id)
         if mig is None or mig.compute_instance_id != ci.id:
             raise MigPrepareError(
-                f"{device}: created {_describe(nvml, index, gi)} but NVML lists no MIG device "
-                f"for it"
+                f"{device}: created {_describe(gi)} but NVML lists no MIG device for it"
             )
     except GpuError as error:
         raise MigPrepareError(f"{device}: preparing on GPU {index} failed: {error}") from error
@@ -188,3 +191,37 @@ def unprepare(nvml: Nvml, prepared: PreparedMig) -> bool:
             f"{error}"
         ) from error
     return True
+
+
+def foreign_instances(nvml: Nvml, index: int, owned: Collection[str] = ()) -> tuple[Placed, ...]:
+    """The GPU instances on a GPU that the driver did not create (no MIG UUID of theirs is in
+    ``owned``): what ``MigGpu.foreign`` holds, so nothing is published over them."""
+    mode = nvml.mig_mode(index)
+    if mode is None or not mode.enabled:
+        return ()
+    profiles = {p.id: p for p in nvml.gi_profiles(index)}
+    ours = {m.gpu_instance_id for m in nvml.mig_devices(index) if m.uuid in owned}
+    return tuple(
+        Placed(profiles[gi.profile_id], gi.placement.start)
+        for gi in nvml.gpu_instances(index)
+        if gi.id not in ours
+    )
+
+
+def mig_gpu(
+    nvml: Nvml,
+    index: int,
+    *,
+    attributes: Mapping[str, Mapping[str, Any]] | None = None,
+    owned: Collection[str] = (),
+) -> MigGpu:
+    """What ``mig_devices`` publishes for one GPU, read through the facade: its minor, UUID,
+    GI profiles, the plugin's attributes for it, and the instances that are not ours."""
+    info = nvml.gpu(index)
+    return MigGpu(
+        info.minor_number,
+        info.uuid,
+        tuple(nvml.gi_profiles(index)),
+        attributes=dict(attributes or {}),
+        foreign=foreign_instances(nvml, index, owned),
+    )

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from gpu_operator.dra.mig_prepare import MigPrepareError, PreparedMig, prepare, unprepare
+from gpu_operator.dra.mig_devices import slice_content
+from gpu_operator.dra.mig_prepare import (
+    MigPrepareError,
+    PreparedMig,
+    foreign_instances,
+    mig_gpu,
+    prepare,
+    unprepare,
+)
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
@@ -166,3 +174,23 @@ def test_unprepare_refuses_while_a_process_runs_and_keeps_the_device(
     faults.stop_processes(store, 0, pid)
     assert unprepare(nvml, prepared) is True
     assert layout(nvml) == []
+
+
+def test_what_is_published_leaves_out_instances_that_are_not_ours(
+    open_sim: OpenSim, tmp_path: Path
+) -> None:
+    nvml = open_sim("hgx-h100")
+    mig_on(nvml, tmp_path, "hgx-h100")
+    ids = {p.name: p.id for p in nvml.gi_profiles(0)}
+    ours = prepare(nvml, "gpu-0-mig-1g10gb-19-0")
+    nvml.create_gpu_instance(0, ids["3g.40gb"], 4)  # someone else's
+    gpu = mig_gpu(nvml, 0, attributes={"productName": {"string": "x"}}, owned={ours.uuid})
+    assert [str(p) for p in gpu.foreign] == ["3g.40gb@4"]
+    assert gpu.minor == nvml.gpu(0).minor_number
+    names = {d["name"] for d in slice_content(gpu)["devices"]}
+    assert "gpu-0-mig-1g10gb-19-0" in names  # ours: the scheduler sees it allocated
+    assert "gpu-0-mig-1g10gb-19-4" not in names
+    assert "gpu-0-mig-2g20gb-14-2" in names
+    # Without the checkpoint, our instance counts as foreign too.
+    assert len(mig_gpu(nvml, 0).foreign) == 2
+    assert foreign_instances(open_sim("h200"), 0) == ()  # MIG off: none

@@ -13,6 +13,17 @@ from gpu_operator.gpu import Nvml
 
 Series = dict[str, list[tuple[dict[str, str], float]]]
 
+CSV_1X = """\
+# dcgm-exporter 1.x names
+dcgm_sm_clock,     gauge, SM clock (MHz).
+dcgm_gpu_temp,    gauge, GPU temperature (C).
+dcgm_pcie_tx_throughput,  counter, PCIe TX (KB).
+dcgm_power_usage,              gauge, Power draw (W).
+dcgm_fb_used, gauge, Framebuffer used (MiB).
+dcgm_fi_prof_gr_engine_active,   gauge, Graphics engine active ratio.
+"""
+"""A 1.x-compatibility collectors file: dcgm-exporter 1.x names (``dcgm_*``), kind, help."""
+
 
 def parse(body: bytes) -> Series:
     """Family → [(labels, value)], through prometheus_client's own text parser (which names

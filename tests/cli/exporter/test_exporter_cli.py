@@ -1,5 +1,6 @@
 """``gpu-operator exporter`` as the pod runs it: a real process serving a simulated node until
-SIGTERM, and the one line it prints for a bad collectors file."""
+SIGTERM, the one line it prints for a bad collectors file, and upstream's flags: the 1.x names
+served and the flags it has no use for named in one line."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpers.exporter import get
+from helpers.exporter import CSV_1X, get
 
 
 def _free_port() -> int:
@@ -79,3 +80,40 @@ def test_the_cli_refuses_a_bad_collectors_file_with_its_line(tmp_path: Path) -> 
     )
     assert result.returncode == 1
     assert f"{csv}:2: unknown DCGM field 'DCGM_FI_BOGUS'" in result.stderr
+
+
+def test_the_command_runs_with_upstream_s_flags_and_names_the_unused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "1.x-compatibility-metrics.csv"
+    csv.write_text(CSV_1X)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
+    env.update({"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim")})
+    command = [
+        sys.executable, "-c", "from gpu_operator.cli import main; main()", "exporter",
+        "-f", str(csv), "-o", "-address", f"127.0.0.1:{port}", "-c", "500",
+        "-r", "nv-hostengine:5555", "--kubernetes-enable-pod-uid=true", "--enable-pprof=false",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        body = b""
+        deadline = time.monotonic() + 30
+        while not body and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+                    body = response.read()
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        assert b"dcgm_sm_clock{" in body
+        assert b'uuid="GPU-' in body
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    notes = [line for line in stderr.splitlines() if "accepted, not used" in line]
+    assert len(notes) == 1, stderr
+    assert notes[0].endswith(
+        "accepted, not used by this exporter: --remote-hostengine-info=nv-hostengine:5555 (no DCGM "
+        "here: NVML is read directly); --kubernetes-enable-pod-uid (only with -k/--kubernetes)"
+    )

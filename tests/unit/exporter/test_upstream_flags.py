@@ -1,20 +1,12 @@
 """dcgm-exporter's whole command line is accepted: every flag of ``pkg/cmd/app.go`` parses as
 Go parses it (``-name``/``--name``, ``=value`` or the next argument, bare booleans,
 ``--flag=false``), a flag beats its variable, the flags this exporter has no use for are named
-in one log line, and the 1.x names (``1.x-compatibility-metrics.csv``, ``-o``) are served."""
+in one log line (the command as a process: tests/cli/exporter/test_exporter_cli.py), and the
+1.x names (``1.x-compatibility-metrics.csv``, ``-o``) are served."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +16,7 @@ from gpu_operator.exporter.flags import FLAGS, parse
 from gpu_operator.exporter.serving import Exporter
 from gpu_operator.gpu import Nvml
 from gpu_operator.podresources import ContainerDevices
+from helpers.exporter import CSV_1X
 from helpers.exporter import parse as parse_series
 
 MakeExporter = Callable[..., tuple[Exporter, Nvml]]
@@ -161,21 +154,10 @@ def test_unused_flags_given_are_named_with_why_and_defaults_are_not() -> None:
     )
 
 
-OLD_CSV = """\
-# dcgm-exporter 1.x names
-dcgm_sm_clock,     gauge, SM clock (MHz).
-dcgm_gpu_temp,    gauge, GPU temperature (C).
-dcgm_pcie_tx_throughput,  counter, PCIe TX (KB).
-dcgm_power_usage,              gauge, Power draw (W).
-dcgm_fb_used, gauge, Framebuffer used (MiB).
-dcgm_fi_prof_gr_engine_active,   gauge, Graphics engine active ratio.
-"""
-
-
 def test_the_1x_names_are_served_under_their_own_names_with_the_1x_labels(
     make_exporter: MakeExporter,
 ) -> None:
-    table = load_collectors(OLD_CSV, source="1.x-compatibility-metrics.csv")
+    table = load_collectors(CSV_1X, source="1.x-compatibility-metrics.csv")
     assert table.skipped == (
         "1.x-compatibility-metrics.csv:4: skipping dcgm_pcie_tx_throughput: "
         "not measured by this exporter",
@@ -199,49 +181,6 @@ def test_the_1x_names_are_served_under_their_own_names_with_the_1x_labels(
     )
     assert value > 0
     assert not any(name.startswith("DCGM_FI_") for name in series)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_the_command_runs_with_upstream_s_flags_and_names_the_unused_in_one_line(
-    tmp_path: Path,
-) -> None:
-    csv = tmp_path / "1.x-compatibility-metrics.csv"
-    csv.write_text(OLD_CSV)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_OPERATOR_SIM")}
-    env.update({"GPU_OPERATOR_SIM": "h200", "GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim")})
-    command = [
-        sys.executable, "-c", "from gpu_operator.cli import main; main()", "exporter",
-        "-f", str(csv), "-o", "-address", f"127.0.0.1:{port}", "-c", "500",
-        "-r", "nv-hostengine:5555", "--kubernetes-enable-pod-uid=true", "--enable-pprof=false",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        body = b""
-        deadline = time.monotonic() + 30
-        while not body and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
-                    body = response.read()
-            except urllib.error.URLError:
-                time.sleep(0.1)
-        assert b"dcgm_sm_clock{" in body
-        assert b'uuid="GPU-' in body
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=20)
-    assert process.returncode == 0, stderr
-    notes = [line for line in stderr.splitlines() if "accepted, not used" in line]
-    assert len(notes) == 1, stderr
-    assert notes[0].endswith(
-        "accepted, not used by this exporter: --remote-hostengine-info=nv-hostengine:5555 (no DCGM "
-        "here: NVML is read directly); --kubernetes-enable-pod-uid (only with -k/--kubernetes)"
-    )
 
 
 def test_pod_uid_and_allowlisted_labels_come_from_the_api_server_onto_the_pod_s_series(

@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "DaemonSet": ("daemonsets", True),
     "Deployment": ("deployments", True),
     "ClusterPolicy": ("nvidia.com/v1/clusterpolicies", False),
+    "NVIDIADriver": ("nvidia.com/v1alpha1/nvidiadrivers", False),
     "RuntimeClass": ("node.k8s.io/v1/runtimeclasses", False),
     "PriorityClass": ("scheduling.k8s.io/v1/priorityclasses", False),
 }

@@ -92,6 +92,7 @@ def test_after_out_of_order_releases_first_fit_blocks_the_last_3g_and_the_prefer
         assert starts(allocator) == [("1g.10gb", 4)]
         assert allocator.claim(5, "1g.10gb") is not None
     assert starts(first_fit) == [("1g.10gb", 0), ("1g.10gb", 4)]
+    assert starts(ours) == [("1g.10gb", 4), ("1g.10gb", 5)]
     assert first_fit.claim(6, "3g.40gb") is None
     # The refusal is real: no placement exists for first-fit's layout.
     (three_g,) = [p for p in first_fit.gpu.profiles if p.name == "3g.40gb"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import grpc
 
+from gpu_operator.deviceplugin.heap import release_free_memory
 from gpu_operator.errors import ConfigError, GpuOperatorError
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
 from gpu_operator.protos.grpc_api import (
@@ -250,6 +251,7 @@ class PluginSupervisor:
                     try:
                         self._serve_all()
                         serve_again_at = now
+                        release_free_memory()  # the old servers' freed state
                     except GpuOperatorError as error:
                         log.error("%s", error)
                         serve_again_at = now + self._backoff[0]  # not in a tight loop

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from gpu_operator.cli_settings import KUBECONFIG, given, go_flags, option
+from gpu_operator.cli_settings import KUBECONFIG, OPERATOR_NAMESPACE, given, go_flags, option
 from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import host_path
@@ -53,7 +53,7 @@ FIELDS: dict[str, Field[None]] = {
     "mig_strategy": Field("--mig-strategy", ("MIG_STRATEGY",), one_of(*MIG_STRATEGIES)),
     "metrics_port": Field("--metrics-port", ("METRICS_PORT",), integer),
     "node_name": Field("--node-name", ("NODE_NAME",), str),
-    "namespace": Field("--namespace", ("OPERATOR_NAMESPACE",), str, empty_is_unset=True),
+    "namespace": OPERATOR_NAMESPACE,
     "disable_dev_char_symlinks": Field(
         "--disable-dev-char-symlink-creation", ("DISABLE_DEV_CHAR_SYMLINK_CREATION",), bool
     ),

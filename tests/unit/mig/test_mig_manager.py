@@ -373,10 +373,9 @@ def test_a_malformed_gpu_clients_file_fails_the_apply_and_names_the_file(
 def test_with_cdi_enabled_a_change_rewrites_the_management_cdi_spec(
     client: Client, hardware: HardwareSettings, tmp_path: Path
 ) -> None:
-    import json
-
-    import jsonschema
     import yaml
+
+    from helpers.cdi import validate
 
     cdi_dir = tmp_path / "cdi"
     make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
@@ -393,8 +392,7 @@ def test_with_cdi_enabled_a_change_rewrites_the_management_cdi_spec(
     with running(manager):
         until(lambda: labels(client).get(agent.STATE_LABEL) == "success")
     spec = yaml.safe_load((cdi_dir / "management.nvidia.com-gpu.yaml").read_text())
-    schema = json.loads((Path(__file__).parents[2] / "data" / "cdi-schema.json").read_text())
-    jsonschema.validate(spec, schema)
+    validate(spec)
     assert spec["kind"] == "management.nvidia.com/gpu"
     nodes = {n["path"] for n in spec["devices"][0]["containerEdits"]["deviceNodes"]}
     assert "/dev/nvidia0" in nodes

@@ -4,13 +4,9 @@ capability nodes, driver mounts and hooks, the management spec, and the hook-fre
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
@@ -27,14 +23,10 @@ from gpu_operator.toolkit.cdi_generate import (
     parse_mig_minors,
 )
 from gpu_operator.toolkit.driver_tree import DriverTree, discover, elf_soname
+from helpers.cdi import validate
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "data" / "cdi-schema.json").read_text())
 PRESETS = ["dgx-a100", "hgx-h100", "h200", "a30x4", "t4"]
 OpenSim = Callable[..., Nvml]
-
-
-def validate(spec: dict[str, Any]) -> None:
-    jsonschema.validate(spec, SCHEMA)
 
 
 def driver_tree(tmp_path: Path, version: str) -> DriverTree:
@@ -209,34 +201,6 @@ def test_the_schema_rejects_what_the_cdi_spec_forbids() -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             validate(bad)
-
-
-def test_the_cli_writes_a_yaml_spec_that_validates(tmp_path: Path) -> None:
-    out = tmp_path / "cdi" / "nvidia.yaml"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from gpu_operator.cli import main; main()",
-            "--sim",
-            "dgx-a100",
-            "toolkit",
-            "cdi-generate",
-            "--output",
-            str(out),
-            "--driver-root",
-            str(tmp_path / "no-driver-here"),
-        ],
-        capture_output=True,
-        text=True,
-        env={"GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim"), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    spec = yaml.safe_load(out.read_text())
-    validate(spec)
-    assert [d["name"] for d in spec["devices"]][::2][:8] == [str(i) for i in range(8)]
 
 
 def test_install_with_cdi_writes_the_management_spec_with_host_paths_and_uninstall_removes_it(

@@ -1,13 +1,12 @@
 """``toolkit install`` with our runtime shim: ``GPU_OPERATOR_RUNTIME_BINARY=auto`` picks it where
 NVIDIA's binary is absent, so containerd 1.6, Docker 20 and CRI-O get working ``nvidia`` handlers
 instead of a refusal; NVIDIA's binary, where present, is kept and used; the refusal stays where
-nothing can work; the image's build command for the shim gives a working binary."""
+nothing can work (the image's build command for the shim: tests/contract/toolkit/
+test_shim_image_build.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import tomlkit
 from gpu_operator.errors import ConfigError
 from gpu_operator.toolkit.install import install, runtime_binary, uninstall
 from gpu_operator.toolkit.runtime_config import ShimSettings, render
-from gpu_operator.toolkit.runtime_shim import NAMES, SOURCE, is_ours
+from gpu_operator.toolkit.runtime_shim import NAMES, is_ours
 from gpu_operator.toolkit.settings import ToolkitSettings
 
 
@@ -165,19 +164,3 @@ def test_the_shim_config_comes_from_the_installers_upstream_variables() -> None:
     assert "accept-nvidia-visible-devices-as-volume-mounts = true" in text
     with pytest.raises(ConfigError, match="NVIDIA_CONTAINER_RUNTIME_MODE='csv'"):
         ShimSettings.from_env({"NVIDIA_CONTAINER_RUNTIME_MODE": "csv"})
-
-
-def test_the_images_build_command_gives_a_working_shim(tmp_path: Path, shim_binary: Path) -> None:
-    """docker/Dockerfile runs ``python -m gpu_operator.toolkit.runtime_shim OUT`` from the tree."""
-    out = tmp_path / "libexec" / "nvidia-container-runtime"
-    subprocess.run(
-        [sys.executable, "-m", "gpu_operator.toolkit.runtime_shim", str(out)],
-        check=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SOURCE.parents[2])},
-    )
-    done = subprocess.run([str(out), "--gpu-operator-shim"], capture_output=True, check=True)
-    assert done.stdout == b"gpu-operator nvidia-container-runtime\n"
-    dockerfile = (SOURCE.parents[3] / "docker" / "Dockerfile").read_text()
-    assert "-m gpu_operator.toolkit.runtime_shim" in dockerfile
-    assert "--gpu-operator-shim" in dockerfile

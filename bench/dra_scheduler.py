@@ -95,15 +95,15 @@ def gpu_devices(index: int) -> tuple[Obj, list[Obj]]:
 
 
 def slices() -> list[Obj]:
-    """Two slices a node (a slice holds at most 128 devices), four GPUs and their counter
-    sets in each."""
+    """Four slices a node (a slice whose devices consume counters holds at most 64), two GPUs
+    and their counter sets in each."""
     out = []
-    half = GPUS // 2
+    per_slice = 2
     for n in range(NODES):
         node = f"gpu-node-{n + 1}"
-        for part in range(2):
+        for part in range(GPUS // per_slice):
             counters, devices = [], []
-            for g in range(part * half, (part + 1) * half):
+            for g in range(part * per_slice, (part + 1) * per_slice):
                 c, d = gpu_devices(g)
                 counters.append(c)
                 devices += d
@@ -115,7 +115,11 @@ def slices() -> list[Obj]:
                     "spec": {
                         "driver": "gpu.nvidia.com",
                         "nodeName": node,
-                        "pool": {"name": node, "generation": 1, "resourceSliceCount": 2},
+                        "pool": {
+                            "name": node,
+                            "generation": 1,
+                            "resourceSliceCount": GPUS // per_slice,
+                        },
                         "sharedCounters": counters,
                         "devices": devices,
                     },

@@ -290,3 +290,25 @@ def test_a_protobuf_pod_keeps_its_claims() -> None:
         {"name": "gpu"},
         {"name": "shared", "request": "gpu"},
     ]
+
+
+def test_a_slice_of_partitionable_devices_holds_at_most_64(rest: Rest) -> None:
+    counters = [{"name": "gpu-0", "counters": {"memory": {"value": "80Gi"}}}]
+    use = [{"counterSet": "gpu-0", "counters": {"memory": {"value": "1Gi"}}}]
+    devices = [{**gpu(i), "consumesCounters": use} for i in range(65)]
+    text = refused(
+        lambda: rest.create(f"{V1}/resourceslices", node_slice("n", devices, counters=counters))
+    )
+    assert "spec.devices: Too many: 65: must have at most 64 items" in text
+    rest.create(f"{V1}/resourceslices", node_slice("n", devices[:64], counters=counters))
+    plain = [gpu(i) for i in range(100)]  # no counters, no taints: up to 128
+    rest.create(f"{V1}/resourceslices", node_slice("m", plain))
+
+
+def test_a_device_has_at_most_32_attributes_and_capacities(rest: Rest) -> None:
+    device = gpu(0)
+    device["attributes"] |= {f"extra{i}": {"int": i} for i in range(28)}
+    text = refused(lambda: rest.create(f"{V1}/resourceslices", node_slice("n", [device])))
+    assert (
+        "spec.devices[0]: Invalid value: 34: the total number of attributes and capacities" in text
+    )

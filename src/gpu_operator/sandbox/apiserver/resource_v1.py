@@ -320,6 +320,8 @@ def check_claim_spec(spec: Any, where: str) -> list[Cause]:
 
 
 _WHERE = ("nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection")
+_MAX_PARTITIONED = 64  # devices in a slice when any consumes counters or has taints
+_MAX_DESCRIBED = 32  # attributes and capacities of one device
 
 
 def _check_slice(spec: Any) -> list[Cause]:
@@ -338,11 +340,30 @@ def _check_slice(spec: Any) -> list[Cause]:
         causes.append(("spec", problem))
     names: set[str] = set()
     counter_sets = {c.get("name") for c in spec.get("sharedCounters") or [] if isinstance(c, dict)}
+    devices = [d for d in spec.get("devices") or [] if isinstance(d, dict)]
+    if len(devices) > _MAX_PARTITIONED and any(
+        d.get("consumesCounters") or d.get("taints") for d in devices
+    ):
+        causes.append(
+            (
+                "spec.devices",
+                f"Too many: {len(devices)}: must have at most {_MAX_PARTITIONED} items",
+            )
+        )
     for n, device in enumerate(spec.get("devices") or []):
         if not isinstance(device, dict):
             continue
         name = device.get("name")
         causes += _label(name, f"spec.devices[{n}].name")
+        described = len(device.get("attributes") or {}) + len(device.get("capacity") or {})
+        if described > _MAX_DESCRIBED:
+            causes.append(
+                (
+                    f"spec.devices[{n}]",
+                    f"Invalid value: {described}: the total number of attributes and "
+                    f"capacities must not exceed {_MAX_DESCRIBED}",
+                )
+            )
         if name in names:
             causes.append((f"spec.devices[{n}].name", f"Duplicate value: {_quote(name)}"))
         names.add(str(name))

@@ -1,6 +1,7 @@
 """config-manager as the device plugin's init container runs it (ONESHOT=true, upstream's
 environment): a real process that installs the config the node's label names, or refuses in
-one line naming the label and the configs the ConfigMap has."""
+one line naming the label and the configs the ConfigMap has; and how it finds the device plugin
+process to signal among the node's processes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node
 
+from gpu_operator.commands.config_manager import find_processes
 from gpu_operator.sandbox.apiserver import ServerThread
 from helpers.deviceplugin_configs import configmap_volume
 
@@ -80,3 +82,33 @@ def test_the_init_container_refuses_a_label_naming_a_missing_config(
         "'ts-8', which the ConfigMap does not have (it has: default, ts-4)"
     )
     assert not dst.exists()
+
+
+def test_find_processes_matches_the_executable_and_our_exec_and_filters_by_node(
+    tmp_path: Path,
+) -> None:
+    def script(name: str) -> str:
+        path = tmp_path / name
+        path.write_text("import time\ntime.sleep(30)\n")
+        return str(path)
+
+    # How the processes look: our executable execs `python …/gpu-operator device-plugin`;
+    # NVIDIA's image runs `nvidia-device-plugin`.
+    ours = subprocess.Popen(
+        [sys.executable, script("gpu-operator"), "device-plugin"],
+        env={**os.environ, "NODE_NAME": "n1"},
+    )
+    other_node = subprocess.Popen(
+        [sys.executable, script("nvidia-device-plugin")], env={**os.environ, "NODE_NAME": "n2"}
+    )
+    unrelated = subprocess.Popen(
+        [sys.executable, script("gpu-operator"), "exporter"], env={**os.environ, "NODE_NAME": "n1"}
+    )
+    try:
+        assert find_processes("nvidia-device-plugin", "n1") == [ours.pid]
+        assert find_processes("nvidia-device-plugin", "n2") == [other_node.pid]
+        assert {ours.pid, other_node.pid} <= set(find_processes("nvidia-device-plugin", ""))
+    finally:
+        for proc in (ours, other_node, unrelated):
+            proc.kill()
+            proc.wait()

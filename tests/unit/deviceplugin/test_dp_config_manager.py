@@ -1,16 +1,12 @@
 """config-manager's selection of a node's named config, its install, and how it finds the
-process to signal (the init container run as a process: tests/cli/deviceplugin)."""
+process to signal (that, and the init container run as a process: tests/cli/deviceplugin)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from gpu_operator.commands.config_manager import find_processes
 from gpu_operator.deviceplugin.configselect import (
     EMPTY,
     available,
@@ -84,33 +80,3 @@ def test_install_reports_a_change_only_when_the_content_differs(
     assert install(srcdir, select("", "", ["empty"], [], where=WHERE), dst) is True
     assert dst.read_bytes() == b""
     assert sorted(p.name for p in dst.parent.iterdir()) == ["config.yaml"]
-
-
-def test_find_processes_matches_the_executable_and_our_exec_and_filters_by_node(
-    tmp_path: Path,
-) -> None:
-    def script(name: str) -> str:
-        path = tmp_path / name
-        path.write_text("import time\ntime.sleep(30)\n")
-        return str(path)
-
-    # How the processes look: our executable execs `python …/gpu-operator device-plugin`;
-    # NVIDIA's image runs `nvidia-device-plugin`.
-    ours = subprocess.Popen(
-        [sys.executable, script("gpu-operator"), "device-plugin"],
-        env={**os.environ, "NODE_NAME": "n1"},
-    )
-    other_node = subprocess.Popen(
-        [sys.executable, script("nvidia-device-plugin")], env={**os.environ, "NODE_NAME": "n2"}
-    )
-    unrelated = subprocess.Popen(
-        [sys.executable, script("gpu-operator"), "exporter"], env={**os.environ, "NODE_NAME": "n1"}
-    )
-    try:
-        assert find_processes("nvidia-device-plugin", "n1") == [ours.pid]
-        assert find_processes("nvidia-device-plugin", "n2") == [other_node.pid]
-        assert {ours.pid, other_node.pid} <= set(find_processes("nvidia-device-plugin", ""))
-    finally:
-        for proc in (ours, other_node, unrelated):
-            proc.kill()
-            proc.wait()

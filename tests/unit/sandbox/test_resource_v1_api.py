@@ -312,3 +312,23 @@ def test_a_device_has_at_most_32_attributes_and_capacities(rest: Rest) -> None:
     assert (
         "spec.devices[0]: Invalid value: 34: the total number of attributes and capacities" in text
     )
+
+
+def test_a_template_spec_and_a_slices_driver_pool_and_node_are_immutable(rest: Rest) -> None:
+    body = {
+        "metadata": {"name": "t"},
+        "spec": {"spec": {"devices": {"requests": [exactly("gpu")]}}},
+    }
+    rest.create(f"{V1}/resourceclaimtemplates", body, "default")
+    changed = {"spec": {"spec": {"devices": {"requests": [exactly("gpu", count=2)]}}}}
+    text = refused(lambda: rest.patch(f"{V1}/resourceclaimtemplates", "t", changed, "default"))
+    assert "spec: Invalid value: field is immutable" in text
+
+    rest.create(f"{V1}/resourceslices", node_slice("node-a", [gpu(0)], name="s"))
+    moved = {"spec": {"nodeName": "node-b", "pool": {"name": "node-b"}}}
+    text = refused(lambda: rest.patch(f"{V1}/resourceslices", "s", moved))
+    assert 'spec.pool.name: Invalid value: "node-b": field is immutable' in text
+    assert 'spec.nodeName: Invalid value: "node-b": field is immutable' in text
+    republished = {"spec": {"pool": {"generation": 2}, "devices": [gpu(0), gpu(1)]}}
+    updated = rest.patch(f"{V1}/resourceslices", "s", republished)
+    assert len(updated["spec"]["devices"]) == 2

@@ -355,8 +355,8 @@ class Cluster(DeletionRules):
                         ],
                     )
         new = self._validate(rtype, new)
-        if old is not None and rtype.key == RESOURCE_CLAIM_KEY and subresource != "status":
-            immutable = resource_v1.check_claim_update(old, new)
+        if old is not None and rtype.group == resource_v1.GROUP and subresource != "status":
+            immutable = resource_v1.check_update(rtype.plural, old, new)
             if immutable:
                 raise invalid(rtype, new["metadata"]["name"], immutable)
         meta = new["metadata"]

@@ -411,11 +411,27 @@ def check(plural: str, obj: Obj) -> list[Cause]:
     return []
 
 
-def check_claim_update(old: Obj, new: Obj) -> list[Cause]:
-    """A claim's spec never changes once created."""
-    if old.get("spec") != new.get("spec"):
-        return [("spec", "Invalid value: field is immutable")]
-    return []
+def check_update(plural: str, old: Obj, new: Obj) -> list[Cause]:
+    """What may not change: a claim's or a template's spec; a slice's driver, pool name and
+    node name."""
+    if plural in ("resourceclaims", "resourceclaimtemplates"):
+        if old.get("spec") != new.get("spec"):
+            return [("spec", "Invalid value: field is immutable")]
+        return []
+    if plural != "resourceslices":
+        return []
+    causes: list[Cause] = []
+    before, after = old.get("spec") or {}, new.get("spec") or {}
+    for path in (("driver",), ("pool", "name"), ("nodeName",)):
+        was, now = before, after
+        for part in path:
+            was = was.get(part) if isinstance(was, dict) else None
+            now = now.get(part) if isinstance(now, dict) else None
+        if was != now:
+            causes.append(
+                (f"spec.{'.'.join(path)}", f"Invalid value: {_quote(now)}: field is immutable")
+            )
+    return causes
 
 
 def check_pod(spec: Any) -> list[Cause]:

@@ -239,3 +239,21 @@ def test_the_scheduler_asks_a_registered_preference(rest: Rest) -> None:
     assert allocated is not None
     assert allocated["status"]["allocation"]["devices"]["results"][0]["device"] == "gpu-2"
     assert asked == [["gpu-0", "gpu-1", "gpu-2"]]
+
+
+def test_a_pod_sharing_an_allocated_claim_goes_to_its_node_or_nowhere(rest: Rest) -> None:
+    rest.create(SLICES, node_slice("node-a", [gpu(0)]))
+    rest.create(SLICES, node_slice("node-b", [gpu(0)]))
+    rest.create(CLAIMS, claim("shared", exactly("gpu")), "default")
+    rest.create("pods", pod("one", {"gpu": {"resourceClaimName": "shared"}}), "default")
+    run_scheduler(rest)
+    assert get_pod(rest, "one")["spec"]["nodeName"] == "node-a"
+    elsewhere = pod("two", {"gpu": {"resourceClaimName": "shared"}})
+    elsewhere["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "node-b"}
+    rest.create("pods", elsewhere, "default")
+    run_scheduler(rest)
+    [condition] = get_pod(rest, "two")["status"]["conditions"]
+    assert condition["message"] == (
+        "0/2 nodes are available: 1 cannot allocate all claims, 1 didn't match Pod's node "
+        "affinity/selector (claim default/shared is allocated on other nodes)"
+    )

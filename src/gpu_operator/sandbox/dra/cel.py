@@ -287,11 +287,30 @@ _STRINGS = re.compile(r"'([^'\\]*)'|\"([^\"\\]*)\"")
 _MEMO_LIMIT = 50_000
 
 
+_LIT = r"""\s*(?:'[^'\\]*'|"[^"\\]*")\s*"""
+_NARROW = re.compile(
+    r"device\s*\.\s*(?:driver|allowMultipleAllocations)\b"
+    r"|device\s*\.\s*(?:attributes|capacity)\s*\[" + _LIT + r"\]\s*"
+    r"(?:\.\s*[A-Za-z_]\w*|\[" + _LIT + r"\])"
+)
+_MEMBERSHIP = re.compile(
+    r"\bin\s+device\s*\.\s*(?:attributes|capacity)\s*(?:\[" + _LIT + r"\])?(?!\s*[.\[])"
+)
+
+
+def _narrow_uses(expression: str) -> bool:
+    """Whether every use of ``device`` reads one named field or attribute (or asks whether a
+    name is ``in`` a map): never a whole map, which could compare or count all its entries."""
+    uses = len(re.findall(r"\bdevice\b", expression))
+    narrow = len(_NARROW.findall(expression)) + len(_MEMBERSHIP.findall(expression))
+    return uses == narrow
+
+
 def references(expression: str) -> frozenset[str] | None:
     """The attribute and capacity names ``expression`` can read (every word and string
     literal in it), or None when it may read others: a macro or ``size()`` over a map, or an
     index that is not a string literal. Devices that agree on these names get one verdict."""
-    if _MACROS.search(expression):
+    if _MACROS.search(expression) or not _narrow_uses(expression):
         return None
     depth, start = 0, 0
     for i, ch in enumerate(expression):

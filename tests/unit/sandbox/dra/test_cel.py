@@ -3,6 +3,8 @@ their methods, unknown domains, missing attributes, non-bool results and compile
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gpu_operator.sandbox.dra.cel import CelError, compile_selector, device_variable
@@ -142,3 +144,32 @@ def test_quantities(text: str, value: float) -> None:
 def test_a_bad_quantity_names_it() -> None:
     with pytest.raises(QuantityError, match="'12XB'"):
         parse_quantity("12XB")
+
+
+def test_devices_that_look_alike_to_an_expression_share_one_evaluation() -> None:
+    # (an expression no other test compiles: selectors are shared process-wide)
+    selector = compile_selector("device.attributes['gpu.nvidia.com'].profile == '1g.10gb' && true")
+    for index in range(5):  # differ only in index, which the expression never reads
+        attributes: dict[str, Any] = {"profile": {"string": "1g.10gb"}, "index": {"int": index}}
+        assert selector.selects("gpu.nvidia.com", attributes, {})
+    assert selector.selects("gpu.nvidia.com", {"profile": {"string": "2g.20gb"}}, {}) is False
+    assert len(selector._memo) == 2
+
+
+def test_an_expression_over_a_whole_map_is_evaluated_for_each_device() -> None:
+    """Comparing or counting a whole map depends on names the expression does not spell out:
+    no sharing then (each device gets its own verdict)."""
+    selector = compile_selector("device.attributes['gpu.nvidia.com'] == {'type': 'gpu'}")
+    assert selector.selects("gpu.nvidia.com", {"type": {"string": "gpu"}}, {})
+    extra: dict[str, Any] = {"type": {"string": "gpu"}, "index": {"int": 1}}
+    assert selector.selects("gpu.nvidia.com", extra, {}) is False
+    counting = compile_selector("device.attributes['gpu.nvidia.com'].size() == 1")
+    assert counting.selects("gpu.nvidia.com", {"type": {"string": "gpu"}}, {})
+    assert counting.selects("gpu.nvidia.com", extra, {}) is False
+
+
+def test_a_runtime_error_is_remembered_and_raised_again() -> None:
+    selector = compile_selector("device.attributes['gpu.nvidia.com'].uuid == 'GPU-1'")
+    for _ in range(2):
+        with pytest.raises(CelError, match="CEL runtime error"):
+            selector.selects("gpu.nvidia.com", {"type": {"string": "gpu"}}, {})

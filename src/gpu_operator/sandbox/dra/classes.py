@@ -1,18 +1,9 @@
-"""The DeviceClasses of NVIDIA's DRA driver (``gpu.nvidia.com``, ``mig.nvidia.com``), shipped as
-package data (``deviceclasses.yaml``) for the sandbox and, later, the chart."""
+"""The DeviceClasses of NVIDIA's DRA driver (``gpu.nvidia.com``, ``mig.nvidia.com``) for the
+sandbox: the package data of ``gpu_operator.dra`` (``deviceclasses.yaml``), which the operator
+applies with the DRA driver."""
 
 from __future__ import annotations
 
-from importlib import resources
-from typing import Any
+from gpu_operator.dra.classes import SOURCE, device_classes
 
-import yaml
-
-Obj = dict[str, Any]
-SOURCE = "deviceclasses.yaml"
-
-
-def device_classes() -> list[Obj]:
-    """The DeviceClass objects, in file order."""
-    text = resources.files(__package__).joinpath(SOURCE).read_text()
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+__all__ = ["SOURCE", "device_classes"]

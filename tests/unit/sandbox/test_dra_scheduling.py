@@ -257,3 +257,20 @@ def test_a_pod_sharing_an_allocated_claim_goes_to_its_node_or_nowhere(rest: Rest
         "0/2 nodes are available: 1 cannot allocate all claims, 1 didn't match Pod's node "
         "affinity/selector (claim default/shared is allocated on other nodes)"
     )
+
+
+def test_a_reservation_for_a_pod_newer_than_the_snapshot_is_kept(rest: Rest) -> None:
+    """The pass's pod list is read before the claims: a pod created in between (whose claim a
+    driver's test, say, reserved at once) is looked up before its reservation is dropped."""
+    rest.create(CLAIMS, claim("c", exactly("gpu")), "default")
+    snapshot = Snapshot.read(rest)
+    newer = rest.create("pods", pod("newer", {"gpu": {"resourceClaimName": "c"}}), "default")
+    entry = {"resource": "pods", "name": "newer", "uid": newer["metadata"]["uid"]}
+    gone = {"resource": "pods", "name": "gone", "uid": "0000"}
+    rest.patch(
+        CLAIMS, "c", {"status": {"reservedFor": [entry, gone]}}, "default", subresource="status"
+    )
+    schedule(rest, snapshot)
+    kept = get_claim(rest, "c")
+    assert kept is not None
+    assert kept["status"]["reservedFor"] == [entry]

@@ -133,9 +133,9 @@ class DynamicResources:
     def _release(self, key: str, claim: Obj, live: set[str]) -> None:
         """Drop reservations of pods gone or done; deallocate a claim the scheduler allocated
         (it carries the finalizer) once nobody reserves it, and drop the finalizer."""
-        kept = rules.live_reservations(claim, live)
-        status = claim.get("status") or {}
         meta = claim["metadata"]
+        kept = rules.live_reservations(claim, live | self._created_since(claim, live))
+        status = claim.get("status") or {}
         ours = rules.DELETE_PROTECTION in (meta.get("finalizers") or [])
         deallocate = not kept and ours and status.get("allocation") is not None
         if kept == rules.reserved_for(claim) and not deallocate:
@@ -157,6 +157,20 @@ class DynamicResources:
         self.claims[key] = claim
         if not kept and ours:
             self._drop_finalizer(key, claim)
+
+    def _created_since(self, claim: Obj, live: set[str]) -> set[str]:
+        """Uids of reserving pods missing from this pass's snapshot that the API still has
+        running (created after the snapshot was read): asked before a reservation is dropped."""
+        known = {p["metadata"]["uid"] for p in self.pods}
+        out = set()
+        for entry in rules.reserved_for(claim):
+            uid = entry.get("uid")
+            if entry.get("resource") != "pods" or uid in live or uid in known:
+                continue
+            pod = self.rest.get("pods", str(entry.get("name")), claim["metadata"]["namespace"])
+            if pod is not None and pod["metadata"]["uid"] == uid and not rules.is_done(pod):
+                out.add(str(uid))
+        return out
 
     def _delete_made_for(self, pod: Obj) -> None:
         """A finished pod's claims made from templates are deleted, as the controller does."""

@@ -57,6 +57,7 @@ COMMANDS: dict[str, Lazy] = {
         "gpu_operator.commands.device_plugin:device_plugin_command",
         "Run the NVIDIA device plugin: advertise GPUs and MIG devices to the kubelet.",
         "CONTEXT_SETTINGS",
+        "gpu_operator.deviceplugin.process:run",
     ),
     "dra-driver": Lazy(
         "gpu_operator.commands.dra_driver:dra_driver_command",
@@ -66,6 +67,7 @@ COMMANDS: dict[str, Lazy] = {
         "gpu_operator.commands.feature_discovery:feature_discovery_command",
         "Label the node's GPUs as gpu-feature-discovery does (nvidia.com/gpu.*, mig*, cuda.*).",
         "CONTEXT_SETTINGS",
+        "gpu_operator.discovery.process:run",
     ),
     "render": Lazy(
         "gpu_operator.commands.render:render_command",

@@ -1,43 +1,21 @@
 """``gpu-operator device-plugin``: the NVIDIA device plugin's command line (flags and
-environment variables as ``nvidia-device-plugin``), signals and the run loop.
-
-Precedence is upstream's: flag > environment variable > config file (``--config-file`` /
-``CONFIG_FILE``). SIGTERM, SIGINT and SIGQUIT stop it (sockets removed); SIGHUP re-reads the
-config and restarts the plugins. With ``FAIL_ON_INIT_ERROR=false`` a node without GPUs or
-driver logs the reason and waits instead of exiting (so a DaemonSet pod doesn't crash-loop).
+environment variables as ``nvidia-device-plugin``) as a typer command, for ``--help`` and for
+callers that drive the typer app. A node's plugin process runs ``deviceplugin.process``
+without typer (``gpu_operator.cli``'s runner); both serve through ``process.serve``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from gpu_operator import logs
-from gpu_operator.errors import GpuError
-from gpu_operator.hostpaths import host_path, remap
+from gpu_operator.deviceplugin.process import BOOL_FLAGS, load_settings, serve
 
-if TYPE_CHECKING:  # imported where used, so that --help loads neither gRPC nor the config model
-    from gpu_operator.deviceplugin.settings import PluginSettings
-    from gpu_operator.gpu import HardwareSettings
+__all__ = ["BOOL_FLAGS", "CONTEXT_SETTINGS", "bool_flags", "device_plugin_command", "load_settings"]
 
-log = logging.getLogger("gpu_operator.deviceplugin")
-
-
-BOOL_FLAGS = {
-    "--fail-on-init-error": ("fail_on_init_error", "FAIL_ON_INIT_ERROR"),
-    "--pass-device-specs": ("pass_device_specs", "PASS_DEVICE_SPECS"),
-    "--gdrcopy-enabled": ("gdrcopy_enabled", "GDRCOPY_ENABLED"),
-    "--gds-enabled": ("gds_enabled", "GDS_ENABLED"),
-    "--mofed-enabled": ("mofed_enabled", "MOFED_ENABLED"),
-    "--imex-required": ("imex_required", "IMEX_REQUIRED"),
-}
-"""Boolean flags as urfave/cli takes them: ``--pass-device-specs`` or ``--pass-device-specs=false``
-(click can't express an optional value, so these are parsed from the extra arguments)."""
 CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 """Pass to ``app.command`` so the boolean flags reach ``device_plugin_command``."""
 
@@ -55,61 +33,6 @@ def bool_flags(args: list[str]) -> dict[str, str]:
             raise typer.BadParameter(f"no such option: {arg}")
         out[BOOL_FLAGS[name][0]] = value if has_value else "true"
     return out
-
-
-def load_settings(flags: dict[str, Any], env: dict[str, str]) -> PluginSettings:
-    from gpu_operator.deviceplugin.settings import read_config, resolve_settings
-
-    config_file = flags.get("config_file") or env.get("CONFIG_FILE")
-    config = read_config(str(host_path(config_file)) if config_file else None)
-    settings = resolve_settings(flags, env, config, config_source=config_file or "config file")
-    return remap(settings, "kubelet_socket", "driver_root_ctr_path", "mps_root")
-
-
-def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
-    """Serve until a stop signal; reload on SIGHUP."""
-    from gpu_operator.deviceplugin.heap import release_free_memory
-    from gpu_operator.deviceplugin.plugin import DevicePlugin
-
-    stop, reload = threading.Event(), threading.Event()
-
-    def on_stop(signum: int, _: Any) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    def on_hup(signum: int, _: Any) -> None:
-        log.info("received SIGHUP, restarting")
-        reload.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(sig, on_stop)
-    signal.signal(signal.SIGHUP, on_hup)
-
-    settings = load_settings(flags, dict(os.environ))
-    plugin = DevicePlugin(settings, hardware)
-    try:
-        plugin.start()
-        release_free_memory()  # what reading the node and starting gRPC left in the heap
-    except GpuError as error:
-        if settings.fail_on_init_error:
-            raise
-        log.error("%s", error)
-        log.error(
-            "FAIL_ON_INIT_ERROR=false: no devices will be advertised; waiting indefinitely "
-            "(if this is a GPU node, check the driver and the container toolkit)"
-        )
-        stop.wait()
-        return
-    try:
-        while not stop.is_set():
-            if reload.wait(0.2):
-                reload.clear()
-                plugin.stop()
-                plugin = DevicePlugin(load_settings(flags, dict(os.environ)), hardware)
-                plugin.start()
-                release_free_memory()
-    finally:
-        plugin.stop()
 
 
 def device_plugin_command(
@@ -189,4 +112,4 @@ def device_plugin_command(
     flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "ctx"}
     flags.update(bool_flags(list(ctx.args)))
     logs.setup(logging.INFO)
-    run(flags, ctx.obj)
+    serve(flags, ctx.obj)

@@ -1,47 +1,28 @@
 """``gpu-operator feature-discovery``: gpu-feature-discovery's command line (flags and
-environment variables as upstream), the writers it selects, and the signal-driven loop.
-
-Writers: the ``NodeFeature`` object (``--use-node-feature-api``, upstream's default) or the NFD
-feature file (``--output-file``, ``-`` = stdout); plus, ours, direct node labels with
-``--write-node-labels``. Precedence: flag > environment variable > config file.
+environment variables as upstream) as a typer command, for ``--help`` and for callers that
+drive the typer app. A node's GFD process runs ``discovery.process`` without typer
+(``gpu_operator.cli``'s runner); both label through ``process.serve``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from gpu_operator import logs
-from gpu_operator.booleans import parse_bool
-from gpu_operator.errors import ConfigError
-from gpu_operator.hostpaths import host_str, remap
+from gpu_operator.deviceplugin.argv import UsageError
+from gpu_operator.discovery.process import BOOL_FLAGS, NEGATED, make_writers, read_flag, serve
 from gpu_operator.names import NFD_FEATURES_DIR
 
-if TYPE_CHECKING:  # imported where used, so that --help loads neither NVML nor the config model
-    from gpu_operator.discovery.loop import Writer
-    from gpu_operator.discovery.settings import DiscoverySettings
-    from gpu_operator.gpu import HardwareSettings
+__all__ = ["CONTEXT_SETTINGS", "bool_flags", "feature_discovery_command", "make_writers"]
 
 
 def _opt(*names: str, env: str, help: str) -> Any:
     return typer.Option(None, *names, help=f"{help} Env: {env}.", show_default=False)
 
 
-BOOL_FLAGS = {
-    "--fail-on-init-error": "fail_on_init_error",
-    "--oneshot": "oneshot",
-    "--no-timestamp": "no_timestamp",
-    "--use-node-feature-api": "use_node_feature_api",
-    "--write-node-labels": "write_node_labels",
-}
-"""Boolean flags as urfave/cli takes them: bare (``--oneshot``) or with a value
-(``--oneshot=false``, Go's ``strconv.ParseBool`` words). Click can't give a flag an optional
-value, so these come from the extra arguments (``CONTEXT_SETTINGS``)."""
-NEGATED = {"--no-fail-on-init-error", "--no-use-node-feature-api", "--no-write-node-labels"}
-"""Ours, kept from earlier releases: ``--no-X`` is ``--X=false``."""
 CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 """Pass to ``app.command`` so the boolean flags reach ``feature_discovery_command``."""
 
@@ -52,51 +33,14 @@ def bool_flags(args: list[str]) -> dict[str, bool]:
     out: dict[str, bool] = {}
     for arg in args:
         name, has_value, value = arg.partition("=")
-        if name in NEGATED and not has_value:
-            out[BOOL_FLAGS["--" + name.removeprefix("--no-")]] = False
-        elif name in BOOL_FLAGS:
-            out[BOOL_FLAGS[name]] = parse_bool(value, name) if has_value else True
-        else:
+        if name not in BOOL_FLAGS and name not in NEGATED:
             raise typer.BadParameter(f"no such option: {arg}")
+        try:
+            field, parsed = read_flag(name, value if has_value else None)
+        except UsageError as error:
+            raise typer.BadParameter(str(error)) from None
+        out[field] = parsed
     return out
-
-
-def _settings(flags: dict[str, Any], env: dict[str, str]) -> DiscoverySettings:
-    """The settings, with container paths mapped to this host's (``gpu_operator.hostpaths``)."""
-    from gpu_operator.discovery.settings import load_settings
-
-    settings = load_settings(flags, env, locate=host_str)
-    return remap(settings, "output_file", "machine_type_file", "config_file")
-
-
-def make_writers(settings: DiscoverySettings) -> list[Writer]:
-    """The writers ``settings`` select (Kubernetes ones connect through ``KUBECONFIG`` or the
-    in-cluster service account)."""
-    from gpu_operator.discovery.writers import FeatureFileWriter
-
-    writers: list[Writer] = []
-    if settings.use_node_feature_api or settings.write_node_labels:
-        from gpu_operator.discovery.kube_writers import NodeFeatureWriter, NodeLabelWriter
-
-        if not settings.node_name:
-            raise ConfigError(
-                "NODE_NAME (--node-name) is not set: the NodeFeature and node-label writers "
-                "need the node's name (or write the NFD file: --output-file PATH, '-' = stdout)"
-            )
-        from gpu_operator.kube import KubeSettings, build_client
-
-        client = build_client(KubeSettings())
-        if settings.use_node_feature_api:
-            writers.append(
-                NodeFeatureWriter(
-                    client, settings.node_name or "", settings.namespace, settings.pod_name
-                )
-            )
-        if settings.write_node_labels:
-            writers.append(NodeLabelWriter(client, settings.node_name or ""))
-    if not settings.use_node_feature_api:
-        writers.append(FeatureFileWriter(settings.output_file))
-    return writers
 
 
 def feature_discovery_command(
@@ -150,28 +94,8 @@ def feature_discovery_command(
     also label the node directly, for clusters without NFD). --no-fail-on-init-error,
     --no-use-node-feature-api and --no-write-node-labels are spelled forms of =false.
     """
-    logs.setup(logging.INFO)
-    flags: dict[str, Any] = {
-        k: v for k, v in locals().items() if k not in ("ctx", "device_discovery_strategy")
-    }
+    flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "ctx"}
+    flags["sleep_interval_s"] = flags.pop("sleep_interval")  # the settings field's name
     flags.update(bool_flags(list(ctx.args)))
-    strategy = device_discovery_strategy or os.environ.get("DEVICE_DISCOVERY_STRATEGY", "auto")
-    if strategy not in ("auto", "nvml"):
-        raise ConfigError(
-            f"--device-discovery-strategy: {strategy!r} is not supported (auto or nvml)"
-        )
-    from gpu_operator.discovery.loop import SignalWaiter, run
-
-    env = dict(os.environ)
-    hardware: HardwareSettings = ctx.obj
-    waiter = SignalWaiter()
-    first = _settings(flags, env)
-    if not first.oneshot:
-        waiter.block()
-    loaded = [first]
-
-    def load() -> DiscoverySettings:
-        # The first run uses the settings checked above; a SIGHUP re-reads everything.
-        return loaded.pop() if loaded else _settings(flags, dict(os.environ))
-
-    run(load, make_writers, hardware, waiter)
+    logs.setup(logging.INFO)
+    serve(flags, ctx.obj)

@@ -225,8 +225,19 @@ def test_the_mig_manager_talks_to_the_api_but_loads_no_sandbox(tmp_path: Path) -
     assert imported(modules, NEVER) == []
 
 
-# Issue 15: the v1 config file is read without pydantic, and YAML only when there is a file.
-CONFIG_FREE = (*NEVER, "lightkube", "httpx2", "rich", "pydantic", "pydantic_core")
+# Issue 15: the v1 config file is read without pydantic, and YAML only when there is a file;
+# the plugin's and GFD's processes read their command lines without typer and click.
+CONFIG_FREE = (
+    *NEVER,
+    "lightkube",
+    "httpx2",
+    "rich",
+    "pydantic",
+    "pydantic_core",
+    "typer",
+    "click",
+    "gpu_operator.commands",
+)
 
 
 def test_feature_discovery_without_a_config_file_loads_no_config_model_or_yaml(

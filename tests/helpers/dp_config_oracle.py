@@ -195,11 +195,24 @@ class ConfigV1(_Strict):
         return self._ignored
 
 
+def _parse(text: str, loader_class: Any) -> tuple[Any, Any]:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
+
+
 def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
     """Parse and validate a v1 config; ``ConfigError`` naming ``source``, line and key."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        # As the module under test reads YAML (libyaml, the pure-Python parser for the wording
+        # of a syntax error): the same text gives both the same data and lines.
+        try:
+            data, node = _parse(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:
+            data, node = _parse(text, yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

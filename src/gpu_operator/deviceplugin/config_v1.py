@@ -334,8 +334,10 @@ def load_config(text: str, *, source: str = "<config>") -> ConfigV1:
     import yaml  # here: settings without a config file don't load YAML
 
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        try:  # one parse, with libyaml where PyYAML has it (about 10x faster)
+            data, node = _parse(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:  # the pure-Python parser words a syntax error as it always has
+            data, node = _parse(text, yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -451,6 +453,16 @@ def _path_text(loc: list[Any]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def _parse(text: str, loader_class: Any) -> tuple[Any, Any]:
+    """The YAML node tree (for lines) and the data built from it, from one parse."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
 
 
 def _line_of(node: Any, loc: list[Any]) -> int | None:

@@ -91,6 +91,37 @@ class Slices:
             self.changed.notify_all()
             return True
 
+    def publish_pool(self, node: str, desired: list[dict[str, Any]]) -> bool:
+        """As ``kubeapi.SlicePublisher.publish_pool``: the node's slices become ``desired``,
+        all at one new generation, or nothing is written."""
+        from gpu_operator.dra.slices import generation_of, pool_is_current, with_generation
+
+        with self.changed:
+            stored = {n: s for n, s in self.stored.items() if s["spec"]["nodeName"] == node}
+            if pool_is_current(stored, desired):
+                return False
+            generation = max(
+                [generation_of(d) for d in desired]
+                + [generation_of(s) + 1 for s in stored.values()]
+            )
+            for body in desired:
+                written = with_generation(body, generation)
+                self.stored[written["metadata"]["name"]] = written
+                self.writes.append(copy.deepcopy(written))
+            for name in set(stored) - {d["metadata"]["name"] for d in desired}:
+                del self.stored[name]
+            self.changed.notify_all()
+            return True
+
+    def pool(self, node: str) -> list[dict[str, Any]]:
+        """The node's stored slices, by name."""
+        with self.changed:
+            return [
+                copy.deepcopy(s)
+                for n, s in sorted(self.stored.items())
+                if s["spec"]["nodeName"] == node
+            ]
+
     def delete_node_slices(self, node: str) -> int:
         with self.changed:
             mine = [n for n, s in self.stored.items() if s["spec"]["nodeName"] == node]

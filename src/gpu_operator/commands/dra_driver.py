@@ -1,7 +1,8 @@
 """``gpu-operator dra-driver``: NVIDIA's DRA kubelet plugin for GPUs (``gpu-kubelet-plugin`` of
 ``k8s-dra-driver-gpu``, driver ``gpu.nvidia.com``), flags and environment variables as
 upstream's. SIGTERM, SIGINT, SIGQUIT and SIGHUP stop it (as upstream): sockets removed, this
-node's ResourceSlices deleted. Full GPUs only for now; see docs/dra.md."""
+node's ResourceSlices deleted. Full GPUs, and MIG devices with ``--feature-gates
+DynamicMIG=true``; see docs/dra.md."""
 
 from __future__ import annotations
 
@@ -110,6 +111,12 @@ def dra_driver_command(
     ),
     kubeconfig: str | None = _opt(
         "--kubeconfig", env="KUBECONFIG", help="A kubeconfig (default: in-cluster)."
+    ),
+    feature_gates: str | None = _opt(
+        "--feature-gates",
+        env="FEATURE_GATES",
+        help="Feature gates, Name=true|false,... (DynamicMIG=true: MIG devices created on "
+        "prepare on GPUs with MIG mode on).",
     ),
 ) -> None:
     """Run the DRA kubelet plugin gpu.nvidia.com: publish this node's GPUs as a ResourceSlice

@@ -4,7 +4,9 @@ allocated GPU named as upstream names a claim's device (``<claim uid>-gpu-<minor
 the GPU's device node and the driver's common edits (control nodes, libraries, hooks,
 ``NVIDIA_VISIBLE_DEVICES=void``). The file is ``k8s.gpu.nvidia.com-claim_<uid>.yaml`` under the
 CDI root (the CDI cache's ``GenerateTransientSpecName`` and default extension, as upstream's
-``WriteSpec`` names it). Pure: the spec and the ids, no file written."""
+``WriteSpec`` names it). A dynamic MIG device is named ``<claim uid>-<its DRA device name>`` and
+carries the generator's MIG edits (the parent's device node and the instance's
+``/dev/nvidia-caps`` access nodes). Pure: the spec and the ids, no file written."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 
 from gpu_operator.dra import DRIVER_NAME
 from gpu_operator.dra.devices import device_name
-from gpu_operator.gpu.records import GpuInfo
+from gpu_operator.gpu.records import GpuInfo, MigDevice
 from gpu_operator.toolkit.cdi_generate import CdiOptions, generate
 from gpu_operator.toolkit.driver_tree import DriverTree
 
@@ -32,15 +34,25 @@ def cdi_id(claim_uid: str, gpu: GpuInfo) -> str:
     return f"{CDI_CLAIM_KIND}={claim_device_name(claim_uid, gpu)}"
 
 
+def mig_cdi_id(claim_uid: str, device: str) -> str:
+    """The CDI device id of a dynamic MIG device (``device``: its DRA name)."""
+    return f"{CDI_CLAIM_KIND}={claim_uid}-{device}"
+
+
 def spec_file_name(claim_uid: str) -> str:
     """The CDI cache's ``GenerateTransientSpecName(vendor, class, uid)`` + ``.yaml``."""
     return f"{CDI_VENDOR}-{CDI_CLAIM_CLASS}_{claim_uid}.yaml"
 
 
 def claim_spec(
-    claim_uid: str, gpus: Sequence[GpuInfo], tree: DriverTree, options: CdiOptions
+    claim_uid: str,
+    gpus: Sequence[GpuInfo],
+    tree: DriverTree,
+    options: CdiOptions,
+    migs: Sequence[tuple[str, GpuInfo, MigDevice]] = (),
 ) -> dict[str, Any]:
-    """The CDI spec for exactly ``gpus``, named for ``claim_uid``."""
+    """The CDI spec for exactly ``gpus`` and the MIG devices ``migs`` ((DRA device name,
+    parent GPU, MIG device) each), named for ``claim_uid``."""
     options = replace(
         options,
         vendor=CDI_VENDOR,
@@ -48,8 +60,14 @@ def claim_spec(
         name_strategies=("uuid",),
         all_device=False,
     )
-    spec = generate(gpus, {}, tree, options)
-    by_uuid = {g.uuid: g for g in gpus}
+    parents = {g.uuid: g for _, g, _ in migs if g.uuid not in {x.uuid for x in gpus}}
+    by_parent: dict[int, list[MigDevice]] = {}
+    for _, parent, mig in migs:
+        by_parent.setdefault(parent.index, []).append(mig)
+    spec = generate([*gpus, *parents.values()], by_parent, tree, options)
+    names = {g.uuid: claim_device_name(claim_uid, g) for g in gpus}
+    names.update({mig.uuid: f"{claim_uid}-{name}" for name, _, mig in migs})
+    spec["devices"] = [d for d in spec["devices"] if d["name"] in names]
     for device in spec["devices"]:
-        device["name"] = claim_device_name(claim_uid, by_uuid[device["name"]])
+        device["name"] = names[device["name"]]
     return spec

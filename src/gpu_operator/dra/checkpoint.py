@@ -2,11 +2,14 @@
 name; the content is ours): claim UID → namespace, name and the devices returned to the
 kubelet, so that a restarted plugin answers a repeated ``NodePrepareResources`` with the same
 devices and can still unprepare what it prepared before. Written atomically (temp, fsync,
-rename); an unreadable file is one ``ConfigError`` naming it, never silently emptied."""
+rename); an unreadable file is one ``ConfigError`` naming it, never silently emptied. A dynamic
+MIG device also keeps the instance the driver created for it (``mig``: parent, profile,
+placement, GPU/compute instance ids, MIG UUID), so a restarted driver destroys exactly that."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ class PreparedDevice:
     pool: str
     device: str
     cdi_ids: tuple[str, ...]
+    mig: Mapping[str, Any] | None = None
+    """The MIG device created for it (``mig_prepare.PreparedMig.to_dict()``), dynamic MIG only."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +41,15 @@ class PreparedClaim:
 
 
 def _device_json(d: PreparedDevice) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "requestNames": list(d.request_names),
         "poolName": d.pool,
         "deviceName": d.device,
         "cdiDeviceIDs": list(d.cdi_ids),
     }
+    if d.mig is not None:
+        out["mig"] = dict(d.mig)
+    return out
 
 
 def dumps(claims: dict[str, PreparedClaim]) -> str:
@@ -74,6 +82,7 @@ def loads(text: str, source: str) -> dict[str, PreparedClaim]:
                         pool=d["poolName"],
                         device=d["deviceName"],
                         cdi_ids=tuple(d["cdiDeviceIDs"]),
+                        mig=dict(d["mig"]) if d.get("mig") is not None else None,
                     )
                     for d in c["devices"]
                 ),

@@ -21,13 +21,19 @@ _BINARY_SUFFIXES = (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), 
 
 @dataclass(frozen=True)
 class NodeGpus:
-    """What the plugin read from NVML: the driver's facts and the node's full GPUs."""
+    """What the plugin read from NVML: the driver's facts, the node's full GPUs and (dynamic
+    MIG) its MIG-enabled GPUs."""
 
     system: SystemInfo
     gpus: tuple[GpuInfo, ...]
+    mig_gpus: tuple[GpuInfo, ...] = ()
+
+    def all_gpus(self) -> tuple[GpuInfo, ...]:
+        return tuple(sorted((*self.gpus, *self.mig_gpus), key=lambda g: g.index))
 
     def by_name(self) -> dict[str, GpuInfo]:
-        return {device_name(g): g for g in self.gpus}
+        """Every published GPU by device name (a MIG-enabled GPU's whole device too)."""
+        return {device_name(g): g for g in self.all_gpus()}
 
 
 def device_name(gpu: GpuInfo) -> str:

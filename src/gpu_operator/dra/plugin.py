@@ -1,11 +1,14 @@
 """The DRA driver assembled: read the node's full GPUs through the NVML facade, serve the DRA
-and registration sockets, watch device health, and keep the node's ResourceSlice current (at
-start, on every health change, and every ``resync_s`` in case it was changed or deleted behind
-our back — a steady node writes nothing). ``stop(clean=True)`` deletes our slices, as a driver
-that is uninstalled must; a restart (``clean=False``) leaves them for the next process.
+and registration sockets, watch device health, and keep the node's ResourceSlices current (at
+start, on every health change, after a prepare or unprepare under dynamic MIG, and every
+``resync_s`` in case they were changed or deleted behind our back — a steady node writes
+nothing). ``stop(clean=True)`` deletes our slices, as a driver that is uninstalled must; a
+restart (``clean=False``) leaves them for the next process.
 
-MIG-enabled GPUs are not published here yet (dynamic MIG is a later step of issue 17): a full
-GPU that has MIG on is left out with one log line."""
+A GPU with MIG mode on is published only with the ``DynamicMIG`` feature gate: then it is the
+whole GPU plus every MIG device it could host, with its counter set (``mig_node``), and the pool
+spans several slices (``slices.build_pool``). Without the gate it is left out with one log
+line. MIG mode is never changed here."""
 
 from __future__ import annotations
 
@@ -18,16 +21,18 @@ from typing import Any, Protocol
 
 from gpu_operator.dra.cdi import claim_spec
 from gpu_operator.dra.checkpoint import CHECKPOINT_FILE
-from gpu_operator.dra.devices import NodeGpus, gpu_device
+from gpu_operator.dra.devices import NodeGpus, device_name, gpu_device
 from gpu_operator.dra.health import DeviceHealth
+from gpu_operator.dra.mig_node import MigNode, mig_enabled
 from gpu_operator.dra.prepare import ClaimSource, Preparer
 from gpu_operator.dra.server import DraServer
 from gpu_operator.dra.servicer import DraServicer
 from gpu_operator.dra.settings import DraSettings
-from gpu_operator.dra.slices import build_slice
+from gpu_operator.dra.sharing import for_node
+from gpu_operator.dra.slices import GpuGroup, build_pool
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
-from gpu_operator.gpu.records import GpuInfo
+from gpu_operator.gpu.records import GpuInfo, MigDevice
 from gpu_operator.toolkit.cdi_generate import CdiOptions
 from gpu_operator.toolkit.driver_tree import discover
 
@@ -37,26 +42,27 @@ log = logging.getLogger(__name__)
 class Publisher(Protocol):
     """Where the slice goes (``kubeapi.SlicePublisher`` against the API)."""
 
-    def publish(self, desired: dict[str, Any]) -> bool: ...
+    def publish_pool(self, node: str, desired: list[dict[str, Any]]) -> bool: ...
 
     def delete_node_slices(self, node: str) -> int: ...
 
 
-def read_node(hardware: HardwareSettings) -> NodeGpus:
-    """The driver's facts and the full GPUs to publish (MIG-enabled ones left out)."""
+def read_node(hardware: HardwareSettings, *, dynamic_mig: bool = False) -> NodeGpus:
+    """The driver's facts and the GPUs to publish: MIG-enabled ones only with dynamic MIG."""
     with Nvml.open(hardware) as nvml:
         system = nvml.system()
         gpus = nvml.gpus()
     for gpu in gpus:
-        if gpu.mig_mode is not None and gpu.mig_mode.enabled:
+        if mig_enabled(gpu) and not dynamic_mig:
             log.info(
-                "GPU %d (%s) has MIG enabled: not published (no dynamic MIG yet)",
+                "GPU %d (%s) has MIG enabled: not published (feature gate DynamicMIG is off)",
                 gpu.index,
                 gpu.uuid,
             )
     return NodeGpus(
         system=system,
-        gpus=tuple(g for g in gpus if not (g.mig_mode is not None and g.mig_mode.enabled)),
+        gpus=tuple(g for g in gpus if not mig_enabled(g)),
+        mig_gpus=tuple(g for g in gpus if mig_enabled(g)) if dynamic_mig else (),
     )
 
 
@@ -84,6 +90,7 @@ class DraDriver:
         self._resync_s = resync_s
         self._retry_s = retry_s
         self.node: NodeGpus | None = None
+        self.mig: MigNode | None = None
         self.preparer: Preparer | None = None
         self.server: DraServer | None = None
         self.health: DeviceHealth | None = None
@@ -97,8 +104,9 @@ class DraDriver:
     def start(self) -> None:
         """Read the node, serve, watch health, publish; ``ConfigError``/``GpuError`` if not."""
         settings = self.settings
-        node = read_node(self.hardware)
+        node = read_node(self.hardware, dynamic_mig=settings.dynamic_mig)
         names = node.by_name()
+        mig = MigNode(self.hardware, node.system, node.mig_gpus) if node.mig_gpus else None
         tree = discover(
             Path(settings.container_driver_root),
             node.system.driver_version,
@@ -110,8 +118,10 @@ class DraDriver:
             modeset=Path(settings.container_driver_root, "dev/nvidia-modeset").exists(),
         )
 
-        def spec(uid: str, gpus: Sequence[GpuInfo]) -> dict[str, Any]:
-            return claim_spec(uid, gpus, tree, options)
+        def spec(
+            uid: str, gpus: Sequence[GpuInfo], migs: Sequence[tuple[str, GpuInfo, MigDevice]] = ()
+        ) -> dict[str, Any]:
+            return claim_spec(uid, gpus, tree, options, migs)
 
         preparer = Preparer(
             settings.node_name,
@@ -120,6 +130,9 @@ class DraDriver:
             checkpoint_path=settings.plugin_dir / CHECKPOINT_FILE,
             claims=self._claims,
             spec=spec,
+            sharing=for_node(settings, self.hardware, names),
+            mig=mig,
+            on_mig_change=self._poke,
         )
         Path(settings.cdi_root).mkdir(parents=True, exist_ok=True)
         health = DeviceHealth(self.hardware, list(names.items()), settings.health)
@@ -135,6 +148,7 @@ class DraDriver:
             health.stop()
             raise
         self.node, self.preparer, self.server, self.health = node, preparer, server, health
+        self.mig = mig
         stop = threading.Event()
         thread = threading.Thread(target=self._publish_loop, args=(stop,), name="dra-slices")
         thread.daemon = True
@@ -143,8 +157,13 @@ class DraDriver:
         log.info(
             "DRA driver on %s: %s",
             settings.node_name,
-            ", ".join(f"{n} ({g.uuid})" for n, g in names.items()) or "no full GPUs",
+            ", ".join(f"{n} ({g.uuid})" for n, g in names.items()) or "no GPUs",
         )
+        if mig is not None:
+            log.info(
+                "dynamic MIG on %s",
+                ", ".join(f"{device_name(g)} ({g.uuid})" for g in node.mig_gpus),
+            )
 
     def stop(self, *, clean: bool = True) -> None:
         if self._loop is not None:
@@ -168,11 +187,32 @@ class DraDriver:
 
     # --- the slice ----------------------------------------------------------------------
 
-    def desired_slice(self) -> dict[str, Any]:
+    def _poke(self) -> None:
+        """Publish again now (a prepare or unprepare may have changed the MIG instances)."""
+        if self.health is not None:
+            self.health.board.wake()
+
+    def groups(self) -> list[GpuGroup]:
+        """Each GPU's part of the pool, by minor number; MIG GPUs read under the preparer's
+        lock, so an instance being created is never taken for a foreign one."""
         assert self.node is not None
+        out = [GpuGroup(device_name(g), (gpu_device(g, self.node.system),)) for g in self.node.gpus]
+        if self.mig is not None:
+            assert self.preparer is not None
+            with self.preparer.locked():
+                out += self.mig.groups(self.preparer.owned_mig())
+        minors = {device_name(g): g.minor_number for g in self.node.all_gpus()}
+        return sorted(out, key=lambda group: minors[group.gpu])
+
+    def desired_slices(self) -> list[dict[str, Any]]:
         assert self.health is not None
-        devices = [gpu_device(g, self.node.system) for g in self.node.gpus]
-        return build_slice(self.settings.node_name, devices, self.health.taints(), self._generation)
+        return build_pool(
+            self.settings.node_name, self.groups(), self.health.taints(), self._generation
+        )
+
+    def desired_slice(self) -> dict[str, Any]:
+        """The first slice of the pool (the only one without dynamic MIG)."""
+        return self.desired_slices()[0]
 
     def _publish_loop(self, stop: threading.Event) -> None:
         assert self.health is not None
@@ -180,7 +220,7 @@ class DraDriver:
         while not stop.is_set():
             seen = board.generation
             try:
-                if self.publisher.publish(self.desired_slice()):
+                if self.publisher.publish_pool(self.settings.node_name, self.desired_slices()):
                     self._generation += 1
                 self.published.set()
                 wait = self._resync_s

@@ -6,7 +6,9 @@ upstream's: ``--node-name``/``NODE_NAME`` (required), ``--namespace``/``NAMESPAC
 ``CONTAINER_DRIVER_ROOT``, ``--nvidia-cdi-hook-path``/``NVIDIA_CDI_HOOK_PATH``,
 ``--kubelet-registrar-directory-path``/``KUBELET_REGISTRAR_DIRECTORY_PATH``,
 ``--kubelet-plugins-directory-path``/``KUBELET_PLUGINS_DIRECTORY_PATH``,
-``--kubeconfig``/``KUBECONFIG``. Health reads the device plugin's variables
+``--kubeconfig``/``KUBECONFIG``, ``--feature-gates``/``FEATURE_GATES`` (Kubernetes'
+``Name=true,Other=false`` form; upstream's gate names are accepted, ``DynamicMIG`` is the one
+that changes anything here). Health reads the device plugin's variables
 (``DP_DISABLE_HEALTHCHECKS``, ``DP_ENABLE_HEALTHCHECKS``, ``DP_HEALTH_RECOVERY``). Pure."""
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ KUBELET_REGISTRY_DIR = "/var/lib/kubelet/plugins_registry"
 """The kubelet's plugin watcher directory (``kubeletplugin.KubeletRegistryDir``)."""
 KUBELET_PLUGINS_DIR = "/var/lib/kubelet/plugins"
 """Where plugins keep their data and sockets (``kubeletplugin.KubeletPluginsDir``)."""
+DYNAMIC_MIG = "DynamicMIG"
+"""Upstream's feature gate: publish MIG-enabled GPUs' MIG devices, create them on prepare."""
+FEATURE_GATES = (
+    "TimeSlicingSettings",
+    "MPSSupport",
+    "IMEXDaemonsWithDNSNames",
+    "PassthroughSupport",
+    "NVMLDeviceHealthCheck",
+    DYNAMIC_MIG,
+    "ComputeDomainCliques",
+    "CrashOnNVLinkFabricErrors",
+)
+"""The gates upstream's ``pkg/featuregates`` defines; any other name is refused, as
+component-base refuses an unrecognized gate."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,13 @@ class DraSettings:
     kubelet_plugins_directory_path: str = KUBELET_PLUGINS_DIR
     kubeconfig: str | None = None  # KUBECONFIG; unset: in-cluster
     health: HealthSettings = field(default_factory=HealthSettings)
+    feature_gates: Mapping[str, bool] = field(default_factory=dict)  # FEATURE_GATES
+
+    @property
+    def dynamic_mig(self) -> bool:
+        """``DynamicMIG=true``: MIG-enabled GPUs publish their MIG devices (off by default, as
+        upstream's alpha gate)."""
+        return bool(self.feature_gates.get(DYNAMIC_MIG, False))
 
     @property
     def plugin_dir(self) -> Path:
@@ -51,6 +74,27 @@ def _absolute(text: str) -> str:
     if not text.startswith("/"):
         raise ValueError(f"{text!r} is not an absolute path")
     return text
+
+
+_WORDS = {"true": True, "false": False}
+
+
+def feature_gates(text: str) -> dict[str, bool]:
+    """``DynamicMIG=true,MPSSupport=false`` → {name: on}; what is wrong otherwise."""
+    gates: dict[str, bool] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or value.strip().lower() not in _WORDS:
+            raise ValueError(f"{part!r} is not Name=true or Name=false")
+        if name not in FEATURE_GATES:
+            raise ValueError(
+                f"unrecognized feature gate: {name} (known: {', '.join(FEATURE_GATES)})"
+            )
+        gates[name] = _WORDS[value.strip().lower()]
+    return gates
 
 
 F = Field[None]
@@ -70,6 +114,7 @@ FIELDS: dict[str, F] = {
         "--kubelet-plugins-directory-path", ("KUBELET_PLUGINS_DIRECTORY_PATH",), _absolute
     ),
     "kubeconfig": F("--kubeconfig", ("KUBECONFIG",), str, empty_is_unset=True),
+    "feature_gates": F("--feature-gates", ("FEATURE_GATES",), feature_gates, empty_is_unset=True),
 }
 """Field → its flag, variables (first set wins) and reader (``gpu_operator.settings_engine``)."""
 

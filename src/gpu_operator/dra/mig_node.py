@@ -1,0 +1,125 @@
+"""The driver's dynamic MIG on one node (feature gate ``DynamicMIG``): the GPUs with MIG mode on
+(never toggled here), what each publishes (``mig_devices.slice_content``: the whole GPU with its
+counters, its counter set, its MIG devices; instances the driver did not create taken off), and
+prepare/unprepare of a MIG device through a freshly opened NVML (``mig_prepare``). A MIG device's
+CDI device is the toolkit generator's: the parent's ``/dev/nvidia<minor>`` plus the GPU and
+compute instance's ``/dev/nvidia-caps/nvidia-cap<N>`` access nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from gpu_operator.dra import mig_prepare
+from gpu_operator.dra.devices import device_name, gpu_device
+from gpu_operator.dra.mig_devices import parse_device_name, slice_content
+from gpu_operator.dra.mig_prepare import PreparedMig
+from gpu_operator.dra.slices import GpuGroup
+from gpu_operator.gpu import HardwareSettings, Nvml
+from gpu_operator.gpu.records import GpuInfo, MigDevice, Placement, SystemInfo
+
+
+def mig_enabled(gpu: GpuInfo) -> bool:
+    return gpu.mig_mode is not None and gpu.mig_mode.enabled
+
+
+def as_mig_device(prepared: PreparedMig) -> MigDevice:
+    """What the CDI generator needs of a prepared MIG device (ids, UUID), from its checkpoint."""
+    return MigDevice(
+        uuid=prepared.uuid,
+        parent_index=prepared.parent_index,
+        parent_uuid=prepared.parent_uuid,
+        index=0,
+        gpu_instance_id=prepared.gpu_instance_id,
+        compute_instance_id=prepared.compute_instance_id,
+        profile=prepared.profile,
+        gi_profile_id=prepared.profile_id,
+        placement=Placement(prepared.start, prepared.size),
+        memory_total_bytes=0,
+        multiprocessors=0,
+    )
+
+
+@dataclass
+class MigNode:
+    """The node's MIG-enabled GPUs under dynamic MIG."""
+
+    hardware: HardwareSettings
+    system: SystemInfo
+    gpus: Sequence[GpuInfo]
+
+    def __post_init__(self) -> None:
+        self._by_minor = {g.minor_number: g for g in self.gpus}
+
+    def owns(self, name: str) -> bool:
+        """Whether ``name`` is a MIG device of one of these GPUs."""
+        found = parse_device_name(name)
+        return found is not None and found.minor in self._by_minor
+
+    def parent(self, name: str) -> GpuInfo:
+        found = parse_device_name(name)
+        assert found is not None
+        return self._by_minor[found.minor]
+
+    def groups(self, owned: Collection[str]) -> list[GpuGroup]:
+        """Each GPU's part of the pool, read now (``owned``: the MIG UUIDs the driver made)."""
+        out = []
+        with Nvml.open(self.hardware) as nvml:
+            for gpu in self.gpus:
+                whole = gpu_device(gpu, self.system)
+                content = slice_content(
+                    mig_prepare.mig_gpu(
+                        nvml, gpu.index, attributes=whole["attributes"], owned=owned
+                    ),
+                    full_gpu=whole,
+                )
+                out.append(
+                    GpuGroup(
+                        device_name(gpu),
+                        tuple(content["devices"]),
+                        tuple(content["sharedCounters"]),
+                    )
+                )
+        return out
+
+    def prepare(self, name: str, owned: Collection[str]) -> PreparedMig:
+        with Nvml.open(self.hardware) as nvml:
+            return mig_prepare.prepare(nvml, name, owned=owned)
+
+    def unprepare(self, prepared: PreparedMig) -> bool:
+        with Nvml.open(self.hardware) as nvml:
+            return mig_prepare.unprepare(nvml, prepared)
+
+    def prepare_all(
+        self, names: Sequence[str], owned: Collection[str]
+    ) -> Mapping[str, PreparedMig]:
+        """Create every device of one claim, all or none (created ones destroyed on failure)."""
+        done: dict[str, PreparedMig] = {}
+        try:
+            for name in names:
+                done[name] = self.prepare(name, [*owned, *(p.uuid for p in done.values())])
+        except mig_prepare.MigPrepareError:
+            for prepared in done.values():
+                self.unprepare(prepared)
+            raise
+        return done
+
+
+@dataclass(frozen=True)
+class KnownDevices:
+    """The device names a claim of this node may name (``claims.our_results``): the full GPUs
+    and, with dynamic MIG, every MIG device name of a MIG-enabled GPU."""
+
+    gpus: Collection[str]
+    mig: MigNode | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.gpus:
+            return True
+        return self.mig is not None and isinstance(name, str) and self.mig.owns(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.gpus)
+
+    def __len__(self) -> int:
+        return len(self.gpus)

@@ -15,6 +15,7 @@ import pynvml
 
 from gpu_operator.gpu.fake import handles, partitioning
 from gpu_operator.gpu.fake.nvml import NOT_AVAILABLE, err
+from gpu_operator.gpu.fake.nvml_policy import FakeNvmlPolicy
 from gpu_operator.gpu.fake.nvml_telemetry import FakeNvmlTelemetry
 
 SUPPORTED_EVENTS = (
@@ -25,7 +26,7 @@ SUPPORTED_EVENTS = (
 _POLL_S = 0.005
 
 
-class FakeNvml(FakeNvmlTelemetry):
+class FakeNvml(FakeNvmlTelemetry, FakeNvmlPolicy):
     """The whole simulated NVML: what ``gpu_operator.gpu`` loads instead of ``pynvml``."""
 
     _set_ids = itertools.count(1)

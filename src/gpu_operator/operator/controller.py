@@ -20,6 +20,7 @@ from lightkube.generic_resource import create_global_resource, create_namespaced
 from lightkube.resources.apps_v1 import DaemonSet
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Service
 from lightkube.resources.node_v1 import RuntimeClass
+from lightkube.resources.resource_v1 import DeviceClass
 from lightkube.types import PatchType
 
 from gpu_operator.driver.pools import is_driver_pool
@@ -29,12 +30,15 @@ from gpu_operator.driver.upgrade_model import UpgradePolicy
 from gpu_operator.errors import GpuOperatorError, KubeError
 from gpu_operator.kube import aapply, apost_event, aretry, awatch
 from gpu_operator.kube.retry import RetryPolicy
+from gpu_operator.kube.server_info import aget_path, served_versions
 from gpu_operator.operator.cluster import NodeFacts, node_facts
+from gpu_operator.operator.dra_refusals import ApiFacts, parse_version
 from gpu_operator.operator.labeling import apply_patch
 from gpu_operator.operator.leader import LeaderElector
 from gpu_operator.operator.metrics import OperatorMetrics
 from gpu_operator.operator.nvidiadriver import driver_crs
 from gpu_operator.operator.nvidiadriver_policy import driver_upgrade_policies
+from gpu_operator.operator.nvidiadriver_status import cr_events
 from gpu_operator.operator.policy_v1 import enabled, parse_spec
 from gpu_operator.operator.reconcile import Event, Observed, Plan, deprecation_events, plan
 from gpu_operator.operator.render import HASH_ANNOTATION
@@ -58,8 +62,10 @@ OWNED_KINDS: dict[str, Any] = {
     "Service": Service,
     "RuntimeClass": RuntimeClass,
     "ServiceMonitor": ServiceMonitor,
+    "DeviceClass": DeviceClass,
 }
-WATCHED_OWNED = ("DaemonSet", "ConfigMap", "Service", "RuntimeClass")
+WATCHED_OWNED = ("DaemonSet", "ConfigMap", "Service", "RuntimeClass", "DeviceClass")
+CLUSTER_SCOPED = ("RuntimeClass", "DeviceClass")
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class ControllerSettings:
     environ: Mapping[str, str] = field(default_factory=dict)
     debounce_s: float = 0.05
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    crd_poll_s: float = 10.0  # how often to look for the NVIDIADriver CRD (and RBAC) meanwhile
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -104,6 +111,8 @@ class Controller:
         self.policies: dict[str, dict[str, Any]] = {}
         self.drivers: dict[str, dict[str, Any]] = {}
         self.drivers_served = True
+        self.api = ApiFacts()
+        """The server's version and whether it serves DRA, read at sync."""
         self.nodes: dict[str, NodeFacts] = {}
         self.owned: dict[ObjKey, dict[str, Any]] = {}
         self.applied_hashes: dict[ObjKey, str] = {}
@@ -163,9 +172,11 @@ class Controller:
         if self.drivers_served:
             sources.append((NVIDIADriver, self._on_driver, {}))
         for kind in WATCHED_OWNED:
+            if kind == "DeviceClass" and not self.api.dra_served:
+                continue  # resource.k8s.io/v1 not served: no DeviceClass to own
             args = (
                 {"labels": labels}
-                if kind == "RuntimeClass"
+                if kind in CLUSTER_SCOPED
                 else {"labels": labels, "namespace": ns}
             )
             sources.append((OWNED_KINDS[kind], self._typed_sink(kind), args))
@@ -183,7 +194,9 @@ class Controller:
     async def sync(self) -> None:
         """Fill the view from one list of everything (before the watches take over). Without
         the NVIDIADriver CRD or the right to list it (an install that predates them) its CRs
-        are neither listed nor watched until the operator restarts."""
+        are not listed; ``run`` looks for them every ``crd_poll_s`` (``_await_drivers``).
+        The server's version and its DRA API are read once here too (``draDriver`` refusals)."""
+        await self._read_api()
         for res, sink, args in self._sources():
             try:
                 await self._list_into(res, sink, **args)
@@ -196,6 +209,34 @@ class Controller:
                 )
                 self.drivers_served = False
         self.metrics.synced = True
+
+    async def _read_api(self) -> None:
+        """``/version`` and ``/apis/resource.k8s.io``; unreadable: unknown (no refusal)."""
+        try:
+            info = await aget_path(self.client, "/version")
+            group = await aget_path(self.client, "/apis/resource.k8s.io")
+        except KubeError as error:
+            log.warning("the API server's version and DRA API unknown: %s", error)
+            return
+        self.api = ApiFacts(parse_version(info or {}), "v1" in served_versions(group))
+
+    async def _await_drivers(self) -> None:
+        """Until the NVIDIADriver CRD and the right to list it exist: try one list every
+        ``crd_poll_s`` (a 404 or 403 is cheap); then take the CRs in, reconcile, and watch
+        them, as if they had been there at start (no restart needed)."""
+        while True:
+            await asyncio.sleep(self.settings.crd_poll_s)
+            try:
+                await self._list_into(NVIDIADriver, self._on_driver)
+            except ApiError as error:
+                if error.status.code not in (403, 404):
+                    log.warning("listing NVIDIADriver CRs: %s", error)
+                continue
+            break
+        self.drivers_served = True
+        log.info("NVIDIADriver CRs are served now: watching them")
+        self.dirty.set()
+        await self._watch(NVIDIADriver, self._on_driver, {})
 
     async def _watch(
         self, res: Any, sink: Callable[[str, Any], None], args: dict[str, Any]
@@ -235,6 +276,7 @@ class Controller:
             applied_hashes=dict(self.applied_hashes),
             missing_kinds=dict(self.missing_kinds),
             nvidia_drivers=list(self.drivers.values()),
+            api=self.api,
         )
         result = plan(observed)
         self.metrics.reconcile_cpu_seconds_total += time.process_time() - started
@@ -352,7 +394,10 @@ class Controller:
             await aretry(patching, f"patch status of nvidiadriver {name}", policy_retry)
             self.metrics.api_writes_total += 1
             if name in self.drivers:
+                before = self.drivers[name].get("status")
                 self.drivers[name] = {**self.drivers[name], "status": status}
+                for kind, reason, message in cr_events(before, status):
+                    await self._post_on_driver(self.drivers[name], kind, reason, message)
         for name, status in sorted(result.statuses.items()):
             patching = _later(
                 self.client.patch,
@@ -395,6 +440,26 @@ class Controller:
         except GpuOperatorError as error:  # an Event is best effort; never fail a pass for it
             log.warning("posting event %s failed: %s", event.reason, error)
 
+    async def _post_on_driver(
+        self, body: dict[str, Any], kind: str, reason: str, message: str
+    ) -> None:
+        """An Event on an NVIDIADriver (``kubectl describe nvd NAME``), best effort."""
+        involved = NVIDIADriver.from_dict(
+            {"apiVersion": "nvidia.com/v1alpha1", "kind": "NVIDIADriver", **body}
+        )
+        level: Literal["Normal", "Warning"] = "Warning" if kind == "Warning" else "Normal"
+        try:
+            await apost_event(
+                self.client,
+                involved,
+                reason,
+                message[:1024],
+                type=level,
+                policy=RetryPolicy(attempts=1),
+            )
+        except GpuOperatorError as error:
+            log.warning("posting event %s on nvidiadriver failed: %s", reason, error)
+
     def _upgrade_due(self, auto_upgrade: bool) -> bool:
         """Whether the upgrade controller has anything to look at, from what the watches already
         hold: a GPU node not yet labelled ``upgrade-done``, or a driver DaemonSet whose pods do
@@ -421,6 +486,8 @@ class Controller:
         tasks = [
             asyncio.create_task(self._watch(res, sink, args)) for res, sink, args in self._sources()
         ]
+        if not self.drivers_served:
+            tasks.append(asyncio.create_task(self._await_drivers()))
         if self.elector is not None:
             tasks.append(asyncio.create_task(self._lead(stop, renew_s)))
         self.dirty.set()

@@ -27,6 +27,7 @@ IMAGE_ENV = {
     "nodeStatusExporter": "VALIDATOR_IMAGE",
     "operator.initContainer": "CUDA_BASE_IMAGE",
     "migManager": "MIG_MANAGER_IMAGE",
+    "draDriver": "DRA_DRIVER_IMAGE",  # ours: the chart sets it to our image
     "gds": "GDS_IMAGE",
     "gdrcopy": "GDRCOPY_IMAGE",
     "vgpuManager": "VGPU_MANAGER_IMAGE",
@@ -53,6 +54,7 @@ DEFAULT_IMAGES = {
             "validator",
             "nodeStatusExporter",
             "migManager",
+            "draDriver",
         ),
         OUR_IMAGE_PATH,
     ),

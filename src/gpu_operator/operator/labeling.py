@@ -101,6 +101,8 @@ def deploy_states(labels: Mapping[str, str], spec: ClusterPolicySpec) -> tuple[s
         )
     if workload == "container" and mig_capable(labels):
         states = (*states, "mig-manager")
+    if workload == "container" and enabled(spec, "draDriver"):
+        states = (*states, "dra-driver")  # upstream's label (its GPUCluster stack's)
     return states
 
 

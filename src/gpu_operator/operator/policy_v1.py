@@ -1,6 +1,7 @@
 """ClusterPolicy ``nvidia.com/v1``: every section and field of the upstream CRD (reference §1),
 with nil-means-enabled defaults, deprecated fields accepted (and listed by ``deprecations``), and
-our own additions under our own names (``driver.osAliases``). Parse with ``load_policy``."""
+our own additions under our own names (``driver.osAliases``, ``draDriver``). Parse with
+``load_policy``."""
 
 from __future__ import annotations
 
@@ -234,6 +235,23 @@ class KataManagerSpec(ComponentSpec):
     config: FreeForm | None = None
 
 
+class DraDriverSpec(ComponentSpec):
+    """gpu-operator extension: the DRA kubelet plugin ``gpu.nvidia.com`` (``gpu-operator
+    dra-driver``) as a ClusterPolicy operand; NVIDIA deploys its DRA driver only with its
+    GPUCluster CR. Off by default."""
+
+    featureGates: dict[str, bool] | None = Field(
+        default=None,
+        description="the DRA driver's feature gates (e.g. DynamicMIG: true), rendered as "
+        "FEATURE_GATES, as NVIDIA's chart renders draDriver.featureGates",
+    )
+    nodeSelector: dict[str, str] | None = Field(
+        default=None,
+        description="node labels the DRA driver's nodes must also carry (with the device "
+        "plugin on: a split, e.g. nvidia.com/gpu.deploy.device-plugin: 'false')",
+    )
+
+
 class HostPathsSpec(Spec):
     rootFS: str = "/"
     driverInstallDir: str = "/run/nvidia/driver"
@@ -268,6 +286,9 @@ class ClusterPolicySpec(Spec):
     kataSandboxDevicePlugin: ComponentSpec | None = None
     ccManager: CcManagerSpec | None = None
     kataManager: KataManagerSpec | None = Field(default=None, description="Deprecated")
+    draDriver: DraDriverSpec | None = Field(
+        default=None, description="gpu-operator extension: the DRA driver (docs/dra.md)"
+    )
     hostPaths: HostPathsSpec = Field(default_factory=HostPathsSpec)
 
     # Upstream fields the parsed spec set that do nothing here (see ``upstream_fields``).
@@ -304,6 +325,7 @@ ENABLED_BY_DEFAULT = {
     "cdi": True,
     "gds": False,
     "gdrcopy": False,
+    "draDriver": False,
 }
 
 DEPRECATED = (

@@ -12,6 +12,7 @@ from typing import Any
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.cluster import NodeFacts
 from gpu_operator.operator.desired import desired_state
+from gpu_operator.operator.dra_refusals import ApiFacts, refusals
 from gpu_operator.operator.labeling import NodePatch
 from gpu_operator.operator.nvidiadriver import OWNER_LABEL, DriverCR, driver_crs
 from gpu_operator.operator.nvidiadriver_status import cr_statuses
@@ -59,6 +60,8 @@ class Observed:
     """Kinds the last apply found unserved (the ServiceMonitor CRD not installed) → what to do."""
     nvidia_drivers: Sequence[Obj] = ()
     """The NVIDIADriver CRs (empty where the CRD is not installed)."""
+    api: ApiFacts = field(default_factory=ApiFacts)
+    """The API server's version and whether it serves DRA (``draDriver`` refusals)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,9 @@ def plan(observed: Observed) -> Plan:
             policy_uid=uid,
             nvidia_drivers=observed.nvidia_drivers,
         )
+        refused = refusals(spec, desired.facts.gpu_nodes, observed.api)
+        if refused:  # nothing applied: a DRA driver that can't work, or two GPU allocators
+            raise ConfigError(f"clusterpolicy/{name}: {'; '.join(refused)}")
     except ConfigError as error:
         status = carry_transition_times(
             policy_status(

@@ -75,7 +75,7 @@ def finish(ctx: RenderContext, obj: Obj) -> Obj:
     (a deep copy: rendered objects never share parts)."""
     obj = copy.deepcopy(obj)
     meta = obj.setdefault("metadata", {})
-    if obj["kind"] not in ("RuntimeClass",):
+    if obj["kind"] not in ("RuntimeClass", "DeviceClass"):  # cluster-scoped
         meta["namespace"] = ctx.namespace
     if ctx.policy_uid:
         meta["ownerReferences"] = [

@@ -11,6 +11,7 @@ from gpu_operator.operator.render import (
     dcgm,
     dcgm_exporter,
     device_plugin,
+    dra_driver,
     driver,
     gfd,
     mig_manager,
@@ -54,6 +55,7 @@ STATES: tuple[State, ...] = (
     State(
         "state-mps-control-daemon", lambda s: enabled(s, "devicePlugin"), mps_control_daemon.render
     ),
+    State("state-dra-driver", lambda s: enabled(s, "draDriver"), dra_driver.render),
     State("state-dcgm", lambda s: enabled(s, "dcgm"), dcgm.render),
     State("state-dcgm-exporter", lambda s: enabled(s, "dcgmExporter"), dcgm_exporter.render),
     State("gpu-feature-discovery", lambda s: enabled(s, "gfd"), gfd.render),

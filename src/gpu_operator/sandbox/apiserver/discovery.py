@@ -1,19 +1,31 @@
 """Discovery documents: ``/version``, ``/api``, ``/apis``, and one ``APIResourceList`` per
-group/version, built from the registry so a new CRD shows up at once."""
+group/version, built from the registry so a new CRD shows up at once. ``/version`` says
+Kubernetes 1.37 unless ``GPU_OPERATOR_SANDBOX_KUBERNETES_VERSION`` (``1.33``) names another, read
+per request (to try what an older cluster makes of a policy, e.g. the DRA driver's refusal)."""
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from gpu_operator.sandbox.apiserver.resources import ALL_VERBS, Registry, ResourceType
 
 KUBE_VERSION = {"major": "1", "minor": "37"}
+VERSION_ENV = "GPU_OPERATOR_SANDBOX_KUBERNETES_VERSION"
+
+
+def served_version() -> dict[str, str]:
+    """``KUBE_VERSION``, or the ``MAJOR.MINOR`` of ``$GPU_OPERATOR_SANDBOX_KUBERNETES_VERSION``."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", os.environ.get(VERSION_ENV, "").strip())
+    return {"major": match.group(1), "minor": match.group(2)} if match else dict(KUBE_VERSION)
 
 
 def version_info() -> dict[str, Any]:
+    version = served_version()
     return {
-        **KUBE_VERSION,
-        "gitVersion": f"v{KUBE_VERSION['major']}.{KUBE_VERSION['minor']}.0-gpu-operator-sandbox",
+        **version,
+        "gitVersion": f"v{version['major']}.{version['minor']}.0-gpu-operator-sandbox",
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z",

@@ -95,36 +95,31 @@ def gpu_devices(index: int) -> tuple[Obj, list[Obj]]:
 
 
 def slices() -> list[Obj]:
-    """Four slices a node (a slice whose devices consume counters holds at most 64), two GPUs
-    and their counter sets in each."""
+    """Five slices a node: the counter sets in one of their own (Kubernetes 1.35 keeps
+    ``sharedCounters`` and ``devices`` apart), then four of devices (a slice whose devices
+    consume counters holds at most 64), two GPUs in each."""
     out = []
     per_slice = 2
+    count = GPUS // per_slice + 1
+
+    def body(name: str, node: str, content: Obj) -> Obj:
+        pool = {"name": node, "generation": 1, "resourceSliceCount": count}
+        return {
+            "apiVersion": f"{V1}",
+            "kind": "ResourceSlice",
+            "metadata": {"name": name},
+            "spec": {"driver": "gpu.nvidia.com", "nodeName": node, "pool": pool, **content},
+        }
+
     for n in range(NODES):
         node = f"gpu-node-{n + 1}"
+        counters = [gpu_devices(g)[0] for g in range(GPUS)]
+        out.append(body(f"{node}-gpu.nvidia.com-counters", node, {"sharedCounters": counters}))
         for part in range(GPUS // per_slice):
-            counters, devices = [], []
+            devices = []
             for g in range(part * per_slice, (part + 1) * per_slice):
-                c, d = gpu_devices(g)
-                counters.append(c)
-                devices += d
-            out.append(
-                {
-                    "apiVersion": f"{V1}",
-                    "kind": "ResourceSlice",
-                    "metadata": {"name": f"{node}-gpu.nvidia.com-{part}"},
-                    "spec": {
-                        "driver": "gpu.nvidia.com",
-                        "nodeName": node,
-                        "pool": {
-                            "name": node,
-                            "generation": 1,
-                            "resourceSliceCount": GPUS // per_slice,
-                        },
-                        "sharedCounters": counters,
-                        "devices": devices,
-                    },
-                }
-            )
+                devices += gpu_devices(g)[1]
+            out.append(body(f"{node}-gpu.nvidia.com-{part}", node, {"devices": devices}))
     return out
 
 

@@ -322,6 +322,7 @@ def check_claim_spec(spec: Any, where: str) -> list[Cause]:
 _WHERE = ("nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection")
 _MAX_PARTITIONED = 64  # devices in a slice when any consumes counters or has taints
 _MAX_DESCRIBED = 32  # attributes and capacities of one device
+_MAX_COUNTERS = 32  # counters in a counter set (ResourceSliceMaxCountersPerCounterSet)
 
 
 def _check_slice(spec: Any) -> list[Cause]:
@@ -338,6 +339,20 @@ def _check_slice(spec: Any) -> list[Cause]:
             f"{listed} is required, but multiple fields are set"
         )
         causes.append(("spec", problem))
+    if spec.get("sharedCounters") is not None and spec.get("devices") is not None:
+        # Kubernetes 1.35: a pool's counter sets are published in slices of their own.
+        causes.append(
+            ("spec", 'Invalid value: "": only one of `sharedCounters` or `devices` is allowed')
+        )
+    for n, counter_set in enumerate(spec.get("sharedCounters") or []):
+        counters = (counter_set or {}).get("counters") if isinstance(counter_set, dict) else None
+        if isinstance(counters, dict) and len(counters) > _MAX_COUNTERS:
+            causes.append(
+                (
+                    f"spec.sharedCounters[{n}].counters",
+                    f"Too many: {len(counters)}: must have at most {_MAX_COUNTERS} items",
+                )
+            )
     names: set[str] = set()
     counter_sets = {c.get("name") for c in spec.get("sharedCounters") or [] if isinstance(c, dict)}
     devices = [d for d in spec.get("devices") or [] if isinstance(d, dict)]

@@ -62,6 +62,12 @@ class Preferences:
     def has(self, driver: str) -> bool:
         return driver in self._by_driver
 
+    def with_default(self, driver: str, prefer: Prefer) -> Preferences:
+        """A copy with ``prefer`` for ``driver`` unless one is registered for it already."""
+        out = Preferences()
+        out._by_driver = {driver: prefer, **self._by_driver}
+        return out
+
     def order(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         """Each driver's candidates as its ``prefer`` ranks them (those it leaves out are not
         used), drivers in the order their first device appears."""

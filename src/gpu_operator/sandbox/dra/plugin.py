@@ -3,13 +3,16 @@ server for one pass of the sandbox scheduler: claims from templates are created 
 ``pod.status.resourceClaimStatuses``; a pending pod's claims are allocated on the first node
 where all of them fit (``allocator``), written to ``status.allocation`` and
 ``status.reservedFor`` before the pod is bound; reservations of pods that are gone or done are
-dropped, and a claim nobody reserves any more is deallocated."""
+dropped, and a claim nobody reserves any more is deallocated. Devices of ``gpu.nvidia.com`` are
+tried in the dynamic MIG placement order (``sandbox.dra.mig``) unless another preference is
+registered for that driver."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gpu_operator.dra import DRIVER_NAME
 from gpu_operator.sandbox.dra import claims as rules
 from gpu_operator.sandbox.dra.allocator import (
     PREFERENCES,
@@ -20,6 +23,7 @@ from gpu_operator.sandbox.dra.allocator import (
     claim_key,
 )
 from gpu_operator.sandbox.dra.inventory import DeviceRef, Inventory
+from gpu_operator.sandbox.dra.mig import mig_preference
 from gpu_operator.sandbox.rest import ApiError, Rest
 from gpu_operator.sandbox.scheduling import node_selector_matches
 
@@ -245,7 +249,7 @@ class DynamicResources:
                 Inventory.from_slices(slices),
                 classes,
                 allocated_devices(list(self.claims.values())),
-                self.preferences,
+                self.preferences.with_default(DRIVER_NAME, mig_preference(slices)),
             )
         return self._allocator
 

@@ -293,16 +293,31 @@ def test_a_protobuf_pod_keeps_its_claims() -> None:
 
 
 def test_a_slice_of_partitionable_devices_holds_at_most_64(rest: Rest) -> None:
-    counters = [{"name": "gpu-0", "counters": {"memory": {"value": "80Gi"}}}]
     use = [{"counterSet": "gpu-0", "counters": {"memory": {"value": "1Gi"}}}]
     devices = [{**gpu(i), "consumesCounters": use} for i in range(65)]
-    text = refused(
-        lambda: rest.create(f"{V1}/resourceslices", node_slice("n", devices, counters=counters))
-    )
+    text = refused(lambda: rest.create(f"{V1}/resourceslices", node_slice("n", devices)))
     assert "spec.devices: Too many: 65: must have at most 64 items" in text
-    rest.create(f"{V1}/resourceslices", node_slice("n", devices[:64], counters=counters))
+    rest.create(f"{V1}/resourceslices", node_slice("n", devices[:64]))
     plain = [gpu(i) for i in range(100)]  # no counters, no taints: up to 128
     rest.create(f"{V1}/resourceslices", node_slice("m", plain))
+
+
+def test_counter_sets_and_devices_are_published_in_separate_slices(rest: Rest) -> None:
+    """Kubernetes 1.35: ``sharedCounters`` and ``devices`` may not share a slice; a counter set
+    holds at most 32 counters."""
+    counters = [{"name": "gpu-0", "counters": {"memory": {"value": "80Gi"}}}]
+    use = [{"counterSet": "gpu-0", "counters": {"memory": {"value": "1Gi"}}}]
+    both = node_slice("n", [{**gpu(0), "consumesCounters": use}], counters=counters)
+    text = refused(lambda: rest.create(f"{V1}/resourceslices", both))
+    assert 'spec: Invalid value: "": only one of `sharedCounters` or `devices` is allowed' in text
+    alone = node_slice("n", [], counters=counters, name="n-counters")
+    del alone["spec"]["devices"]
+    rest.create(f"{V1}/resourceslices", alone)
+    many = [{"name": "big", "counters": {f"c{i}": {"value": "1"} for i in range(33)}}]
+    crowded = node_slice("n", [], counters=many, name="n-crowded")
+    del crowded["spec"]["devices"]
+    text = refused(lambda: rest.create(f"{V1}/resourceslices", crowded))
+    assert "spec.sharedCounters[0].counters: Too many: 33: must have at most 32 items" in text
 
 
 def test_a_device_has_at_most_32_attributes_and_capacities(rest: Rest) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gpu_operator.commands import config_manager, validator
 from gpu_operator.deviceplugin.settings import resolve_settings as plugin_settings
@@ -20,6 +19,7 @@ from gpu_operator.driver.manager import ManagerSettings as DriverManagerSettings
 from gpu_operator.mig.manager import ManagerSettings as MigManagerSettings
 from gpu_operator.settings_engine import from_env
 from gpu_operator.toolkit.settings import ToolkitSettings
+from helpers import fastyaml
 
 GOLDENS = sorted((Path(__file__).parents[1] / "data" / "operator").glob("*/expected.yaml"))
 RUNTIME_READS = {
@@ -84,7 +84,7 @@ READERS: dict[str, Callable[[dict[str, str]], set[str]]] = {
 
 def agent_containers() -> Iterator[tuple[str, str, str, dict[str, str]]]:
     for golden in GOLDENS:
-        for obj in yaml.safe_load_all(golden.read_text()):
+        for obj in fastyaml.load_all(golden.read_text()):
             if not obj or obj.get("kind") != "DaemonSet":
                 continue
             pod = obj["spec"]["template"]["spec"]

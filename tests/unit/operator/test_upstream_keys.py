@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.cluster import NodeFacts
@@ -21,6 +20,7 @@ from gpu_operator.operator.policy_v1 import load_policy, parse_spec
 from gpu_operator.operator.upstream_fields import KNOWN, NOT_USED, policy_not_used
 from gpu_operator.operator.upstream_keys import POLICY_LEGACY, POLICY_MAIN
 from gpu_operator.sandbox.apiserver.validation import check_schema, prune, unknown_fields
+from helpers import fastyaml
 
 ROOT = Path(__file__).parents[3]
 UPSTREAM = ROOT.parent / "shared" / "upstream-artifacts"
@@ -41,7 +41,7 @@ def upstream_main_fields() -> dict[str, str]:
 @functools.cache
 def _main_fields() -> dict[str, str]:
     """Read once (libyaml: the file is 150 kB); callers only read the table."""
-    crd = yaml.load(MAIN_CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    crd = fastyaml.load(MAIN_CRD.read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     return paths(schema)
 
@@ -158,7 +158,7 @@ def test_a_policy_with_every_upstream_field_set_parses_renders_and_fits_our_crd(
 
 def test_nvidias_sample_clusterpolicy_parses_fits_our_crd_and_reports_what_it_sets() -> None:
     needs(SAMPLE)
-    doc = yaml.safe_load(SAMPLE.read_text())
+    doc = fastyaml.load(SAMPLE.read_text())
     schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert unknown_fields(doc["spec"], schema) == []
     # As the API server does: a null of a non-nullable field (the sample's `plugin:`) is pruned.

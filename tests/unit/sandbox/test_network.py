@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gpu_operator.listening import POD_IP_ENV, POD_PORTS_ENV, listen_address
 from gpu_operator.sandbox import chart
@@ -24,6 +23,7 @@ from gpu_operator.sandbox.podspec import (
     volume_paths,
 )
 from gpu_operator.sandbox.probes import check
+from helpers import fastyaml
 
 REPO = Path(__file__).resolve().parents[3]
 POD_IP = "127.9.0.3"
@@ -100,7 +100,7 @@ def test_a_remapped_port_is_written_as_the_machines_port() -> None:
 def rendered_containers() -> list[pytest.ParameterSet]:
     objects = list(chart.render(["mig.strategy=mixed"]))
     for golden in sorted((REPO / "tests/data/operator").glob("*/expected.yaml")):
-        objects += [o for o in yaml.safe_load_all(golden.read_text()) if o]
+        objects += [o for o in fastyaml.load_all(golden.read_text()) if o]
     found = []
     for obj in objects:
         template = (obj.get("spec") or {}).get("template")

@@ -16,7 +16,7 @@ import yaml
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.nvidiadriver_crd import CRD_FILE, build_crd, crd_yaml
 from gpu_operator.operator.nvidiadriver_v1alpha1 import parse_nvidiadriver_spec
-from helpers.crd_defaults import defaulted
+from gpu_operator.sandbox.apiserver.defaulting import default
 
 DATA = Path(__file__).parents[2] / "data" / "operator"
 UPSTREAM = yaml.safe_load((DATA / "upstream-nvidiadriver-crd-extract.yaml").read_text())
@@ -88,7 +88,7 @@ def test_nvidias_sample_fits_the_schema_once_defaulted_and_the_model() -> None:
     schema = schema_of(build_crd())
     with pytest.raises(jsonschema.ValidationError, match="'default' is a required property"):
         jsonschema.validate(SAMPLE, schema)  # the API server fills it first
-    jsonschema.validate(defaulted(SAMPLE, schema), schema)
+    jsonschema.validate(default(SAMPLE, schema, root=True), schema)
     spec = parse_nvidiadriver_spec(SAMPLE["spec"], source="sample")
     assert (spec.driverType, spec.version, spec.default) == ("gpu", "570.148.08", False)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from gpu_operator.sandbox.apiserver import apply as ssa
 from gpu_operator.sandbox.apiserver import crds, resource_v1
+from gpu_operator.sandbox.apiserver.defaulting import default
 from gpu_operator.sandbox.apiserver.deletion import DeletionRules
 from gpu_operator.sandbox.apiserver.resources import (
     CRD_KEY,
@@ -271,6 +272,27 @@ class Cluster(DeletionRules):
                 reason="Forbidden",
             )
 
+    def _structural(self, rtype: ResourceType, obj: Obj) -> Obj:
+        """A structural schema's pruning, then its defaults (absent fields of present objects)."""
+        if rtype.schema is None:
+            return obj
+        obj = prune(obj, rtype.schema, root=True)
+        return default(obj, rtype.schema, root=True) if rtype.defaults else obj
+
+    def default_stored(self, crd: Obj) -> None:
+        """Defaults apply on read from storage too (a CRD that gains a default shows it on the
+        objects already stored): kept as the stored copy, with no new resourceVersion and no
+        watch event, as a real API server does not write read-time defaults back."""
+        spec = crd["spec"]
+        storage = next((v["name"] for v in spec["versions"] if v.get("storage")), None)
+        for rtype in crds.crd_types(crd):
+            if rtype.version != storage or not rtype.defaults or rtype.schema is None:
+                continue
+            for obj in self.store.list_objects(rtype.key):
+                filled = default(obj, rtype.schema, root=True)
+                if filled is not obj:
+                    self.store.refill(rtype.key, filled)
+
     def _validate(self, rtype: ResourceType, obj: Obj) -> Obj:
         meta = obj["metadata"]
         name = meta.get("name", "")
@@ -288,7 +310,7 @@ class Cluster(DeletionRules):
         if rtype.plural == "customresourcedefinitions":
             causes += crds.check_crd(obj)
         if rtype.schema is not None:
-            obj = prune(obj, rtype.schema, root=True)
+            obj = self._structural(rtype, obj)
             if rtype.group == resource_v1.GROUP:
                 resource_v1.apply_defaults(rtype.plural, obj)
             causes += check_schema(obj, rtype.schema)
@@ -311,6 +333,8 @@ class Cluster(DeletionRules):
     ) -> Obj:
         if rtype.group == resource_v1.GROUP:  # defaulted first: a default is not a spec change
             resource_v1.apply_defaults(rtype.plural, new)
+        elif rtype.schema is not None and subresource != "status":  # pruned, defaulted first too
+            new = self._structural(rtype, new)
         meta = new["metadata"]
         if old is not None:
             old_meta = old["metadata"]
@@ -382,4 +406,5 @@ class Cluster(DeletionRules):
         types = crds.crd_types(crd)
         if not dry_run:
             self.registry.set_crd(crd["metadata"]["name"], types)
+            self.default_stored(crd)
         return {**crd, "status": crds.established_status(crd, self.now())}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpu_operator.sandbox.apiserver.defaulting import check_defaults, has_defaults
 from gpu_operator.sandbox.apiserver.resources import PrinterColumn, ResourceType
 from gpu_operator.sandbox.apiserver.validation import Cause
 
@@ -54,6 +55,8 @@ def check_crd(crd: dict[str, Any]) -> list[Cause]:
             causes.append(
                 (f"spec.versions[{n}].schema.openAPIV3Schema", "Invalid value: must be an object")
             )
+        elif schema is not None:
+            causes += check_defaults(schema, f"spec.versions[{n}].schema.openAPIV3Schema")
     name = crd.get("metadata", {}).get("name")
     if not causes and name != f"{names['plural']}.{group}":
         causes.append(
@@ -74,6 +77,7 @@ def crd_types(crd: dict[str, Any]) -> list[ResourceType]:
             for c in version.get("additionalPrinterColumns") or []
             if isinstance(c, dict) and "name" in c and "jsonPath" in c
         )
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
         out.append(
             ResourceType(
                 group=spec["group"],
@@ -85,8 +89,9 @@ def crd_types(crd: dict[str, Any]) -> list[ResourceType]:
                 status="status" in (version.get("subresources") or {}),
                 categories=tuple(names.get("categories") or ()),
                 custom=True,
-                schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+                schema=schema,
                 printer_columns=columns,
+                defaults=has_defaults(schema),
             )
         )
     return out

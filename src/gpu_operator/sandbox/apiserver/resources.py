@@ -61,6 +61,7 @@ class ResourceType:
     custom: bool = False
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     printer_columns: tuple[PrinterColumn, ...] = ()
+    defaults: bool = False  # the schema has a ``default`` somewhere (structural defaulting)
 
     @property
     def api_version(self) -> str:

@@ -125,6 +125,7 @@ class ApiServer:
         self.cluster.store.load(data["objects"], int(data["resourceVersion"]))
         for crd in data["objects"].get(CRD_KEY, []):
             self.cluster.registry.set_crd(crd["metadata"]["name"], crd_types(crd))
+            self.cluster.default_stored(crd)
 
     # -- HTTP -------------------------------------------------------------------------------------
 

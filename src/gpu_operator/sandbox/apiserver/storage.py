@@ -130,6 +130,10 @@ class Store:
         kind = "ADDED" if old is None else "MODIFIED"
         self._publish(Event(int(obj["metadata"]["resourceVersion"]), kind, key, obj, old))
 
+    def refill(self, key: str, obj: Obj) -> None:
+        """Replace a stored object by a read-time-defaulted copy: same resourceVersion, no event."""
+        self._index(key, obj)
+
     def _index(self, key: str, obj: Obj) -> None:
         meta = obj["metadata"]
         namespace = meta.get("namespace", "")

@@ -70,7 +70,9 @@ def render(values: Sequence[str], namespace: str = "gpu-operator") -> list[Obj]:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise ConfigError(f"helm template failed: {done.stderr.strip()}")
-    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    # libyaml where PyYAML has it: helm's output carries the CRDs (~400 kB), 10x faster.
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    objects = [o for o in yaml.load_all(done.stdout, Loader=loader) if o]
     return [o for o in objects if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})]
 
 

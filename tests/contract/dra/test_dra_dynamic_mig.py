@@ -65,10 +65,12 @@ def test_the_pool_keeps_counter_sets_apart_and_at_most_64_devices_a_slice(
     names = _names(pool)
     # 4 MIG GPUs: the whole GPU + 25 MIG devices each; 4 full GPUs without counters.
     assert len(names) == 4 * 26 + 4
-    assert "gpu-0-mig-3g40gb-9-4" in names and "gpu-3-mig-7g80gb-0-0" in names
+    assert "gpu-0-mig-3g40gb-9-4" in names
+    assert "gpu-3-mig-7g80gb-0-0" in names
     assert not any(n.startswith("gpu-4-mig") for n in names)
     by_name = {d["name"]: d for s in devices for d in s["spec"]["devices"]}
-    assert "consumesCounters" in by_name["gpu-0"] and "consumesCounters" not in by_name["gpu-5"]
+    assert "consumesCounters" in by_name["gpu-0"]
+    assert "consumesCounters" not in by_name["gpu-5"]
     three_g = by_name["gpu-0-mig-3g40gb-9-4"]
     assert three_g["attributes"]["profile"] == {"string": "3g.40gb"}
     assert three_g["attributes"]["productName"] == {"string": "NVIDIA H100 80GB HBM3"}
@@ -135,7 +137,8 @@ def test_a_mig_claim_creates_exactly_its_instance_and_a_restarted_driver_removes
     )
     assert response.claims[UID].error == ""  # type: ignore[attr-defined]
     with Nvml.open(settings) as nvml:
-        assert nvml.gpu_instances(1) == [] and nvml.mig_devices(1) == []
+        assert nvml.gpu_instances(1) == []
+        assert nvml.mig_devices(1) == []
     assert not (tmp_path / f"cdi/k8s.gpu.nvidia.com-claim_{UID}.yaml").exists()
 
 
@@ -159,7 +162,8 @@ def test_an_instance_made_behind_the_drivers_back_is_taken_off_and_refused(
     pool = slices.pool(NODE)
     left = gpu2(pool)
     assert "gpu-2" not in left  # the whole GPU can't be had now
-    assert "gpu-2-mig-3g40gb-9-4" in left and "gpu-2-mig-4g40gb-5-0" not in left
+    assert "gpu-2-mig-3g40gb-9-4" in left
+    assert "gpu-2-mig-4g40gb-5-0" not in left
     (counters,) = [s for s in pool if "sharedCounters" in s["spec"]]
     gpu2_set = next(
         c for c in counters["spec"]["sharedCounters"] if c["name"] == "gpu-2-counter-set"

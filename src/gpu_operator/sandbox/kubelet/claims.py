@@ -2,11 +2,12 @@
 each claim the pod references (through the caller's API reader), prepare them all with their
 drivers (``Kubelet.prepare_claims``), and give each container what a CDI-enabled runtime would:
 its CDI device ids, the CDI edits' environment, and the GPUs behind the device nodes (so the
-simulated workload holds them in NVML, as a container that opened ``/dev/nvidia3`` would)."""
+simulated workload holds them in NVML, as a container that opened ``/dev/nvidia3`` would); with
+a MIG instance's ``/dev/nvidia-caps`` access nodes, that MIG device rather than its GPU."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.sandbox.kubelet import AdmissionError, Kubelet
 from gpu_operator.sandbox.kubelet.cdi import SPEC_DIRS, resolve
 from gpu_operator.sandbox.kubelet.dra import claim_name
+from gpu_operator.toolkit.cdi_generate import mig_cap_minor
 
 Obj = Mapping[str, Any]
 CDI_DEVICES_ENV = "GPU_OPERATOR_CDI_DEVICES"
@@ -27,14 +29,36 @@ class ContainerDevices:
     cdi_ids: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     device_ids: list[str] = field(default_factory=list)
-    """GPU UUIDs behind the CDI device nodes (what the simulated workload holds)."""
+    """GPU or MIG UUIDs behind the CDI device nodes (what the simulated workload holds)."""
 
 
-def _uuids_by_node(sim: str | None) -> dict[str, str]:
-    if not sim or not Path(sim).exists():
-        return {}
+def _devices_behind(sim: str | None, nodes: Sequence[str]) -> list[str]:
+    """The devices a container with these device nodes has: a GPU's MIG device when the
+    access nodes of its GPU and compute instance are there too (``/dev/nvidia-caps``, as the
+    driver's capability minors number them), else the whole GPU."""
+    if not sim or not Path(sim).exists() or not nodes:
+        return []
+    given = set(nodes)
+    out = []
     with Nvml.open(HardwareSettings(sim=sim)) as nvml:
-        return {f"/dev/nvidia{g.minor_number}": g.uuid for g in nvml.gpus()}
+        for gpu in nvml.gpus():
+            if f"/dev/nvidia{gpu.minor_number}" not in given:
+                continue
+            migs = [
+                m.uuid
+                for m in nvml.mig_devices(gpu.index)
+                if {
+                    _cap(mig_cap_minor(gpu.minor_number, m.gpu_instance_id)),
+                    _cap(mig_cap_minor(gpu.minor_number, m.gpu_instance_id, m.compute_instance_id)),
+                }
+                <= given
+            ]
+            out += migs or [gpu.uuid]
+    return out
+
+
+def _cap(minor: int) -> str:
+    return f"/dev/nvidia-caps/nvidia-cap{minor}"
 
 
 def prepare_pod_claims(
@@ -56,7 +80,6 @@ def prepare_pod_claims(
         claims[pod_claim["name"]] = found
     prepared = kubelet.prepare_claims(dict(pod), claims)
     dirs = [node_root / d for d in SPEC_DIRS]
-    uuids = _uuids_by_node(sim)
     out = {}
     containers = [
         *((pod.get("spec") or {}).get("initContainers") or []),
@@ -68,6 +91,6 @@ def prepare_pod_claims(
             continue
         edits = resolve(ids, dirs)
         env = {**edits.env, CDI_DEVICES_ENV: ",".join(ids)}
-        devices = [uuids[n] for n in edits.device_nodes if n in uuids]
+        devices = _devices_behind(sim, edits.device_nodes)
         out[container["name"]] = ContainerDevices(ids, env, devices)
     return out

@@ -384,6 +384,7 @@ class Controller:
             self.owned.pop((kind, namespace, name), None)
             self.applied_hashes.pop((kind, namespace, name), None)
         for name, status in sorted(result.driver_statuses.items()):
+            before = self.drivers.get(name, {}).get("status")  # the watch may update it meanwhile
             patching = _later(
                 self.client.patch,
                 NVIDIADriver.Status,
@@ -394,7 +395,6 @@ class Controller:
             await aretry(patching, f"patch status of nvidiadriver {name}", policy_retry)
             self.metrics.api_writes_total += 1
             if name in self.drivers:
-                before = self.drivers[name].get("status")
                 self.drivers[name] = {**self.drivers[name], "status": status}
                 for kind, reason, message in cr_events(before, status):
                     await self._post_on_driver(self.drivers[name], kind, reason, message)

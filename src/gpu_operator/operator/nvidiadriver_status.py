@@ -8,6 +8,7 @@ what blocks."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gpu_operator.operator.nvidiadriver import DriverCR
 from gpu_operator.operator.render.common import Rendered
@@ -109,3 +110,33 @@ def cr_statuses(
         if dict(cr.status or {}) != status:
             out[cr.name] = status
     return out
+
+
+def _condition(status: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | None:
+    for condition in (status or {}).get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == kind:
+            return condition
+    return None
+
+
+def cr_events(before: Mapping[str, Any] | None, after: Obj) -> list[tuple[str, str, str]]:
+    """The Events (type, reason, message) a CR's status change is worth, named by the status
+    conditions' reasons: a Warning when the Error condition turns true or its reason changes —
+    and, for a conflict or a failure to reconcile, when its message changes (which nodes, which
+    field) — and a Normal ``Reconciled`` when the CR becomes ready (first, or again). Nothing
+    at steady state (statuses are written only when they change, and a ``DriverNotReady``
+    whose pod counts move on is not news)."""
+    old, new = _condition(before, "Error"), _condition(after, "Error")
+    if new is None:
+        return []
+    was_error = old is not None and old.get("status") == "True"
+    reason, message = str(new.get("reason") or ""), str(new.get("message") or "")
+    if new.get("status") == "True":
+        repeated = was_error and old is not None and old.get("reason") == reason
+        if repeated and (reason == NOT_READY or (old or {}).get("message") == message):
+            return []
+        return [("Warning", reason, message)]
+    if was_error or not before:
+        ready = _condition(after, "Ready") or {}
+        return [("Normal", str(ready.get("reason") or "Reconciled"), str(ready.get("message")))]
+    return []

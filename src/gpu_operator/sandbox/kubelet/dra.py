@@ -7,9 +7,11 @@ is registered under its driver name at its endpoint (``NotifyRegistrationStatus`
 anything else is refused with the kubelet's reason (told to the plugin the same way); a
 registration socket that disappears deregisters the driver. Before a pod's containers start,
 each claim it references must be reserved for the pod, and the claims are prepared with one
-``NodePrepareResources`` per driver; a claim's error fails the pod's admission. After the pod
-is gone, ``NodeUnprepareResources``. A container gets the CDI device ids of the claims (and
-requests) its ``resources.claims`` name."""
+``NodePrepareResources`` per driver; a claim's error fails the pod's admission. As the kubelet's
+claim info cache, a claim already prepared on the node (for another pod sharing it) is not
+prepared again: the pod is added to the pods holding it. After a pod is gone,
+``NodeUnprepareResources`` for the claims no other pod on the node holds. A container gets the
+CDI device ids of the claims (and requests) its ``resources.claims`` name."""
 
 from __future__ import annotations
 
@@ -128,6 +130,16 @@ class DraManager:
         """Every ``PluginInfo`` read and the refusal (``""``: registered), in order."""
         self.prepared: dict[str, PodClaims] = {}
         """Pod UID → what was prepared for it."""
+        self.claim_pods: dict[str, set[str]] = {}
+        """Claim UID → the pods on this node holding the prepared claim (the claim info
+        cache's pod set)."""
+        self._claim_devices: dict[str, tuple[PreparedDevice, ...]] = {}
+        self.prepare_calls: list[list[str]] = []
+        """The claim UIDs of every ``NodePrepareResources`` sent, in order."""
+        self._pod_calls = threading.Lock()
+        """One pod's prepare or unprepare at a time, so two pods sharing a claim never both
+        find it unprepared (the kubelet's driver calls may overlap; its drivers are idempotent
+        either way)."""
         self.changed = threading.Condition()
         self._poll_s = poll_s
         self._timeout = call_timeout_s
@@ -252,6 +264,10 @@ class DraManager:
     def prepare_pod(self, pod: Obj, claims: Mapping[str, Obj]) -> PodClaims:
         """Prepare the claims of ``pod`` (``claims``: pod claim name → the ResourceClaim);
         ``ClaimPreparationError`` with the kubelet's reason when one can't be."""
+        with self._pod_calls:
+            return self._prepare_pod(pod, claims)
+
+    def _prepare_pod(self, pod: Obj, claims: Mapping[str, Obj]) -> PodClaims:
         meta = pod["metadata"]
         pod_uid = meta["uid"]
         what = f"pod {meta['namespace']}/{meta['name']}"
@@ -283,6 +299,18 @@ class DraManager:
         for driver, entries in by_driver.items():
             with self.changed:
                 plugin = self.plugins.get(driver)
+                cached = {c["metadata"]["uid"] for _, c in entries} & set(self._claim_devices)
+            for pod_claim_name, c in entries:
+                uid = c["metadata"]["uid"]
+                if uid in cached:  # prepared for another pod: not asked again
+                    meta = c["metadata"]
+                    devices = self._claim_devices[uid]
+                    prepared.claims[pod_claim_name] = (
+                        meta["namespace"], meta["name"], uid, driver, devices,
+                    )  # fmt: skip
+            entries = [(n, c) for n, c in entries if c["metadata"]["uid"] not in cached]
+            if not entries:
+                continue
             if plugin is None:
                 raise ClaimPreparationError(f"{what}: DRA driver {driver} is not registered")
             request = dra.NodePrepareResourcesRequest(
@@ -295,6 +323,8 @@ class DraManager:
                     for _, c in entries
                 ]
             )
+            with self.changed:
+                self.prepare_calls.append([c["metadata"]["uid"] for _, c in entries])
             try:
                 response = plugin.stub.NodePrepareResources(request, timeout=self._timeout)
             except grpc.RpcError as error:
@@ -329,11 +359,18 @@ class DraManager:
                 )  # fmt: skip
         with self.changed:
             self.prepared[pod_uid] = prepared
+            for _, _, uid, _, devices in prepared.claims.values():
+                self._claim_devices[uid] = devices
+                self.claim_pods.setdefault(uid, set()).add(pod_uid)
             self.changed.notify_all()
         return prepared
 
     def unprepare_pod(self, pod_uid: str) -> list[str]:
         """Unprepare what was prepared for the pod; the errors (empty: all done)."""
+        with self._pod_calls:
+            return self._unprepare_pod(pod_uid)
+
+    def _unprepare_pod(self, pod_uid: str) -> list[str]:
         with self.changed:
             prepared = self.prepared.get(pod_uid)
         if prepared is None:
@@ -341,6 +378,11 @@ class DraManager:
         errors = []
         by_driver: dict[str, list[dra.Claim]] = {}
         for namespace, name, uid, driver, _ in prepared.claims.values():
+            with self.changed:
+                holders = self.claim_pods.get(uid, set())
+                if holders - {pod_uid}:  # another pod still holds it: only let go of it
+                    holders.discard(pod_uid)
+                    continue
             by_driver.setdefault(driver, []).append(
                 dra.Claim(namespace=namespace, name=name, uid=uid)
             )
@@ -362,6 +404,11 @@ class DraManager:
                 for c in claims
                 if c.uid in response.claims and response.claims[c.uid].error
             ]
+            with self.changed:
+                for c in claims:
+                    if c.uid in response.claims and not response.claims[c.uid].error:
+                        self.claim_pods.pop(c.uid, None)
+                        self._claim_devices.pop(c.uid, None)
         if not errors:
             with self.changed:
                 self.prepared.pop(pod_uid, None)

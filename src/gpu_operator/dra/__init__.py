@@ -13,6 +13,9 @@ exactly its devices. The parts, by role:
 - ``claims``: which devices of an allocated ResourceClaim are ours — pure;
 - ``checkpoint``: prepared claims on disk, so a restart still knows them;
 - ``prepare``: prepare/unprepare, idempotent, over a claim source;
+- ``sharing_config``: upstream's opaque ``GpuConfig``/``MigDeviceConfig``, decoded and matched to
+  a claim's devices — pure;
+- ``sharing``: time-slicing and MPS applied on prepare, undone on unprepare;
 - ``health``: the device plugin's XID rules, remembering which XID hit a device;
 - ``servicer``, ``server``: the gRPC services and their sockets;
 - ``settings``: upstream's flags and variables through the settings engine;

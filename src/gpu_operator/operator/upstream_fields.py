@@ -240,7 +240,9 @@ VALUES_NOT_USED: dict[str, str] = {
     "platform.openshift": "no OpenShift-specific objects (SCCs) are rendered",
     "nfd.nodefeaturerules": "no NodeFeatureRules: our node labeller writes the labels it needs",
     "node-feature-discovery": "no NFD subchart: our node labeller replaces it (nfd.enabled)",
-    "gpuCluster": "the GPUCluster CRD and its DRA driver (draDriver) are not implemented",
+    "gpuCluster": "the GPUCluster CRD is not implemented: draDriver.enabled deploys the DRA "
+    "driver with the ClusterPolicy",
+    "draDriver.computeDomains": "Multi-Node NVLink compute domains are not implemented",
     **{name: NOT_USED[name] for name in VM_OPERANDS},
 }
 

@@ -147,6 +147,7 @@ def test_the_operator_stays_ours_and_its_deployment_env_names_our_image() -> Non
     assert set(env) == {
         "VALIDATOR_IMAGE", "CONTAINER_TOOLKIT_IMAGE", "DEVICE_PLUGIN_IMAGE",
         "DCGM_EXPORTER_IMAGE", "GFD_IMAGE", "MIG_MANAGER_IMAGE", "DRIVER_MANAGER_IMAGE",
+        "DRA_DRIVER_IMAGE",
     }  # fmt: skip
     assert set(env.values()) == {"ghcr.io/gpu-operator/gpu-operator:v0.1.0"}
 

@@ -102,6 +102,8 @@ class MpsControl(Protocol):
 
     def stop(self, daemon: MpsDaemon) -> None: ...
 
+    def running(self, daemon: MpsDaemon) -> bool: ...
+
 
 def _layout(daemon: MpsDaemon) -> None:
     for path in (daemon.pipe_dir, daemon.shm_dir, daemon.log_dir):
@@ -127,6 +129,9 @@ class SimulatedMpsControl:
     def stop(self, daemon: MpsDaemon) -> None:
         shutil.rmtree(daemon.root, ignore_errors=True)
 
+    def running(self, daemon: MpsDaemon) -> bool:
+        return (daemon.pipe_dir / "control").exists()
+
 
 class ProcessMpsControl:
     """The driver's ``nvidia-cuda-mps-control`` run by the plugin (upstream runs the same
@@ -149,7 +154,7 @@ class ProcessMpsControl:
         argv = [str(self.control), *args]
         try:
             done = subprocess.run(
-                argv, input=stdin, env=self._env(daemon), capture_output=True, text=True,
+                argv, input=stdin or "", env=self._env(daemon), capture_output=True, text=True,
                 timeout=60,
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as error:
@@ -167,6 +172,14 @@ class ProcessMpsControl:
         self._run(daemon, ["-d"])
         for command in daemon.commands():
             self._run(daemon, [], command + "\n")
+
+    def running(self, daemon: MpsDaemon) -> bool:
+        """Whether a daemon answers on the claim's pipe (``get_server_list``)."""
+        try:
+            self._run(daemon, [], "get_server_list\n")
+        except GpuOperatorError:
+            return False
+        return True
 
     def stop(self, daemon: MpsDaemon) -> None:
         if daemon.pipe_dir.exists():
@@ -264,6 +277,22 @@ class SharingManager:
     def _save(self) -> None:
         body = {uid: [asdict(a) for a in groups_] for uid, groups_ in sorted(self.applied.items())}
         write_atomically(self.state_path, json.dumps(body, indent=2) + "\n")
+
+    def resume(self) -> None:
+        """Start again the MPS daemons of prepared claims that no longer run (they ran in the
+        plugin's container, gone with its last process); a failure is logged, the claim's
+        clients then fail as they would without their daemon."""
+        for uid, plan in self.applied.items():
+            for group in plan:
+                if group.mps is None or self.mps is None or self.mps.running(group.mps):
+                    continue
+                try:
+                    self.mps.start(group.mps)
+                    log.info("MPS control daemon %s of claim %s started again", group.mps.id, uid)
+                except (GpuOperatorError, OSError) as error:
+                    log.error(
+                        "claim %s: starting its MPS control daemon again failed: %s", uid, error
+                    )
 
     # --- prepare ------------------------------------------------------------------------
 
@@ -453,6 +482,11 @@ def mps_edits(daemon: MpsDaemon) -> dict[str, list[Any]]:
 def for_node(
     settings: DraSettings, hardware: HardwareSettings, gpus: Mapping[str, GpuInfo]
 ) -> SharingManager:
-    """The driver's sharing manager for this node's driver root and plugin directory."""
+    """The driver's sharing manager for this node's driver root and plugin directory, the
+    MPS daemons of claims prepared before a restart running again."""
     mps, smi, env = for_driver_root(hardware, Path(settings.container_driver_root))
-    return SharingManager(hardware, settings.plugin_dir, gpus, mps=mps, nvidia_smi=smi, smi_env=env)
+    manager = SharingManager(
+        hardware, settings.plugin_dir, gpus, mps=mps, nvidia_smi=smi, smi_env=env
+    )
+    manager.resume()
+    return manager

@@ -170,6 +170,11 @@ def test_mps_starts_a_daemon_per_claim_and_its_devices_get_the_pipe(
             (str(daemon / "pipe"), "/tmp/nvidia-mps"),
         }
 
+    spec_path = tmp_path / f"cdi/k8s.gpu.nvidia.com-claim_{UID}.yaml"
+    spec_path.unlink()  # removed behind the driver's back: written again with the same edits
+    assert make().prepare(REF)[1] == ""
+    assert yaml.safe_load(spec_path.read_text()) == spec
+
     assert preparer.unprepare(REF) == ""
     assert not daemon.exists()
     assert settings(hardware) == DEFAULTS
@@ -292,3 +297,39 @@ def test_a_claim_without_a_config_changes_nothing(world: World) -> None:
     assert settings(hardware) == DEFAULTS
     assert not (plugin_dir / "sharing.json").exists()
     assert preparer.unprepare(REF) == ""
+
+
+def test_a_restart_starts_again_the_daemons_that_no_longer_run(
+    world: World, tmp_path: Path, node_gpus: Callable[[str], NodeGpus]
+) -> None:
+    """The daemon ran in the plugin's container: after a restart, a claim's daemon that does
+    not answer ``get_server_list`` is started again with the same directories and defaults."""
+    make, claims, hardware, plugin_dir = world
+    calls = tmp_path / "calls.log"
+    control = script(
+        tmp_path / "nvidia-cuda-mps-control",
+        "input=$(cat)\n"
+        f'echo "args=$* stdin=$input" >> {calls}\n'
+        '[ "$input" = get_server_list ] && exit 1\n'
+        "exit 0\n",
+    )
+    mps = {"strategy": "MPS", "mpsConfig": {"defaultActiveThreadPercentage": 40}}
+    claims.add(configured(["gpu-2"], mps))
+    assert make(ProcessMpsControl(control, {})).prepare(REF)[1] == ""
+    calls.write_text("")
+
+    restarted = SharingManager(
+        hardware, plugin_dir, node_gpus("hgx-h100").by_name(), mps=ProcessMpsControl(control, {})
+    )
+    restarted.resume()
+    assert [line.split(" stdin=") for line in calls.read_text().splitlines()] == [
+        ["args=", "get_server_list"],
+        ["args=-d", ""],
+        ["args=", "set_default_active_thread_percentage 40"],
+    ]
+
+    simulated = SimulatedMpsControl()
+    (daemon,) = (plugin_dir / "mps").iterdir()
+    (daemon / "pipe/control").unlink(missing_ok=True)
+    SharingManager(hardware, plugin_dir, node_gpus("hgx-h100").by_name(), mps=simulated).resume()
+    assert stat.S_ISFIFO((daemon / "pipe/control").stat().st_mode)

@@ -3,26 +3,41 @@ kubelet calls it: read the claim, write its CDI spec with the toolkit's generato
 with fsync), unprepare, and the node's ResourceSlice build, on a simulated node with an
 in-process claim source (no API round trip in the numbers).
 
-    .venv/bin/python bench/dra_prepare.py [--preset hgx-h100] [--claims 500]
+With ``--mig`` every GPU has MIG mode on and the driver runs with ``DynamicMIG``: each claim is
+one ``3g.40gb`` device (GPU ``i % 8``, slice 4), so a prepare creates its GPU and compute
+instance through NVML (the simulator's) and an unprepare destroys them; the pool build is every
+GPU with every MIG profile (26 devices a GPU, counter sets apart), and the publish cost is the
+build plus ``publish_pool`` writing it to the API server emulator over HTTP (lightkube), a new
+generation each time (``--publishes``).
+
+    .venv/bin/python bench/dra_prepare.py [--preset hgx-h100] [--claims 500] [--mig]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
+import sys
 
-import grpc
+# bench/operator.py would shadow the stdlib's ``operator`` module: keep this folder off sys.path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from gpu_operator.dra.plugin import DraDriver
-from gpu_operator.dra.settings import resolve_settings
-from gpu_operator.gpu import HardwareSettings
-from gpu_operator.protos import dra_v1_pb2 as dra
-from gpu_operator.protos.grpc_api import DRAPluginStub
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import grpc  # noqa: E402
+
+from gpu_operator.dra.plugin import DraDriver  # noqa: E402
+from gpu_operator.dra.settings import resolve_settings  # noqa: E402
+from gpu_operator.dra.slices import build_pool  # noqa: E402
+from gpu_operator.gpu import HardwareSettings, Nvml  # noqa: E402
+from gpu_operator.protos import dra_v1_pb2 as dra  # noqa: E402
+from gpu_operator.protos.grpc_api import DRAPluginStub  # noqa: E402
 
 NODE = "bench-node"
 
@@ -36,7 +51,7 @@ class Claims:
 
 
 class Slices:
-    def publish(self, desired: dict[str, Any]) -> bool:
+    def publish_pool(self, node: str, desired: list[dict[str, Any]]) -> bool:
         return False
 
     def delete_node_slices(self, node: str) -> int:
@@ -60,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="hgx-h100")
     parser.add_argument("--claims", type=int, default=500)
+    parser.add_argument("--mig", action="store_true", help="dynamic MIG: 3g.40gb claims")
+    parser.add_argument("--publishes", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="drab-", dir="/tmp") as tmp:
         base = Path(tmp)
@@ -69,6 +86,11 @@ def main() -> None:
         for name in ("libcuda", "libnvidia-ml", "libnvidia-ptxjitcompiler"):
             (lib / f"{name}.so.{version}").write_bytes(b"")
         os.environ["GPU_OPERATOR_SIM_ROOT"] = str(base / "sim")
+        hardware = HardwareSettings(sim=args.preset, sim_root=base / "sim")
+        if args.mig:
+            with Nvml.open(hardware) as nvml:
+                for index in range(nvml.device_count()):
+                    nvml.set_mig_mode(index, True)
         settings = resolve_settings(
             {},
             {
@@ -77,18 +99,21 @@ def main() -> None:
                 "DRIVER_ROOT_CTR_PATH": str(base / "driver"),
                 "KUBELET_REGISTRAR_DIRECTORY_PATH": str(base / "reg"),
                 "KUBELET_PLUGINS_DIRECTORY_PATH": str(base / "plugins"),
+                **({"FEATURE_GATES": "DynamicMIG=true"} if args.mig else {}),
             },
         )
         claims = Claims()
         driver = DraDriver(
             settings,
-            HardwareSettings(sim=args.preset, sim_root=base / "sim"),
+            hardware,
             publisher=Slices(),
             claims=claims,
         )
         driver.start()
         assert driver.node is not None
         devices = sorted(driver.node.by_name())
+        if args.mig:
+            devices = [f"{d}-mig-3g40gb-9-4" for d in devices]
         try:
             prepare: list[float] = []
             again: list[float] = []
@@ -130,15 +155,50 @@ def main() -> None:
                     unprepare.append(time.perf_counter() - t0)
             for _ in range(200):
                 t0 = time.perf_counter()
-                driver.desired_slice()
+                driver.desired_slices()
                 build.append(time.perf_counter() - t0)
+            publish = publish_cost(driver, args.publishes, base) if args.mig else []
+            pool = driver.desired_slices()
         finally:
             driver.stop(clean=False)
-    print(f"DRA driver on a simulated {args.preset} ({len(devices)} GPUs)")
+    mode = "dynamic MIG, 3g.40gb claims" if args.mig else "full GPUs"
+    print(f"DRA driver on a simulated {args.preset} ({len(devices)} GPUs, {mode})")
+    print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(row("NodePrepareResources (new claim)", prepare))
     print(row("NodePrepareResources (prepared)", again))
     print(row("NodeUnprepareResources", unprepare))
-    print(row(f"ResourceSlice build ({len(devices)} GPUs)", build))
+    count = sum(len(s["spec"].get("devices") or []) for s in pool)
+    print(row(f"pool build ({len(pool)} slices, {count} devices)", build))
+    if publish:
+        print(row("pool build + publish to the emulator", publish))
+
+
+def publish_cost(driver: DraDriver, runs: int, base: Path) -> list[float]:
+    """Build the pool and write it whole to the API server emulator, each time at a new
+    generation (a changed taint makes every run a real write)."""
+    from gpu_operator.dra.kubeapi import SlicePublisher
+    from gpu_operator.dra.slices import Taint
+    from gpu_operator.kube import KubeSettings, build_client
+    from gpu_operator.sandbox.apiserver import ApiServer, ServerThread
+    from gpu_operator.sandbox.apiserver.kubeconfig import write_kubeconfig
+
+    out = []
+    with ServerThread(ApiServer()) as thread:
+        config = write_kubeconfig(base / "kubeconfig", thread.url)
+        client = build_client(KubeSettings(kubeconfig=config))
+        publisher = SlicePublisher(client)
+        assert driver.health is not None
+        try:
+            for i in range(runs + 1):
+                t0 = time.perf_counter()
+                taint = {"gpu-0": [Taint("gpu.nvidia.com/xid", str(40 + i))]}
+                slices = build_pool(NODE, driver.groups(), taint, 1)
+                assert publisher.publish_pool(NODE, slices)
+                if i:  # the first run creates the slices
+                    out.append(time.perf_counter() - t0)
+        finally:
+            client.close()
+    return out
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 from gpu_operator.dra import mig_prepare
 from gpu_operator.dra.devices import device_name, gpu_device
-from gpu_operator.dra.mig_devices import parse_device_name, slice_content
+from gpu_operator.dra.mig_devices import MigGpu, parse_device_name, slice_content
 from gpu_operator.dra.mig_prepare import PreparedMig
 from gpu_operator.dra.slices import GpuGroup
 from gpu_operator.gpu import HardwareSettings, Nvml
-from gpu_operator.gpu.records import GpuInfo, MigDevice, Placement, SystemInfo
+from gpu_operator.gpu.records import GpuInfo, GpuInstanceProfile, MigDevice, Placement, SystemInfo
+from gpu_operator.mig.placement import Placed
+
+_GROUPS_KEPT = 256
 
 
 def mig_enabled(gpu: GpuInfo) -> bool:
@@ -50,6 +53,9 @@ class MigNode:
 
     def __post_init__(self) -> None:
         self._by_minor = {g.minor_number: g for g in self.gpus}
+        self._profiles: dict[int, tuple[GpuInstanceProfile, ...]] = {}
+        self._groups: dict[tuple[int, tuple[Placed, ...]], GpuGroup] = {}
+        """(GPU index, its foreign instances) → its part of the pool: nothing else changes it."""
 
     def owns(self, name: str) -> bool:
         """Whether ``name`` is a MIG device of one of these GPUs."""
@@ -66,21 +72,29 @@ class MigNode:
         out = []
         with Nvml.open(self.hardware) as nvml:
             for gpu in self.gpus:
-                whole = gpu_device(gpu, self.system)
-                content = slice_content(
-                    mig_prepare.mig_gpu(
-                        nvml, gpu.index, attributes=whole["attributes"], owned=owned
-                    ),
-                    full_gpu=whole,
-                )
-                out.append(
-                    GpuGroup(
-                        device_name(gpu),
-                        tuple(content["devices"]),
-                        tuple(content["sharedCounters"]),
-                    )
-                )
+                foreign = mig_prepare.foreign_instances(nvml, gpu.index, owned)
+                group = self._groups.get((gpu.index, foreign))
+                if group is None:
+                    if gpu.index not in self._profiles:
+                        self._profiles[gpu.index] = tuple(nvml.gi_profiles(gpu.index))
+                    group = self._group(gpu, self._profiles[gpu.index], foreign)
+                    if len(self._groups) >= _GROUPS_KEPT:
+                        self._groups.clear()
+                    self._groups[(gpu.index, foreign)] = group
+                out.append(group)
         return out
+
+    def _group(
+        self, gpu: GpuInfo, profiles: tuple[GpuInstanceProfile, ...], foreign: tuple[Placed, ...]
+    ) -> GpuGroup:
+        whole = gpu_device(gpu, self.system)
+        mig = MigGpu(
+            gpu.minor_number, gpu.uuid, profiles, attributes=whole["attributes"], foreign=foreign
+        )
+        content = slice_content(mig, full_gpu=whole)
+        return GpuGroup(
+            device_name(gpu), tuple(content["devices"]), tuple(content["sharedCounters"])
+        )
 
     def prepare(self, name: str, owned: Collection[str]) -> PreparedMig:
         with Nvml.open(self.hardware) as nvml:

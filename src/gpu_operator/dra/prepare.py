@@ -66,6 +66,7 @@ class Preparer:
         self._spec = spec if sharing is None else sharing.wrap_spec(spec)
         self.mig = mig
         self._on_mig_change = on_mig_change
+        self._made_or_removed = False
         self._lock = threading.Lock()
         self._prepared = checkpoint.load(checkpoint_path)
 
@@ -85,6 +86,13 @@ class Preparer:
         """The devices of the prepared claims other than ``claim_uid``."""
         return {d.device for u, c in self._prepared.items() if u != claim_uid for d in c.devices}
 
+    def _mig_changed(self) -> None:
+        """Tell the publisher once instances were made or removed (their slices are ours, but
+        a failed prepare may leave the node's state read differently)."""
+        if self._made_or_removed:
+            self._made_or_removed = False
+            self._on_mig_change()
+
     def spec_path(self, claim_uid: str) -> Path:
         return self.cdi_root / spec_file_name(claim_uid)
 
@@ -102,8 +110,7 @@ class Preparer:
                 log.warning("prepare %s (%s): %s", ref, ref.uid, error)
                 return (), f"ResourceClaim {ref}: {error}"
             finally:
-                if self.mig is not None:
-                    self._on_mig_change()
+                self._mig_changed()
 
     def _prepare_shared(self, ref: ClaimRef) -> tuple[PreparedDevice, ...]:
         """``_prepare``, the claim's sharing undone when it fails after applying it."""
@@ -133,6 +140,7 @@ class Preparer:
         created: dict[str, PreparedMig] = {}
         if self.mig is not None and len(gpus) < len(names):
             try:
+                self._made_or_removed = True
                 created = dict(
                     self.mig.prepare_all([n for n in names if n not in self.gpus], self.owned_mig())
                 )
@@ -215,6 +223,7 @@ class Preparer:
                             f"ResourceClaim {ref}: holds MIG device {device.mig['uuid']} made "
                             "with DynamicMIG, which is off now (FEATURE_GATES=DynamicMIG=true)"
                         )
+                    self._made_or_removed = True
                     self.mig.unprepare(PreparedMig.from_dict(device.mig))
                 failed = self.sharing and self.sharing.try_release(ref, self._in_use(ref.uid))
                 if failed:
@@ -228,6 +237,5 @@ class Preparer:
             except MigPrepareError as error:
                 return f"ResourceClaim {ref}: {error}"
             finally:
-                if self.mig is not None:
-                    self._on_mig_change()
+                self._mig_changed()
         return ""

@@ -112,7 +112,7 @@ def build_pool(
         tainted = [t.to_api() for t in taints.get(group.gpu) or ()]
         devices = []
         for device in group.devices:
-            entry = copy.deepcopy(dict(device))
+            entry = dict(device)  # shared below the top level: the publishers copy what they keep
             if tainted:
                 entry["taints"] = copy.deepcopy(tainted)
             devices.append(entry)

@@ -13,7 +13,7 @@ import pytest
 from gpu_operator.gpu.fake.nvml_events import FakeNvml
 
 FACADE = Path(__file__).parents[3] / "src" / "gpu_operator" / "gpu"
-FACADE_MODULES = ["session.py", "instances.py", "counters.py", "watching.py"]
+FACADE_MODULES = ["session.py", "instances.py", "counters.py", "watching.py", "compute_policy.py"]
 # Taken at import, before the autouse guard swaps nvmlInit for a refusing stub.
 PYNVML = {name: getattr(pynvml, name) for name in dir(pynvml) if name.startswith("nvml")}
 

@@ -12,7 +12,11 @@ from typing import Any
 
 import typer
 
-from gpu_operator.commands.render import load_documents, load_policy_file
+from gpu_operator.commands.render import (
+    DRIVERS_HELP,
+    load_policy_stream,
+    nvidia_driver_docs,
+)
 from gpu_operator.driver.images import NodeOs
 from gpu_operator.errors import ConfigError
 from gpu_operator.operator.images import IMAGE_ENV
@@ -72,14 +76,17 @@ def images_command(
     mirror: str | None = typer.Option(
         None, "--mirror", help="Print skopeo commands copying every image under this registry."
     ),
+    drivers: Path | None = typer.Option(None, "--nvidia-drivers", help=DRIVERS_HELP),
 ) -> None:
     """List every image to pull (and how to mirror them)."""
-    doc, spec = load_policy_file(policy)
-    docs = load_documents(policy) if str(policy) != "-" else []
+    stream, doc, spec = load_policy_stream(policy)
+    crs = nvidia_driver_docs(stream, drivers, policy)
+    docs = stream if str(policy) != "-" else []
     print_notes(doc)
     oses = [parse_os(t) for t in node_os] or [NodeOs("ubuntu", "24.04")]
     environ = operator_environ(docs)
-    uses: set[ImageUse] = set(policy_images(spec, synthetic_nodes(oses, kernel), environ))
+    nodes = synthetic_nodes(oses, kernel)
+    uses: set[ImageUse] = set(policy_images(spec, nodes, environ, nvidia_drivers=crs))
     for other in docs:
         if other.get("kind") in ("Deployment", "DaemonSet", "Job"):
             uses.update(pod_images(other))

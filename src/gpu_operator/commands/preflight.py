@@ -1,29 +1,44 @@
 """``gpu-operator preflight`` (driver part): the driver pools a policy gives for a set of nodes,
 the exact image of each, and with ``--check-registry`` whether each tag exists (registry v2 API).
-Exits 1 when a tag is missing, so an install script can stop before anything is installed."""
+Exits 1 when a tag is missing, so an install script can stop before anything is installed.
+With ``driver.useNvidiaDriverCRD`` the pools are each NVIDIADriver CR's (from the ``-f`` stream,
+``--nvidia-drivers`` or the cluster), as the operator renders them; a CR that cannot render
+(no ``version``) or loses nodes to an older CR is named on stderr, the first failing the run."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
+from lightkube import ApiError
+from lightkube.generic_resource import create_global_resource
 
 from gpu_operator.cli_settings import KUBECONFIG, option
 from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
 from gpu_operator.commands.images import operator_environ, parse_os, print_notes
 from gpu_operator.commands.preflight_cluster import cluster_checks
-from gpu_operator.commands.render import load_documents, load_policy_file
+from gpu_operator.commands.render import (
+    DRIVERS_HELP,
+    load_documents,
+    load_policy_stream,
+    nvidia_driver_docs,
+)
+from gpu_operator.driver.pools import DriverPool
 from gpu_operator.driver.preflight import PoolReport, preflight
 from gpu_operator.driver.registry import Exists, RegistryAuth, TagCheck, check_tag
 from gpu_operator.errors import ConfigError
 from gpu_operator.kube import KubeSettings, build_client, pod_dicts
 from gpu_operator.kube import node_dicts as list_nodes
 from gpu_operator.operator.cluster import NodeFacts, node_facts
+from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.inventory import pod_images, policy_images, synthetic_nodes
-from gpu_operator.operator.policy_v1 import ClusterPolicySpec
+from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 from gpu_operator.operator.render.driver import pools as driver_pools
+
+NVIDIADriver = create_global_resource("nvidia.com", "v1alpha1", "NVIDIADriver", "nvidiadrivers")
 
 
 def preflight_command(
@@ -56,11 +71,13 @@ def preflight_command(
     ),
     server: str | None = typer.Option(None, "--server", help="API server URL."),
     kubeconfig: str | None = option(KUBECONFIG),
+    drivers: Path | None = typer.Option(None, "--nvidia-drivers", help=DRIVERS_HELP),
 ) -> None:
     """Name every driver image the operator will pull, and whether it exists."""
-    doc, spec = load_policy_file(policy)
+    stream, doc, spec = load_policy_stream(policy)
+    crs = nvidia_driver_docs(stream, drivers, policy)
     print_notes(doc)  # what the chart made of image pins, as `images` and the Events say it
-    environ = operator_environ(load_documents(policy) if str(policy) != "-" else [])
+    environ = operator_environ(stream if str(policy) != "-" else [])
     cluster_failed = False
     if from_cluster:
         client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig_path(kubeconfig)))
@@ -68,6 +85,8 @@ def preflight_command(
             objects = list_nodes(client)
             facts = [node_facts(n) for n in objects]
             checks = cluster_checks(objects, pod_dicts(client))
+            if spec.driver.useNvidiaDriverCRD:
+                crs += cluster_nvidia_drivers(client)
         finally:
             client.close()
         for item in checks:
@@ -89,21 +108,35 @@ def preflight_command(
     def check(image: str) -> TagCheck:
         return check_tag(image, auth=auth, plain_http=hosts)
 
-    reports = preflight(driver_pools(spec, facts, environ), check if check_registry else None)
+    per_cr = bool(spec.driver.useNvidiaDriverCRD) and enabled(spec, "driver")
+    owners: dict[str, str] = {}
+    cr_failed = False
+    if per_cr:
+        planned, owners, cr_failed = cr_pools(spec, facts, environ, crs)
+    else:
+        planned = list(driver_pools(spec, facts, environ))
+    reports = preflight(planned, check if check_registry else None)
     others_missing = (
-        _other_images(spec, facts, reports, check, policy, environ)
+        _other_images(spec, facts, reports, check, policy, environ, crs)
         if check_registry and all_images
         else []
     )
     if not reports:
-        typer.echo("driver: no driver pools (driver disabled, or no GPU nodes with OS labels)")
-        if cluster_failed or others_missing:
+        typer.echo(
+            "driver: driver.useNvidiaDriverCRD: no NVIDIADriver CR drives a GPU node (give the "
+            "CRs in -f, --nvidia-drivers FILE or --from-cluster)"
+            if per_cr
+            else "driver: no driver pools (driver disabled, or no GPU nodes with OS labels)"
+        )
+        if cluster_failed or others_missing or cr_failed:
             raise typer.Exit(1)
         return
     width = max(len(r.pool.name) for r in reports)
     for report in reports:
         pool = report.pool
         line = f"{pool.name:<{width}}  {pool.image}  nodes: {', '.join(pool.nodes)}"
+        if pool.name in owners:
+            line += f"  NVIDIADriver: {owners[pool.name]}"
         if report.check is not None:
             line += f"  exists: {report.check.exists.value}"
             if report.check.detail:
@@ -113,8 +146,40 @@ def preflight_command(
     if missing:
         typer.echo(f"missing driver images: {', '.join(missing)}", err=True)
         raise typer.Exit(1)
-    if cluster_failed or others_missing:
+    if cluster_failed or others_missing or cr_failed:
         raise typer.Exit(1)
+
+
+def cr_pools(
+    spec: ClusterPolicySpec,
+    facts: list[NodeFacts],
+    environ: Mapping[str, str],
+    crs: list[dict[str, Any]],
+) -> tuple[list[DriverPool], dict[str, str], bool]:
+    """Each NVIDIADriver CR's driver pools as the operator renders them (``desired_state``, the
+    reconciler's function): the pools under their DaemonSet names, DaemonSet → CR, and whether
+    a CR cannot render. Conflicts and render errors go to stderr."""
+    drivers = desired_state(spec, facts, environ=environ, nvidia_drivers=crs).drivers
+    if drivers is None:
+        return [], {}, False
+    for conflicts in drivers.assignment.conflicts.values():
+        for conflict in conflicts:
+            typer.echo(f"warning: {conflict.message}", err=True)
+    for name, error in sorted(drivers.errors.items()):
+        typer.echo(f"NVIDIADriver {name}: {error}", err=True)
+    planned = [pool for name in sorted(drivers.pools) for pool in drivers.pools[name]]
+    owners = {pool.name: name for name, pools in drivers.pools.items() for pool in pools}
+    return planned, owners, bool(drivers.errors)
+
+
+def cluster_nvidia_drivers(client: Any) -> list[dict[str, Any]]:
+    """The cluster's NVIDIADriver CRs; none where the CRD is not installed."""
+    try:
+        return [dict(obj.to_dict()) for obj in client.list(NVIDIADriver)]
+    except ApiError as error:
+        if error.status.code == 404:
+            return []
+        raise
 
 
 def _other_images(
@@ -124,12 +189,13 @@ def _other_images(
     check: Callable[[str], TagCheck],
     source: Path,
     environ: Mapping[str, str],
+    crs: list[dict[str, Any]],
 ) -> list[str]:
     """Every non-driver image the policy's operands pull, asked of its registry once; printed
     to stderr (stdout stays the driver table). Returns the images that do not exist."""
     drivers = {r.pool.image for r in reports}
     users: dict[str, set[str]] = {}
-    uses = set(policy_images(spec, facts, environ))
+    uses = set(policy_images(spec, facts, environ, nvidia_drivers=crs))
     if str(source) != "-":  # a `helm template` stream also holds the operator's own Deployment
         for doc in load_documents(source):
             if doc.get("kind") in ("Deployment", "DaemonSet", "Job"):

@@ -49,8 +49,11 @@ def policy_images(
     spec: ClusterPolicySpec,
     nodes: Iterable[NodeFacts],
     environ: Mapping[str, str] | None = None,
+    nvidia_drivers: Iterable[Mapping[str, Any]] = (),
 ) -> list[ImageUse]:
-    desired = desired_state(spec, nodes, environ=environ)
+    """Every image the operator's rendered objects pull (with ``driver.useNvidiaDriverCRD``,
+    the driver images of the ``nvidia_drivers`` CRs, per CR and OS pool)."""
+    desired = desired_state(spec, nodes, environ=environ, nvidia_drivers=nvidia_drivers)
     uses = {use for obj in desired.objects() for use in pod_images(obj)}
     return sorted(uses)
 

@@ -290,20 +290,22 @@ def cr_daemonset_name(cr: DriverCR, pool: DriverPool) -> str:
 @dataclass(frozen=True)
 class CrDrivers:
     """What the NVIDIADriver CRs render to: the node assignment, every CR's DaemonSets (by CR)
-    and, for a CR that cannot render, why."""
+    and, for a CR that cannot render, why. ``pools``: each CR's driver pools, named as their
+    DaemonSets, with their images (what ``preflight`` checks)."""
 
     assignment: Assignment = field(default_factory=Assignment)
     daemonsets: Mapping[str, tuple[Obj, ...]] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
+    pools: Mapping[str, tuple[DriverPool, ...]] = field(default_factory=dict)
 
 
-def _cr_daemonset(ctx: RenderContext, cr: DriverCR, pool: DriverPool) -> Obj:
-    named = dataclasses.replace(pool, name=cr_daemonset_name(cr, pool))
+def _cr_daemonset(ctx: RenderContext, cr: DriverCR, named: DriverPool) -> Obj:
+    """``named``: the pool under its DaemonSet name (``cr_daemonset_name``)."""
     labels = {OWNER_LABEL: cr.owner, COMPONENT_LABEL: "nvidia-driver"}
-    selector = {**pool.node_selector, OWNER_LABEL: cr.owner}
+    selector = {**named.node_selector, OWNER_LABEL: cr.owner}
     assert cr.spec is not None
     priority = cr.spec.priorityClassName or "system-node-critical"
-    obj = _pool_daemonset(ctx, named, pool.node_affinity(), selector, labels, priority)
+    obj = _pool_daemonset(ctx, named, named.node_affinity(), selector, labels, priority)
     if cr.uid:  # traceable to its CR; the policy stays the controller (it deletes what is stale)
         obj["metadata"]["ownerReferences"] = [
             *obj["metadata"].get("ownerReferences", []),
@@ -320,6 +322,7 @@ def nvidia_drivers(ctx: RenderContext) -> CrDrivers:
     assignment = assign(crs, ctx.facts.gpu_nodes)
     daemonsets: dict[str, tuple[Obj, ...]] = {}
     errors: dict[str, str] = {}
+    named: dict[str, tuple[DriverPool, ...]] = {}
     for cr in crs:
         if cr.spec is None:
             errors[cr.name] = cr.error or "not parsed"
@@ -332,10 +335,14 @@ def nvidia_drivers(ctx: RenderContext) -> CrDrivers:
                 ctx, spec=driver_policy(ctx.spec, cr.spec, f"NVIDIADriver {cr.name}")
             )
             planned = pools(view.spec, mine, {})
-            daemonsets[cr.name] = tuple(_cr_daemonset(view, cr, pool) for pool in planned)
+            mine_named = tuple(
+                dataclasses.replace(p, name=cr_daemonset_name(cr, p)) for p in planned
+            )
+            daemonsets[cr.name] = tuple(_cr_daemonset(view, cr, pool) for pool in mine_named)
+            named[cr.name] = mine_named
         except ConfigError as error:
             errors[cr.name] = str(error)
-    return CrDrivers(assignment, daemonsets, errors)
+    return CrDrivers(assignment, daemonsets, errors, named)
 
 
 def render(ctx: RenderContext) -> Rendered:

@@ -1,7 +1,8 @@
 """``gpu-operator status`` (and ``kubectl gpu status``): the cluster as an administrator asks
 about it — per GPU node its GPUs, MIG layout and state, the readiness of each operand, and what
-blocks (a pod's reason, a failed or pending MIG change, a paused operand, a cordon), then the
-ClusterPolicy's state with the conditions that are not true. Read-only."""
+blocks (a pod's reason, a failed or pending MIG change, a paused operand, a cordon, a DRA
+device taint from the node's ResourceSlices), then the ClusterPolicy's state with the conditions
+that are not true. Read-only."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ OPERANDS = (
     "gpu-feature-discovery",
     "nvidia-dcgm-exporter",
     "nvidia-mig-manager",
+    "nvidia-dra-driver-gpu-kubelet-plugin",
 )
 
 
@@ -50,6 +52,38 @@ class NodeReport:
     resources: dict[str, int]
     operands: dict[str, str] = field(default_factory=dict)
     blocking: list[str] = field(default_factory=list)
+    device_taints: list[dict[str, str]] = field(default_factory=list)
+    """DRA device taints of the node's ResourceSlices: driver, device, key, value, effect."""
+
+
+def device_taints(slices: list[Obj]) -> dict[str, list[dict[str, str]]]:
+    """Node name → every taint on a device of its ResourceSlices (``resource.k8s.io/v1``
+    ``Device.taints``; the DRA driver taints a GPU an XID made unusable), slice order."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for item in slices:
+        spec = item.get("spec") or {}
+        node = str(spec.get("nodeName") or "")
+        for device in spec.get("devices") or ():
+            for taint in device.get("taints") or ():
+                found.setdefault(node, []).append(
+                    {
+                        "driver": str(spec.get("driver", "")),
+                        "device": str(device.get("name", "")),
+                        "key": str(taint.get("key", "")),
+                        "value": str(taint.get("value", "")),
+                        "effect": str(taint.get("effect", "")),
+                    }
+                )
+    return found
+
+
+def taint_line(taint: Mapping[str, str]) -> str:
+    """``device gpu-3 (gpu.nvidia.com) tainted gpu.nvidia.com/xid=79:NoSchedule``."""
+    value = f"={taint['value']}" if taint["value"] else ""
+    return (
+        f"device {taint['device']} ({taint['driver']}) tainted "
+        f"{taint['key']}{value}:{taint['effect']}"
+    )
 
 
 def node_report(node: Obj, pods: list[Obj]) -> NodeReport:
@@ -99,14 +133,15 @@ def operand_key(operand: str) -> str:
         "gpu-feature-discovery": "gpu-feature-discovery",
         "nvidia-dcgm-exporter": "dcgm-exporter",
         "nvidia-mig-manager": "mig-manager",
+        "nvidia-dra-driver-gpu-kubelet-plugin": "dra-driver",
     }[operand]
 
 
 def cluster_report(
-    nodes: list[Obj], pods: list[Obj], policy: Obj | None
+    nodes: list[Obj], pods: list[Obj], policy: Obj | None, slices: list[Obj] | None = None
 ) -> tuple[list[NodeReport], str, list[str]]:
     """Every GPU node (``nfd.has_nvidia_gpu``: gpu.present, or NFD's NVIDIA PCI label) and the
-    policy."""
+    policy; ``slices``: the ResourceSlices (their device taints)."""
     by_node: dict[str, list[Obj]] = {}
     for pod in pods:
         by_node.setdefault((pod.get("spec") or {}).get("nodeName") or "", []).append(pod)
@@ -115,6 +150,10 @@ def cluster_report(
         for n in sorted(nodes, key=lambda n: n["metadata"]["name"])
         if is_gpu_node(n)
     ]
+    taints = device_taints(slices or [])
+    for report in reports:
+        report.device_taints = taints.get(report.name, [])
+        report.blocking += [taint_line(t) for t in report.device_taints]
     state, problems = views.policy_summary(policy)
     return reports, state, problems
 
@@ -145,8 +184,12 @@ def render(console: Console, reports: list[NodeReport], state: str, problems: li
     )
 
 
-def gather(kubeconfig: Path | None, server: str | None) -> tuple[list[Obj], list[Obj], Obj | None]:
+def gather(
+    kubeconfig: Path | None, server: str | None
+) -> tuple[list[Obj], list[Obj], Obj | None, list[Obj]]:
     from gpu_operator.kube import KubeSettings, build_client, node_dicts, pod_dicts
+    from gpu_operator.kube.cluster_objects import list_cluster_objects
+    from gpu_operator.kube.server_info import get_path, served_versions
     from gpu_operator.operator.controller import ClusterPolicy
 
     client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig))
@@ -157,9 +200,16 @@ def gather(kubeconfig: Path | None, server: str | None) -> tuple[list[Obj], list
             (dict(p) for p in client.list(ClusterPolicy)),
             key=lambda p: str(p["metadata"].get("creationTimestamp", "")),
         )
+        slices: list[Obj] = []
+        if "v1" in served_versions(get_path(client, "/apis/resource.k8s.io")):
+            slices = list(
+                list_cluster_objects(
+                    client, "resource.k8s.io/v1", "ResourceSlice", "resourceslices"
+                )
+            )
     finally:
         client.close()
-    return nodes, pods, (policies[0] if policies else None)
+    return nodes, pods, (policies[0] if policies else None), slices
 
 
 def status_command(

@@ -260,3 +260,52 @@ def test_a_wrong_config_keeps_the_pod_waiting_with_the_field_named(
     assert "sharing.timeSlicingConfig.interval: unknown time-slice interval: Forever" in said()[0]
     assert phase(sandbox, "waits") != "Running"
     assert not list((sandbox.nodes[NODE].root / "etc/cdi").glob("k8s.gpu.nvidia.com-claim_*"))
+
+
+def test_a_device_class_config_applies_to_the_claims_that_use_the_class(
+    sandbox: Sandbox, driver: tuple[DraDriver, HardwareSettings]
+) -> None:
+    """A DeviceClass carrying a GpuConfig (``spec.config``): the scheduler copies it into the
+    allocation (``FromClass``) and the driver applies it to a claim that says nothing itself."""
+    rest = sandbox.rest
+    assert rest is not None
+    _, hardware = driver
+    (gpu_class,) = [c for c in device_classes() if c["metadata"]["name"] == "gpu.nvidia.com"]
+    params = shared_claim(
+        "x", {"strategy": "TimeSlicing", "timeSlicingConfig": {"interval": "Medium"}}
+    )
+    config = params["spec"]["devices"]["config"][0]
+    rest.create(
+        "resource.k8s.io/v1/deviceclasses",
+        {
+            **gpu_class,
+            "metadata": {"name": "timesliced.gpu.example.com"},
+            "spec": {**gpu_class["spec"], "config": [{"opaque": config["opaque"]}]},
+        },
+    )
+    plain = shared_claim("class-gpu", {})
+    plain["spec"]["devices"]["requests"][0]["exactly"]["deviceClassName"] = (
+        "timesliced.gpu.example.com"
+    )
+    del plain["spec"]["devices"]["config"]
+    claim = rest.create(CLAIMS, plain, "default")
+    rest.create("pods", pod("classy", "class-gpu"), "default")
+    assert wait_until(lambda: phase(sandbox, "classy") == "Running", 60)
+    stored = rest.get(CLAIMS, "class-gpu", "default")
+    assert stored is not None
+    (entry,) = stored["status"]["allocation"]["devices"]["config"]
+    assert entry["source"] == "FromClass"
+    (result,) = stored["status"]["allocation"]["devices"]["results"]
+    minor = int(result["device"].removeprefix("gpu-"))
+    with Nvml.open(hardware) as nvml:
+        index = next(g.index for g in nvml.gpus() if g.minor_number == minor)
+        assert policy.timeslice(nvml, index) == 2  # Medium
+
+    spec_file = (
+        sandbox.nodes[NODE].root
+        / f"etc/cdi/k8s.gpu.nvidia.com-claim_{claim['metadata']['uid']}.yaml"
+    )
+    rest.delete("pods", "classy", "default", grace_period_s=0)
+    assert wait_until(lambda: not spec_file.exists(), 30)
+    with Nvml.open(hardware) as nvml:
+        assert policy.timeslice(nvml, index) == 0

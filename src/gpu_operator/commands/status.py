@@ -20,6 +20,8 @@ from rich.table import Table
 from gpu_operator import nfd, views
 from gpu_operator.cli_settings import KUBECONFIG, option
 from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
+from gpu_operator.driver.groups import OWNER_LABEL
+from gpu_operator.driver.pools import is_driver_pool
 from gpu_operator.errors import GpuOperatorError
 from gpu_operator.mig.agent import FAILURE_ANNOTATION
 from gpu_operator.names import (
@@ -52,6 +54,8 @@ class NodeReport:
     resources: dict[str, int]
     operands: dict[str, str] = field(default_factory=dict)
     blocking: list[str] = field(default_factory=list)
+    nvidia_driver: str = ""
+    """The NVIDIADriver CR that drives the node (the operator's owner label), if any."""
     device_taints: list[dict[str, str]] = field(default_factory=list)
     """DRA device taints of the node's ResourceSlices: driver, device, key, value, effect."""
 
@@ -100,10 +104,11 @@ def node_report(node: Obj, pods: list[Obj]) -> NodeReport:
         mig_config=labels.get(MIG_CONFIG_LABEL, "-"),
         mig_state=labels.get(MIG_CONFIG_STATE_LABEL, "-"),
         resources=views.gpu_resources(node),
+        nvidia_driver=labels.get(OWNER_LABEL, ""),
     )
     for pod in pods:
         app = (pod["metadata"].get("labels") or {}).get("app", "")
-        if app in OPERANDS:
+        if app in OPERANDS or is_driver_pool(app):  # the operator's rule: CR and OS pools too
             report.operands[app] = views.pod_status(pod)
             if not views.settled(pod):
                 report.blocking.append(f"pod {pod['metadata']['name']}: {views.pod_status(pod)}")
@@ -154,8 +159,22 @@ def cluster_report(
     for report in reports:
         report.device_taints = taints.get(report.name, [])
         report.blocking += [taint_line(t) for t in report.device_taints]
+    if _per_cr(policy):
+        for report in reports:
+            if not report.nvidia_driver:
+                report.blocking.append(
+                    "no NVIDIADriver CR drives this node: it gets no driver (give a CR a "
+                    f"nodeSelector that matches it, or create a default one; {OWNER_LABEL})"
+                )
     state, problems = views.policy_summary(policy)
     return reports, state, problems
+
+
+def _per_cr(policy: Obj | None) -> bool:
+    """Whether the policy has NVIDIADriver CRs drive the driver (``driver.useNvidiaDriverCRD``,
+    the driver not disabled)."""
+    driver = ((policy or {}).get("spec") or {}).get("driver") or {}
+    return bool(driver.get("useNvidiaDriverCRD")) and driver.get("enabled", True) is not False
 
 
 def is_gpu_node(node: Obj) -> bool:
@@ -163,7 +182,9 @@ def is_gpu_node(node: Obj) -> bool:
 
 
 def render(console: Console, reports: list[NodeReport], state: str, problems: list[str]) -> None:
-    table = Table("NODE", "GPUS", "MIG CONFIG", "MIG STATE", "RESOURCES", "OPERANDS", box=None)
+    columns = ["NODE", "GPUS", "MIG CONFIG", "MIG STATE", "RESOURCES", "OPERANDS"]
+    per_cr = any(r.nvidia_driver for r in reports)  # which CR drives each node
+    table = Table(*columns, *(["NVIDIADRIVER"] if per_cr else []), box=None)
     for r in reports:
         ready = sum(1 for s in r.operands.values() if s in ("Running", "Completed"))
         table.add_row(
@@ -174,6 +195,7 @@ def render(console: Console, reports: list[NodeReport], state: str, problems: li
             ", ".join(f"{k.removeprefix('nvidia.com/')}: {v}" for k, v in r.resources.items())
             or "-",
             f"{ready}/{len(r.operands)} running",
+            *([r.nvidia_driver or "-"] if per_cr else []),
         )
     console.print(table)
     for r in reports:

@@ -3,7 +3,10 @@ the exact image of each, and with ``--check-registry`` whether each tag exists (
 Exits 1 when a tag is missing, so an install script can stop before anything is installed.
 With ``driver.useNvidiaDriverCRD`` the pools are each NVIDIADriver CR's (from the ``-f`` stream,
 ``--nvidia-drivers`` or the cluster), as the operator renders them; a CR that cannot render
-(no ``version``) or loses nodes to an older CR is named on stderr, the first failing the run."""
+(no ``version``) or loses nodes to an older CR is named on stderr, the first failing the run.
+It fails too where the operator would refuse the policy's ``draDriver`` (a cluster older than
+1.34 or without ``resource.k8s.io/v1``, with ``--from-cluster``; the device plugin on the same
+nodes): the operator's own line on stderr."""
 
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ from gpu_operator.kube import KubeSettings, build_client, pod_dicts
 from gpu_operator.kube import node_dicts as list_nodes
 from gpu_operator.operator.cluster import NodeFacts, node_facts
 from gpu_operator.operator.desired import desired_state
+from gpu_operator.operator.dra_refusals import ApiFacts, parse_version, refusals
 from gpu_operator.operator.inventory import pod_images, policy_images, synthetic_nodes
+from gpu_operator.operator.labeling import apply_patch, plan_node
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 from gpu_operator.operator.render.driver import pools as driver_pools
 
@@ -79,12 +84,19 @@ def preflight_command(
     print_notes(doc)  # what the chart made of image pins, as `images` and the Events say it
     environ = operator_environ(stream if str(policy) != "-" else [])
     cluster_failed = False
+    api = ApiFacts()
     if from_cluster:
+        from gpu_operator.kube.server_info import get_path, served_versions
+
         client = build_client(KubeSettings(server=server, kubeconfig=kubeconfig_path(kubeconfig)))
         try:
             objects = list_nodes(client)
             facts = [node_facts(n) for n in objects]
             checks = cluster_checks(objects, pod_dicts(client))
+            group = get_path(client, "/apis/resource.k8s.io")
+            api = ApiFacts(
+                parse_version(get_path(client, "/version") or {}), "v1" in served_versions(group)
+            )
             if spec.driver.useNvidiaDriverCRD:
                 crs += cluster_nvidia_drivers(client)
         finally:
@@ -98,6 +110,9 @@ def preflight_command(
         facts = synthetic_nodes([parse_os(t) for t in node_os], kernel)
     else:
         raise ConfigError("preflight: say which nodes: --from-cluster, --nodes FILE or --node-os")
+    for line in dra_refusals(spec, facts, api):
+        typer.echo(f"fail  {line}", err=True)
+        cluster_failed = True
     auth = None
     if os.environ.get("REGISTRY_USERNAME"):
         auth = RegistryAuth(
@@ -180,6 +195,17 @@ def cluster_nvidia_drivers(client: Any) -> list[dict[str, Any]]:
         if error.status.code == 404:
             return []
         raise
+
+
+def dra_refusals(spec: ClusterPolicySpec, nodes: list[NodeFacts], api: ApiFacts) -> list[str]:
+    """What the operator would refuse of ``draDriver`` (``operator.dra_refusals``), against the
+    GPU nodes as the operator will label them."""
+    labelled = []
+    for node in nodes:
+        patch = plan_node(node.labels, node.annotations, spec)
+        labels = apply_patch(node.labels, patch.labels)
+        labelled.append(NodeFacts(node.name, labels, node.annotations, node.runtime_version))
+    return refusals(spec, [n for n in labelled if n.gpu_present], api)
 
 
 def _other_images(

@@ -186,10 +186,15 @@ def _messages(data: bytes, number: int) -> list[bytes]:
     return [v for n, v in fields(data) if n == number and isinstance(v, bytes)]
 
 
+DRA_RESOURCE_PREFIX = "dra:"
+"""Ours: a DRA claim's device is listed as resource ``dra:<driver>``, device id its name."""
+
+
 def parse_list_response(data: bytes) -> list[ContainerDevices]:
     """``ListPodResourcesResponse`` (podresources/v1): pod_resources = 1 {name = 1,
     namespace = 2, containers = 3 {name = 1, devices = 2 {resource_name = 1,
-    device_ids = 2}}}; other fields are skipped."""
+    device_ids = 2}, dynamic_resources = 5 {claim_resources = 4 {driver_name = 2,
+    device_name = 4}}}}; other fields are skipped."""
     out = []
     for pod in _messages(data, 1):
         name, namespace = "".join(_texts(pod, 1)), "".join(_texts(pod, 2))
@@ -205,6 +210,11 @@ def parse_list_response(data: bytes) -> list[ContainerDevices]:
                         tuple(_texts(devices, 2)),
                     )
                 )
+            for dynamic in _messages(container, 5):
+                for claimed in _messages(dynamic, 4):
+                    driver = DRA_RESOURCE_PREFIX + "".join(_texts(claimed, 2))
+                    device = ("".join(_texts(claimed, 4)),)
+                    out.append(ContainerDevices(name, namespace, container_name, driver, device))
     return out
 
 

@@ -14,13 +14,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gpu_operator.names import GPU_RESOURCE, MIG_RESOURCE_PREFIX, SHARED_GPU_RESOURCE
-from gpu_operator.podresources import ContainerDevices, device_uuid
+from gpu_operator.podresources import DRA_RESOURCE_PREFIX, ContainerDevices, device_uuid
 
 MIG_PREFIX = MIG_RESOURCE_PREFIX
 # Beyond upstream: time-slicing with renameByDefault advertises nvidia.com/gpu.shared.
 
 _GKE_MIG = re.compile(r"nvidia(\d+)/gi(\d+)(?:/vgpu\d+)?")
 _GKE_SHARED = re.compile(r"(nvidia\d+)/vgpu\d+")
+DRA_GPU_RESOURCE = DRA_RESOURCE_PREFIX + "gpu.nvidia.com"
+"""A DRA claim's device of NVIDIA's driver: ``gpu-<minor>`` or a dynamic MIG device
+``gpu-<minor>-mig-<profile>-<GI profile id>-<start>``."""
+_DRA_MIG = re.compile(r"gpu-(\d+)-mig-.+-(\d+)-(\d+)")
+
+
+def dra_key(device: str) -> str:
+    """The key ``Pass.dra_devices`` files a DRA device under: ``gpu-<minor>`` for a GPU,
+    ``gpu-<minor>-mig-<GI profile id>-<start>`` for a MIG device."""
+    match = _DRA_MIG.fullmatch(device)
+    return device if match is None else f"gpu-{match[1]}-mig-{match[2]}-{match[3]}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ def with_metadata(
 
 def counts(resource: str, extra_resources: Iterable[str]) -> bool:
     return (
-        resource in (GPU_RESOURCE, SHARED_GPU_RESOURCE)
+        resource in (GPU_RESOURCE, SHARED_GPU_RESOURCE, DRA_GPU_RESOURCE)
         or resource.startswith(MIG_PREFIX)
         or resource in set(extra_resources)
     )
@@ -97,16 +108,22 @@ def pod_map(
     entries: Iterable[ContainerDevices],
     mig_parents: Mapping[str, tuple[int, int]],
     extra_resources: Iterable[str] = (),
+    dra_devices: Mapping[str, str] | None = None,
 ) -> dict[str, PodRef]:
-    """Entity key → pod. ``mig_parents`` maps MIG UUIDs to (GPU index, GI id). When several
-    containers share one device (time-slicing), the last one listed wins, as upstream."""
+    """Entity key → pod. ``mig_parents`` maps MIG UUIDs to (GPU index, GI id), ``dra_devices``
+    DRA device keys (``dra_key``) to entity keys. When several containers share one device
+    (time-slicing), the last one listed wins, as upstream."""
     extra = tuple(extra_resources)
     out: dict[str, PodRef] = {}
     for entry in entries:
         if not counts(entry.resource_name, extra):
             continue
+        dra = entry.resource_name == DRA_GPU_RESOURCE
         for device_id in entry.device_ids:
-            key = entity_key(device_id, mig_parents)
+            if dra:
+                key = (dra_devices or {}).get(dra_key(device_id))
+            else:
+                key = entity_key(device_id, mig_parents)
             if key is not None:
                 out[key] = PodRef(entry.pod, entry.namespace, entry.container)
     return out

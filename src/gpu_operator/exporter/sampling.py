@@ -43,6 +43,8 @@ class Pass:
     duration_s: float = 0.0
     mig_parents: dict[str, tuple[int, int]] = field(default_factory=dict)
     """MIG device UUID → (GPU index, GI id), for pod attribution."""
+    dra_devices: dict[str, str] = field(default_factory=dict)
+    """DRA device key (``pods.dra_key``) → entity key, for DRA claims' pod attribution."""
 
 
 class Sampler:
@@ -73,6 +75,7 @@ class Sampler:
         self._gpm: dict[tuple[int, int | None], GpmStream | None] = {}
         self.errors_total = 0
         self._mig_parents: dict[str, tuple[int, int]] = {}
+        self._dra: dict[str, str] = {}
 
     def sample(self, last_xids: Mapping[tuple[int, int | None], int] | None = None) -> Pass:
         """One pass; ``last_xids`` maps (GPU, GI id or None) to the last XID code seen."""
@@ -82,6 +85,7 @@ class Sampler:
         health: list[GpuHealth] = []
         clock_events: dict[int, int] = {}
         self._mig_parents = {}
+        self._dra = {}
         errors = 0
         for index in range(self._nvml.device_count()):
             if not self._devices.wants_gpu(index):
@@ -110,7 +114,13 @@ class Sampler:
         self.errors_total += errors
         duration = self._clock() - started
         return Pass(
-            tuple(readings), tuple(health), clock_events, errors, duration, self._mig_parents
+            tuple(readings),
+            tuple(health),
+            clock_events,
+            errors,
+            duration,
+            self._mig_parents,
+            self._dra,
         )
 
     # --- one GPU -------------------------------------------------------------------------
@@ -146,6 +156,14 @@ class Sampler:
         # The MIG layout can change under us (the MIG manager): read it every pass.
         devices = self._nvml.mig_devices(index) if info.mig_capable else []
         self._mig_parents.update({d.uuid: (index, d.gpu_instance_id) for d in devices})
+        gpu = f"gpu-{info.minor_number}"
+        self._dra[gpu] = info.uuid
+        self._dra.update(
+            {
+                f"{gpu}-mig-{d.gi_profile_id}-{d.placement.start}": f"{index}-{d.gpu_instance_id}"
+                for d in devices
+            }
+        )
         if self._devices.mode == "g" or not devices:
             return [replace(base, gpm=self._gpm_of(index, None), last_xid=self._xid(index, None))]
         out = []

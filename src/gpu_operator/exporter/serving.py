@@ -108,7 +108,12 @@ class Exporter:
         except (GpuOperatorError, OSError) as error:
             log.warning("pod attribution unavailable: %s", error)
             return
-        pods = pod_map(entries, self._last.mig_parents, self.settings.nvidia_resource_names)
+        pods = pod_map(
+            entries,
+            self._last.mig_parents,
+            self.settings.nvidia_resource_names,
+            self._last.dra_devices,
+        )
         wanted = (
             self.settings.kubernetes_enable_pod_labels or self.settings.kubernetes_enable_pod_uid
         )

@@ -3,10 +3,11 @@ DRA driver (``FEATURE_GATES=DynamicMIG=true``) serving on each: a pod whose clai
 ``mig.nvidia.com`` device of profile ``3g.40gb`` is allocated one by the sandbox scheduler (in
 the placement solver's order), the driver creates exactly that GPU/compute instance, the
 container gets its CDI device and its workload holds the MIG device in the node's NVML, the
-kubelet's PodResources lists the claim's device for the container; deleting the pod removes the
-instance. Then NVIDIA's documented creation-order case (``-cgi 19,19,14,9`` fails when the
-small instances scatter) through the scheduler and the driver: claims for 1g, 1g, 2g and 3g are
-all served, on one GPU, where the solver places them."""
+kubelet's PodResources lists the claim's device for the container and the exporter's attribution
+puts the pod on that GPU instance; deleting the pod removes the instance. Then NVIDIA's
+documented creation-order case (``-cgi 19,19,14,9`` fails when the small instances scatter)
+through the scheduler and the driver: claims for 1g, 1g, 2g and 3g are all served, on one GPU,
+where the solver places them."""
 
 from __future__ import annotations
 
@@ -22,8 +23,12 @@ import pytest
 from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
 from gpu_operator.dra.plugin import DraDriver
 from gpu_operator.dra.settings import resolve_settings
+from gpu_operator.exporter.pods import pod_map
+from gpu_operator.exporter.sampling import Sampler
+from gpu_operator.exporter.settings import DeviceSelection
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import KubeSettings, build_client
+from gpu_operator.podresources import list_pod_devices
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.containers import load_gpus
 from gpu_operator.sandbox.dra.classes import device_classes
@@ -193,6 +198,21 @@ def test_a_3g_claim_gets_its_mig_device_created_held_and_removed(
     assert container.devices == (mig.uuid,)
     spec_file = sandbox.nodes[node].root / f"etc/cdi/k8s.gpu.nvidia.com-claim_{result['uid']}.yaml"
     assert "/dev/nvidia-caps/nvidia-cap" in spec_file.read_text()
+
+    # The exporter's attribution: the kubelet's PodResources List (dynamic_resources) and one
+    # sampling pass of the node's NVML put the pod on the MIG device's GPU instance.
+    socket = sandbox.nodes[node].root / "var/lib/kubelet/pod-resources/kubelet.sock"
+    entries = list_pod_devices(socket)
+    assert ("job", "dra:gpu.nvidia.com", (result["device"],)) in [
+        (e.pod, e.resource_name, e.device_ids) for e in entries
+    ]
+    with Nvml.open(settings) as nvml:
+        sampled = Sampler(
+            nvml, devices=DeviceSelection(), gpm_metrics=[], energy_interval_s=1.0
+        ).sample()
+    pods = pod_map(entries, sampled.mig_parents, (), sampled.dra_devices)
+    assert pods[f"{index}-{mig.gpu_instance_id}"].pod == "job"
+    assert f"{index}-{mig.gpu_instance_id}" in {r.entity.pod_key for r in sampled.readings}
 
     rest.delete("pods", "job", "default", grace_period_s=0)
     assert wait_until(lambda: not spec_file.exists(), 60)

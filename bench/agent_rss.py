@@ -6,7 +6,8 @@
    glibc's default malloc arenas and once with ``MALLOC_ARENA_MAX=2``.
 2. In a fresh interpreter, one step at a time, what each import or action adds to VmRSS
    (the order an agent loads them: the CLI, the settings, the NVML facade, NVML's start, the
-   device plugin's gRPC and protobuf, a gRPC server and one dial of it).
+   device plugin's gRPC and protobuf, a gRPC server and one dial of it; then, for comparison,
+   what neither agent's process loads any more: typer, YAML without a file, pydantic).
 
     python bench/agent_rss.py              # simulated h200 (GPU_OPERATOR_SIM)
     python bench/agent_rss.py --real       # this machine's GPUs
@@ -45,13 +46,11 @@ marks = [("python " + sys.version.split()[0], rss())]
 def mark(name):
     gc.collect()
     marks.append((name, rss()))
-import gpu_operator.cli, typer; mark("the CLI (typer, click)")
-import gpu_operator.commands.device_plugin, gpu_operator.commands.feature_discovery
-mark("the two command modules")
+import gpu_operator.cli; mark("gpu_operator.cli (no typer)")
+import gpu_operator.deviceplugin.process, gpu_operator.discovery.process
+mark("the two agents' process modules")
 import gpu_operator.deviceplugin.settings, gpu_operator.discovery.settings
 mark("settings + v1 config model")
-import yaml; mark("yaml (only with a config file)")
-import pydantic; mark("pydantic (no longer on either path)")
 import gpu_operator.discovery.loop; mark("feature discovery's label rules")
 import pynvml; mark("import pynvml")
 from gpu_operator.gpu import HardwareSettings, Nvml
@@ -74,6 +73,9 @@ mark("a gRPC server serving")
 with grpc.insecure_channel("unix://" + path) as channel:
     DevicePluginStub(channel).GetDevicePluginOptions(pb.Empty(), timeout=5, wait_for_ready=True)
 time.sleep(0.3); mark("one dial and call")
+import typer; mark("not on either path: typer and click (--help only)")
+import yaml; mark("not on either path: yaml (only with a config file)")
+import pydantic; mark("not on either path: pydantic")
 threads = len(os.listdir("/proc/self/task"))
 server.stop(None); nvml.close()
 for name, value in marks:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ class NodeReport:
     """DRA device taints of the node's ResourceSlices: driver, device, key, value, effect."""
 
 
-def device_taints(slices: list[Obj]) -> dict[str, list[dict[str, str]]]:
+def device_taints(slices: Sequence[Obj]) -> dict[str, list[dict[str, str]]]:
     """Node name → every taint on a device of its ResourceSlices (``resource.k8s.io/v1``
     ``Device.taints``; the DRA driver taints a GPU an XID made unusable), slice order."""
     found: dict[str, list[dict[str, str]]] = {}
@@ -143,7 +143,7 @@ def operand_key(operand: str) -> str:
 
 
 def cluster_report(
-    nodes: list[Obj], pods: list[Obj], policy: Obj | None, slices: list[Obj] | None = None
+    nodes: list[Obj], pods: list[Obj], policy: Obj | None, slices: Sequence[Obj] | None = None
 ) -> tuple[list[NodeReport], str, list[str]]:
     """Every GPU node (``nfd.has_nvidia_gpu``: gpu.present, or NFD's NVIDIA PCI label) and the
     policy; ``slices``: the ResourceSlices (their device taints)."""

@@ -6,6 +6,7 @@ a DRA-only policy on a 1.37 cluster passes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,18 +17,19 @@ from gpu_operator.sandbox.apiserver import ServerThread
 from gpu_operator.sandbox.apiserver.discovery import VERSION_ENV
 from gpu_operator.sandbox.rest import Rest
 
-NODE = {
-    "apiVersion": "v1",
-    "kind": "Node",
-    "metadata": {
-        "name": "gpu-1",
-        "labels": {
-            "feature.node.kubernetes.io/pci-10de.present": "true",
-            "feature.node.kubernetes.io/system-os_release.ID": "ubuntu",
-            "feature.node.kubernetes.io/system-os_release.VERSION_ID": "22.04",
-        },
-    },
+LABELS = {
+    "feature.node.kubernetes.io/pci-10de.present": "true",
+    "feature.node.kubernetes.io/system-os_release.ID": "ubuntu",
+    "feature.node.kubernetes.io/system-os_release.VERSION_ID": "22.04",
 }
+
+
+def node(**labels: str) -> dict[str, Any]:
+    meta = {"name": "gpu-1", "labels": {**LABELS, **labels}}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": meta}
+
+
+NODE = node()
 POLICY = "apiVersion: nvidia.com/v1\nkind: ClusterPolicy\nmetadata: {name: cluster-policy}\nspec:\n"
 DRA_ONLY = POLICY + "  devicePlugin: {enabled: false}\n  draDriver: {enabled: true}\n"
 
@@ -71,9 +73,7 @@ def test_the_device_plugin_on_the_dra_drivers_nodes_fails_preflight(tmp_path: Pa
     policy.write_text(POLICY + "  draDriver: {enabled: true, nodeSelector: {pool: dra}}\n")
     code, err = preflight(policy, "--nodes", str(nodes))
     assert code == 0, err  # gpu-1 is not in pool dra: a split
-    in_pool = {**NODE, "metadata": {**NODE["metadata"]}}
-    in_pool["metadata"]["labels"] = {**NODE["metadata"]["labels"], "pool": "dra"}
-    nodes.write_text(yaml.safe_dump(in_pool))
+    nodes.write_text(yaml.safe_dump(node(pool="dra")))
     code, err = preflight(policy, "--nodes", str(nodes))
     assert code == 1
     (line,) = [x for x in err.splitlines() if x.startswith("fail  ")]

@@ -2,9 +2,10 @@
 node's plugin and GFD processes never load typer and click (~5 MiB resident, issue 15); their
 ``--help`` is still typer's (``gpu_operator.cli`` builds it only then).
 
-The same forms the typer commands take: ``--name VALUE`` or ``--name=VALUE`` for a value option
-(the last one given wins), a boolean flag bare or with a value (``--oneshot``,
-``--oneshot=false``), nothing else. Anything else is a usage error: one line, exit status 2.
+The forms the typer commands take: ``--name VALUE`` or ``--name=VALUE`` for a value option (a
+short one also ``-oVALUE``, and ``-o=VALUE`` as urfave/cli reads it; the last one given wins),
+a boolean flag bare or with a value (``--oneshot``, ``--oneshot=false``), nothing else.
+Anything else is a usage error: one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def parse(
     while i < len(args):
         arg = args[i]
         name, has_value, value = arg.partition("=")
+        if name not in options and not arg.startswith("--") and arg[:2] in options:
+            name, has_value, value = arg[:2], True, arg[2:]  # ``-o/path``, as click takes it
         if name in options:
             if not has_value:
                 if i + 1 >= len(args):

@@ -88,6 +88,8 @@ def test_feature_discovery_flags_reach_their_fields() -> None:
     assert settings.sleep_interval_s == 3600.0
     assert settings.oneshot is True
     assert settings.use_node_feature_api is False
+    assert discovery.parse_args(["-o/tmp/x"])["output_file"] == "/tmp/x"  # as click took it
+    assert discovery.parse_args(["-o=/tmp/y"])["output_file"] == "/tmp/y"  # as urfave/cli
     with pytest.raises(ConfigError, match="--oneshot"):
         discovery.parse_args(["--oneshot=maybe"])
     with pytest.raises(UsageError, match="no such option: --no-oneshot"):

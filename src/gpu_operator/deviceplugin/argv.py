@@ -32,7 +32,7 @@ def parse(
         arg = args[i]
         name, has_value, value = arg.partition("=")
         if name not in options and not arg.startswith("--") and arg[:2] in options:
-            name, has_value, value = arg[:2], True, arg[2:]  # ``-o/path``, as click takes it
+            name, has_value, value = arg[:2], "=", arg[2:]  # ``-o/path``, as click takes it
         if name in options:
             if not has_value:
                 if i + 1 >= len(args):

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from lightkube import ApiError
-from lightkube.generic_resource import create_global_resource
 
 from gpu_operator.cli_settings import KUBECONFIG, option
 from gpu_operator.cli_settings import kubeconfig as kubeconfig_path
@@ -35,6 +33,8 @@ from gpu_operator.driver.registry import Exists, RegistryAuth, TagCheck, check_t
 from gpu_operator.errors import ConfigError
 from gpu_operator.kube import KubeSettings, build_client, pod_dicts
 from gpu_operator.kube import node_dicts as list_nodes
+from gpu_operator.kube.cluster_objects import list_cluster_objects
+from gpu_operator.kube.server_info import get_path, served_versions
 from gpu_operator.operator.cluster import NodeFacts, node_facts
 from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.dra_refusals import ApiFacts, parse_version, refusals
@@ -42,8 +42,6 @@ from gpu_operator.operator.inventory import pod_images, policy_images, synthetic
 from gpu_operator.operator.labeling import apply_patch, plan_node
 from gpu_operator.operator.policy_v1 import ClusterPolicySpec, enabled
 from gpu_operator.operator.render.driver import pools as driver_pools
-
-NVIDIADriver = create_global_resource("nvidia.com", "v1alpha1", "NVIDIADriver", "nvidiadrivers")
 
 
 def preflight_command(
@@ -189,12 +187,9 @@ def cr_pools(
 
 def cluster_nvidia_drivers(client: Any) -> list[dict[str, Any]]:
     """The cluster's NVIDIADriver CRs; none where the CRD is not installed."""
-    try:
-        return [dict(obj.to_dict()) for obj in client.list(NVIDIADriver)]
-    except ApiError as error:
-        if error.status.code == 404:
-            return []
-        raise
+    if "v1alpha1" not in served_versions(get_path(client, "/apis/nvidia.com")):
+        return []
+    return list_cluster_objects(client, "nvidia.com/v1alpha1", "NVIDIADriver", "nvidiadrivers")
 
 
 def dra_refusals(spec: ClusterPolicySpec, nodes: list[NodeFacts], api: ApiFacts) -> list[str]:

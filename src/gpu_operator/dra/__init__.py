@@ -22,8 +22,10 @@ exactly its devices. The parts, by role:
 - ``kubeapi``: the API shell (ResourceClaims read, ResourceSlices written);
 - ``plugin``: the whole driver assembled.
 
-``mig_*``: dynamic MIG's pure model (devices with counters, placement, prepare), not wired into
-the driver yet. See docs/dra.md.
+``mig_*``: dynamic MIG (feature gate ``DynamicMIG``): ``mig_devices`` the devices and counters
+of one GPU, ``mig_placement`` the device preference, ``mig_prepare`` an instance made and
+destroyed, ``mig_node`` the node's MIG GPUs in the driver, ``mig_published`` GPUs read back from
+slices (for a scheduler), ``mig_claims`` pending claims' demand. See docs/dra.md.
 """
 
 from __future__ import annotations

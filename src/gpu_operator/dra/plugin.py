@@ -193,14 +193,19 @@ class DraDriver:
             self.health.board.wake()
 
     def groups(self) -> list[GpuGroup]:
-        """Each GPU's part of the pool, by minor number; MIG GPUs read under the preparer's
-        lock, so an instance being created is never taken for a foreign one."""
+        """Each GPU's part of the pool, by minor number. MIG GPUs are read again when a prepare
+        or unprepare made or removed instances meanwhile, so an instance being created is
+        never taken for a foreign one (and prepares never wait on a read)."""
         assert self.node is not None
         out = [GpuGroup(device_name(g), (gpu_device(g, self.node.system),)) for g in self.node.gpus]
         if self.mig is not None:
             assert self.preparer is not None
-            with self.preparer.locked():
-                out += self.mig.groups(self.preparer.owned_mig())
+            while True:
+                owned, version = self.preparer.mig_snapshot()
+                mig = self.mig.groups(owned)
+                if self.preparer.mig_snapshot()[1] == version:
+                    break
+            out += mig
         minors = {device_name(g): g.minor_number for g in self.node.all_gpus()}
         return sorted(out, key=lambda group: minors[group.gpu])
 

@@ -67,6 +67,8 @@ class Preparer:
         self.mig = mig
         self._on_mig_change = on_mig_change
         self._made_or_removed = False
+        self.mig_version = 0
+        """Bumped (under the lock) each time a prepare or unprepare made or removed instances."""
         self._lock = threading.Lock()
         self._prepared = checkpoint.load(checkpoint_path)
 
@@ -78,9 +80,10 @@ class Preparer:
         """The MIG UUIDs the driver created (checkpointed); call with the lock held."""
         return {str(d.mig["uuid"]) for c in self._prepared.values() for d in c.devices if d.mig}
 
-    def locked(self) -> threading.Lock:
-        """Held while prepare/unprepare change instances: read the node's MIG state under it."""
-        return self._lock
+    def mig_snapshot(self) -> tuple[set[str], int]:
+        """The MIG UUIDs the driver created and the ``mig_version`` they go with."""
+        with self._lock:
+            return self.owned_mig(), self.mig_version
 
     def _in_use(self, claim_uid: str) -> set[str]:
         """The devices of the prepared claims other than ``claim_uid``."""
@@ -91,6 +94,7 @@ class Preparer:
         a failed prepare may leave the node's state read differently)."""
         if self._made_or_removed:
             self._made_or_removed = False
+            self.mig_version += 1
             self._on_mig_change()
 
     def spec_path(self, claim_uid: str) -> Path:

@@ -9,6 +9,7 @@ import os
 import re
 from typing import Any
 
+from gpu_operator.errors import ConfigError
 from gpu_operator.sandbox.apiserver.resources import ALL_VERBS, Registry, ResourceType
 
 KUBE_VERSION = {"major": "1", "minor": "37"}
@@ -16,9 +17,15 @@ VERSION_ENV = "GPU_OPERATOR_SANDBOX_KUBERNETES_VERSION"
 
 
 def served_version() -> dict[str, str]:
-    """``KUBE_VERSION``, or the ``MAJOR.MINOR`` of ``$GPU_OPERATOR_SANDBOX_KUBERNETES_VERSION``."""
-    match = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", os.environ.get(VERSION_ENV, "").strip())
-    return {"major": match.group(1), "minor": match.group(2)} if match else dict(KUBE_VERSION)
+    """``KUBE_VERSION``, or the ``MAJOR.MINOR`` of ``$GPU_OPERATOR_SANDBOX_KUBERNETES_VERSION``
+    (a value that is not a version is a ``ConfigError`` naming the variable)."""
+    text = os.environ.get(VERSION_ENV, "").strip()
+    if not text:
+        return dict(KUBE_VERSION)
+    match = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", text)
+    if not match:
+        raise ConfigError(f"{VERSION_ENV}={text!r}: not a Kubernetes version (e.g. 1.33)")
+    return {"major": match.group(1), "minor": match.group(2)}
 
 
 def version_info() -> dict[str, Any]:

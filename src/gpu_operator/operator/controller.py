@@ -232,6 +232,9 @@ class Controller:
                 if error.status.code not in (403, 404):
                     log.warning("listing NVIDIADriver CRs: %s", error)
                 continue
+            except Exception as error:  # the transport's (connection refused): try again later
+                log.warning("listing NVIDIADriver CRs: %s", error)
+                continue
             break
         self.drivers_served = True
         log.info("NVIDIADriver CRs are served now: watching them")

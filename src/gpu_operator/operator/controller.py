@@ -113,6 +113,8 @@ class Controller:
         self.drivers_served = True
         self.api = ApiFacts()
         """The server's version and whether it serves DRA, read at sync."""
+        self.device_classes_listable = True
+        """False where the operator may not list DeviceClasses (an older chart's RBAC)."""
         self.nodes: dict[str, NodeFacts] = {}
         self.owned: dict[ObjKey, dict[str, Any]] = {}
         self.applied_hashes: dict[ObjKey, str] = {}
@@ -172,8 +174,8 @@ class Controller:
         if self.drivers_served:
             sources.append((NVIDIADriver, self._on_driver, {}))
         for kind in WATCHED_OWNED:
-            if kind == "DeviceClass" and not self.api.dra_served:
-                continue  # resource.k8s.io/v1 not served: no DeviceClass to own
+            if kind == "DeviceClass" and not (self.api.dra_served and self.device_classes_listable):
+                continue  # resource.k8s.io/v1 not served (or not ours to list): none to own
             args = (
                 {"labels": labels}
                 if kind in CLUSTER_SCOPED
@@ -201,6 +203,10 @@ class Controller:
             try:
                 await self._list_into(res, sink, **args)
             except ApiError as error:
+                if res is DeviceClass and error.status.code == 403:
+                    log.warning("DeviceClasses not watched: no permission (the chart's RBAC)")
+                    self.device_classes_listable = False
+                    continue
                 if res is not NVIDIADriver or error.status.code not in (403, 404):
                     raise
                 log.warning(

@@ -177,3 +177,17 @@ def test_a_node_labelled_dra_driver_false_keeps_its_label() -> None:
         annotations={},
     )
     assert DRA_LABEL not in desired(ON, (node,)).node_patches["gpu-1"].labels
+
+
+def test_the_rendered_feature_gates_are_what_the_plugin_reads() -> None:
+    from gpu_operator.dra.settings import resolve_settings
+
+    spec = {**ON, "draDriver": {"enabled": True, "featureGates": {"DynamicMIG": True}}}
+    env = env_of(plugin(spec)["spec"]["template"]["spec"]["containers"][0])
+    settings = resolve_settings({}, {"NODE_NAME": "gpu-1", "FEATURE_GATES": env["FEATURE_GATES"]})
+    assert settings.dynamic_mig
+    off = {**ON, "draDriver": {"enabled": True, "featureGates": {"DynamicMIG": False}}}
+    env = env_of(plugin(off)["spec"]["template"]["spec"]["containers"][0])
+    assert not resolve_settings(
+        {}, {"NODE_NAME": "gpu-1", "FEATURE_GATES": env["FEATURE_GATES"]}
+    ).dynamic_mig

@@ -9,6 +9,7 @@ from gpu_operator.gpu import Nvml
 from gpu_operator.mig.apply import apply_config
 from gpu_operator.mig.defaults import default_spec
 from gpu_operator.mig.spec_v1 import MigConfigEntry, load_spec
+from helpers.sim_layouts import apply_once
 
 LabelSim = Callable[..., LabelSet]
 
@@ -31,7 +32,12 @@ CUDA_LABELS = {
 
 def apply_layout(nvml: Nvml, layout: str) -> None:
     """``layout``: a shipped config name (``all-balanced``) or ``{"1g.5gb": 7}``-style devices
-    for every GPU, or ``enabled-empty`` (MIG on, no instances)."""
+    for every GPU, or ``enabled-empty`` (MIG on, no instances). Applied for real once per
+    session for each layout and starting state (``helpers/sim_layouts.py``)."""
+    apply_once(nvml, f"layout {layout}", lambda nvml: _apply_layout(nvml, layout))
+
+
+def _apply_layout(nvml: Nvml, layout: str) -> None:
     if layout.startswith("{"):
         text = (
             "version: v1\nmig-configs:\n  c:\n    - devices: all\n      mig-enabled: true\n"
@@ -52,6 +58,6 @@ def apply_entries(entries: Sequence[MigConfigEntry]) -> Callable[[Nvml], None]:
     """A ``prepare`` step that applies mig-parted config entries."""
 
     def prepare(nvml: Nvml) -> None:
-        apply_config(nvml, entries)
+        apply_once(nvml, f"entries {list(entries)!r}", lambda nvml: apply_config(nvml, entries))
 
     return prepare

@@ -1,5 +1,6 @@
 """Simulated nodes for the device plugin's pure core: MIG layouts are made with the real
-``mig apply`` (mig-parted's named configs) on the simulator."""
+``mig apply`` (mig-parted's named configs) on the simulator, once per session for each layout
+(``helpers/sim_layouts.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from gpu_operator.gpu import Nvml
 from gpu_operator.mig.apply import apply_config
 from gpu_operator.mig.defaults import default_config_text
 from gpu_operator.mig.spec_v1 import load_spec
+from helpers.sim_layouts import apply_once
 
 HALF_BALANCED = """\
 version: v1
@@ -25,8 +27,13 @@ mig-configs:
 
 
 def apply_mig(nvml: Nvml, name: str, text: str | None = None) -> None:
-    spec = load_spec(text or default_config_text(), "test config")
-    apply_config(nvml, spec.select(name, source="test config"))
+    """The real apply, once per session for each layout and starting state (sim_layouts)."""
+
+    def apply(nvml: Nvml) -> None:
+        spec = load_spec(text or default_config_text(), "test config")
+        apply_config(nvml, spec.select(name, source="test config"))
+
+    apply_once(nvml, f"{name}\n{text or ''}", apply)
 
 
 @pytest.fixture

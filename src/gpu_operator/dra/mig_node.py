@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gpu_operator.dra import mig_prepare
 from gpu_operator.dra.devices import device_name, gpu_device
 from gpu_operator.dra.mig_devices import MigGpu, parse_device_name, slice_content
+from gpu_operator.dra.mig_placement import RankKey, rank_key
 from gpu_operator.dra.mig_prepare import PreparedMig
 from gpu_operator.dra.slices import GpuGroup
 from gpu_operator.gpu import HardwareSettings, Nvml
@@ -43,6 +44,28 @@ def as_mig_device(prepared: PreparedMig) -> MigDevice:
     )
 
 
+def _instances(
+    nvml: Nvml, index: int, profiles: Sequence[GpuInstanceProfile], owned: Collection[str]
+) -> tuple[tuple[Placed, ...], tuple[Placed, ...]]:
+    """The GPU's instances the driver did not create (``foreign``) and those it did."""
+    mode = nvml.mig_mode(index)
+    if mode is None or not mode.enabled:
+        return (), ()
+    by_id = {p.id: p for p in profiles}
+    ours_ids = {m.gpu_instance_id for m in nvml.mig_devices(index) if m.uuid in owned}
+    foreign: list[Placed] = []
+    ours: list[Placed] = []
+    for gi in nvml.gpu_instances(index):
+        (ours if gi.id in ours_ids else foreign).append(
+            Placed(by_id[gi.profile_id], gi.placement.start)
+        )
+    return _sorted(foreign), _sorted(ours)
+
+
+def _sorted(placed: list[Placed]) -> tuple[Placed, ...]:
+    return tuple(sorted(placed, key=lambda p: (p.start, p.profile.id)))
+
+
 @dataclass
 class MigNode:
     """The node's MIG-enabled GPUs under dynamic MIG."""
@@ -54,8 +77,8 @@ class MigNode:
     def __post_init__(self) -> None:
         self._by_minor = {g.minor_number: g for g in self.gpus}
         self._profiles: dict[int, tuple[GpuInstanceProfile, ...]] = {}
-        self._groups: dict[tuple[int, tuple[Placed, ...]], GpuGroup] = {}
-        """(GPU index, its foreign instances) → its part of the pool: nothing else changes it."""
+        self._groups: dict[tuple[int, tuple[Placed, ...], tuple[Placed, ...]], GpuGroup] = {}
+        """(GPU index, its foreign instances, ours) → its part of the pool."""
 
     def owns(self, name: str) -> bool:
         """Whether ``name`` is a MIG device of one of these GPUs."""
@@ -72,29 +95,49 @@ class MigNode:
         out = []
         with Nvml.open(self.hardware) as nvml:
             for gpu in self.gpus:
-                foreign = mig_prepare.foreign_instances(nvml, gpu.index, owned)
-                group = self._groups.get((gpu.index, foreign))
+                if gpu.index not in self._profiles:
+                    self._profiles[gpu.index] = tuple(nvml.gi_profiles(gpu.index))
+                profiles = self._profiles[gpu.index]
+                foreign, ours = _instances(nvml, gpu.index, profiles, owned)
+                group = self._groups.get((gpu.index, foreign, ours))
                 if group is None:
-                    if gpu.index not in self._profiles:
-                        self._profiles[gpu.index] = tuple(nvml.gi_profiles(gpu.index))
-                    group = self._group(gpu, self._profiles[gpu.index], foreign)
+                    group = self._group(gpu, profiles, foreign, ours)
                     if len(self._groups) >= _GROUPS_KEPT:
                         self._groups.clear()
-                    self._groups[(gpu.index, foreign)] = group
+                    self._groups[(gpu.index, foreign, ours)] = group
                 out.append(group)
         return out
 
     def _group(
-        self, gpu: GpuInfo, profiles: tuple[GpuInstanceProfile, ...], foreign: tuple[Placed, ...]
+        self,
+        gpu: GpuInfo,
+        profiles: tuple[GpuInstanceProfile, ...],
+        foreign: tuple[Placed, ...],
+        ours: tuple[Placed, ...],
     ) -> GpuGroup:
+        """The GPU's part of the pool, its MIG devices in the placement preference's order for
+        the instances there now (a scheduler that takes the first device that fits, as
+        Kubernetes' does, then takes the solver's choice on this GPU)."""
         whole = gpu_device(gpu, self.system)
         mig = MigGpu(
             gpu.minor_number, gpu.uuid, profiles, attributes=whole["attributes"], foreign=foreign
         )
         content = slice_content(mig, full_gpu=whole)
-        return GpuGroup(
-            device_name(gpu), tuple(content["devices"]), tuple(content["sharedCounters"])
-        )
+        fixed = [*foreign, *ours]
+        used = 0
+        for placed in fixed:
+            used |= placed.mask
+        by_id = {p.id: p for p in profiles}
+
+        def key(device: Mapping[str, object]) -> tuple[int, RankKey]:
+            found = parse_device_name(str(device["name"]))
+            if found is None:  # the whole GPU stays first
+                return (-1, ((), 0, 0, 0))
+            placed = Placed(by_id[found.profile_id], found.start)
+            return (int(bool(placed.mask & used)), rank_key(profiles, fixed, placed))
+
+        devices = sorted(content["devices"], key=key)
+        return GpuGroup(device_name(gpu), tuple(devices), tuple(content["sharedCounters"]))
 
     def prepare(self, name: str, owned: Collection[str]) -> PreparedMig:
         with Nvml.open(self.hardware) as nvml:

@@ -3,10 +3,12 @@ with MIG mode on for four of its GPUs: the pool it publishes (counter sets in a 
 own, at most 64 devices a slice, one generation), a claim for a MIG device prepared over the
 kubelet's socket into exactly that GPU/compute instance and a CDI device with the instance's
 ``/dev/nvidia-caps`` nodes, a restarted driver destroying it at unprepare, an instance made
-behind the driver's back taken off the slice, and the gate off leaving MIG GPUs out."""
+behind the driver's back taken off the slice, the gate off leaving MIG GPUs out, and each GPU's
+MIG devices published in the solver's order (so a first-fit scheduler packs as it does)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,14 +126,14 @@ def test_a_mig_claim_creates_exactly_its_instance_and_a_restarted_driver_removes
     nodes = [n["path"] for n in cdi_device["containerEdits"]["deviceNodes"]]
     assert nodes[0] == f"/dev/nvidia{minor}"
     assert [n.rsplit("/", 1)[0] for n in nodes[1:]] == ["/dev/nvidia-caps"] * 2
-    # Ours: the pool does not change (the scheduler accounts for allocated devices).
-    assert _names(slices.pool(NODE)) == _names(before)
+    # The same devices (the scheduler accounts for allocated ones), reordered for the instance.
+    assert sorted(_names(slices.pool(NODE))) == sorted(_names(before))
     checkpoint = (sockets_dir / "plugins/gpu.nvidia.com/checkpoint.json").read_text()
     assert mig.uuid in checkpoint
 
     driver.stop(clean=False)
     start_driver("hgx-h100", **GATE)
-    assert _names(slices.pool(NODE)) == _names(before)  # still ours after the restart
+    assert sorted(_names(slices.pool(NODE))) == sorted(_names(before))  # still ours
     response = _call(
         endpoint, "NodeUnprepareResources", dra.NodeUnprepareResourcesRequest(claims=[request])
     )
@@ -181,3 +183,58 @@ def test_an_instance_made_behind_the_drivers_back_is_taken_off_and_refused(
     assert "did not create" in error
     with Nvml.open(settings) as nvml:
         assert [gi.profile_name for gi in nvml.gpu_instances(2)] == ["1g.10gb"]
+
+
+def test_first_fit_in_published_order_follows_the_solver(
+    start_driver: StartDriver,
+    sockets_dir: Path,
+    slices: Slices,
+    claims: Claims,
+    hardware: Callable[[str], HardwareSettings],
+) -> None:
+    """Kubernetes' scheduler takes the first device that fits in slice order. Each GPU's MIG
+    devices are published in the placement preference's order for the instances it has, so a
+    first-fit 3g.40gb on an empty GPU takes slice 4 (by name, slice 0 comes first and leaves no
+    room for the only 4g.40gb placement), and a 4g.40gb asked next is still served."""
+    settings = _mig_on(hardware)
+    start_driver("hgx-h100", **GATE)
+    endpoint = sockets_dir / "plugins/gpu.nvidia.com/dra.sock"
+    taken: list[tuple[int, int]] = []
+
+    def first_fit(profile: str) -> str:
+        for device in (d for s in slices.pool(NODE) for d in s["spec"].get("devices") or []):
+            attributes = device["attributes"]
+            if not device["name"].startswith("gpu-0-mig-") or (
+                attributes["profile"]["string"] != profile
+            ):
+                continue
+            start = attributes["gpu-operator.nvidia.com/placementStart"]["int"]
+            end = start + attributes["gpu-operator.nvidia.com/placementSize"]["int"]
+            if all(end <= a or b <= start for a, b in taken):
+                taken.append((start, end))
+                return str(device["name"])
+        raise AssertionError(f"no {profile} fits")
+
+    got = []
+    for i, profile in enumerate(("3g.40gb", "4g.40gb")):
+        name = first_fit(profile)
+        got.append(name)
+        uid = f"uid-{i}"
+        claims.add(claim([("mig", "gpu.nvidia.com", NODE, name)], name=f"c{i}", uid=uid))
+        writes = len(slices.writes)
+        request = dra.NodePrepareResourcesRequest(
+            claims=[dra.Claim(namespace="ml", name=f"c{i}", uid=uid)]
+        )
+        response = _call(endpoint, "NodePrepareResources", request)
+        assert response.claims[uid].error == ""  # type: ignore[attr-defined]
+        assert slices.wait_for(functools.partial(_more_writes, writes))  # republished
+    assert got == ["gpu-0-mig-3g40gb-9-4", "gpu-0-mig-4g40gb-5-0"]
+    with Nvml.open(settings) as nvml:
+        assert sorted((gi.profile_name, gi.placement.start) for gi in nvml.gpu_instances(0)) == [
+            ("3g.40gb", 4),
+            ("4g.40gb", 0),
+        ]
+
+
+def _more_writes(than: int, slices: Slices) -> bool:
+    return len(slices.writes) > than

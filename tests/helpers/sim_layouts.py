@@ -19,7 +19,7 @@ from gpu_operator.gpu import Nvml
 _APPLIED: dict[tuple[str, str, float], str] = {}
 
 
-def apply_once(nvml: Nvml, layout_key: str, apply: Callable[[Nvml], None]) -> None:
+def apply_once(nvml: Nvml, layout_key: str, apply: Callable[[Nvml], object]) -> None:
     """``apply(nvml)``, or the state it left the last time it ran from this same state."""
     fake: Any = nvml.nvml
     store = fake._store  # the simulated node's StateStore

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped,unused-ignore]
+from helpers import schemas
 
 SCHEMA: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "data" / "cdi-schema.json").read_text()
@@ -16,4 +16,4 @@ SCHEMA: dict[str, Any] = json.loads(
 
 def validate(spec: dict[str, Any]) -> None:
     """``jsonschema.ValidationError`` where ``spec`` is not a valid CDI spec."""
-    jsonschema.validate(spec, SCHEMA)
+    schemas.validate(spec, SCHEMA)

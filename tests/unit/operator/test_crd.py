@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 
 from gpu_operator.operator.crd import CRD_FILE, build_crd, crd_yaml
-from helpers import fastyaml
+from helpers import fastyaml, schemas
 
 UPSTREAM_CR = (Path(__file__).parents[2] / "data" / "operator" / "upstream-cr.yaml").read_text()
 CHECKED_IN = Path(__file__).parents[3] / "deployments" / "gpu-operator" / "crds" / CRD_FILE
@@ -68,7 +68,7 @@ def test_the_crd_object_is_valid_for_kubernetes() -> None:
 
 def test_an_upstream_cr_validates_against_the_generated_schema() -> None:
     schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    jsonschema.validate(fastyaml.load(UPSTREAM_CR), schema)
+    schemas.validate(fastyaml.load(UPSTREAM_CR), schema)
 
 
 def test_a_bad_enum_fails_the_generated_schema() -> None:
@@ -76,5 +76,5 @@ def test_a_bad_enum_fails_the_generated_schema() -> None:
     cr = fastyaml.load(UPSTREAM_CR)
     cr["spec"]["driver"]["kernelModuleType"] = "closed"
     with pytest.raises(jsonschema.ValidationError) as caught:
-        jsonschema.validate(cr, schema)
+        schemas.validate(cr, schema)
     assert list(caught.value.path) == ["spec", "driver", "kernelModuleType"]

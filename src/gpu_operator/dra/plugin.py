@@ -30,7 +30,7 @@ from gpu_operator.dra.servicer import DraServicer
 from gpu_operator.dra.settings import DraSettings
 from gpu_operator.dra.sharing import for_node
 from gpu_operator.dra.slices import GpuGroup, build_pool
-from gpu_operator.errors import GpuOperatorError
+from gpu_operator.errors import GpuError, GpuOperatorError
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.records import GpuInfo, MigDevice
 from gpu_operator.toolkit.cdi_generate import CdiOptions
@@ -202,7 +202,12 @@ class DraDriver:
             assert self.preparer is not None
             while True:
                 owned, version = self.preparer.mig_snapshot()
-                mig = self.mig.groups(owned)
+                try:
+                    mig = self.mig.groups(owned)
+                except GpuError:  # an instance went while it was read: once that is done, again
+                    if self.preparer.mig_snapshot()[1] == version:
+                        raise
+                    continue
                 if self.preparer.mig_snapshot()[1] == version:
                     break
             out += mig

@@ -1,9 +1,10 @@
 """The driver's dynamic MIG on one node (feature gate ``DynamicMIG``): the GPUs with MIG mode on
 (never toggled here), what each publishes (``mig_devices.slice_content``: the whole GPU with its
-counters, its counter set, its MIG devices; instances the driver did not create taken off), and
-prepare/unprepare of a MIG device through a freshly opened NVML (``mig_prepare``). A MIG device's
-CDI device is the toolkit generator's: the parent's ``/dev/nvidia<minor>`` plus the GPU and
-compute instance's ``/dev/nvidia-caps/nvidia-cap<N>`` access nodes."""
+counters, its counter set, its MIG devices in the placement preference's order for the instances
+there; instances the driver did not create taken off), and prepare/unprepare of a MIG device
+through a freshly opened NVML (``mig_prepare``). A MIG device's CDI device is the toolkit
+generator's: the parent's ``/dev/nvidia<minor>`` plus the GPU and compute instance's
+``/dev/nvidia-caps/nvidia-cap<N>`` access nodes."""
 
 from __future__ import annotations
 

@@ -49,9 +49,6 @@ def _instances(
     nvml: Nvml, index: int, profiles: Sequence[GpuInstanceProfile], owned: Collection[str]
 ) -> tuple[tuple[Placed, ...], tuple[Placed, ...]]:
     """The GPU's instances the driver did not create (``foreign``) and those it did."""
-    mode = nvml.mig_mode(index)
-    if mode is None or not mode.enabled:
-        return (), ()
     by_id = {p.id: p for p in profiles}
     ours_ids = {m.gpu_instance_id for m in nvml.mig_devices(index) if m.uuid in owned}
     foreign: list[Placed] = []
@@ -69,7 +66,7 @@ def _sorted(placed: list[Placed]) -> tuple[Placed, ...]:
 
 @dataclass
 class MigNode:
-    """The node's MIG-enabled GPUs under dynamic MIG."""
+    """The node's GPUs under dynamic MIG (those with MIG mode on are read as MIG GPUs)."""
 
     hardware: HardwareSettings
     system: SystemInfo
@@ -92,10 +89,16 @@ class MigNode:
         return self._by_minor[found.minor]
 
     def groups(self, owned: Collection[str]) -> list[GpuGroup]:
-        """Each GPU's part of the pool, read now (``owned``: the MIG UUIDs the driver made)."""
+        """Each GPU's part of the pool, read now (``owned``: the MIG UUIDs the driver made): a
+        GPU whose MIG mode is on now is published with its MIG devices, one with MIG off as a
+        plain full GPU (a mode changed by the MIG manager is followed at the next read)."""
         out = []
         with Nvml.open(self.hardware) as nvml:
             for gpu in self.gpus:
+                mode = nvml.mig_mode(gpu.index)
+                if mode is None or not mode.enabled:
+                    out.append(GpuGroup(device_name(gpu), (gpu_device(gpu, self.system),)))
+                    continue
                 if gpu.index not in self._profiles:
                     self._profiles[gpu.index] = tuple(nvml.gi_profiles(gpu.index))
                 profiles = self._profiles[gpu.index]

@@ -7,8 +7,9 @@ restart (``clean=False``) leaves them for the next process.
 
 A GPU with MIG mode on is published only with the ``DynamicMIG`` feature gate: then it is the
 whole GPU plus every MIG device it could host, with its counter set (``mig_node``), and the pool
-spans several slices (``slices.build_pool``). Without the gate it is left out with one log
-line. MIG mode is never changed here."""
+spans several slices (``slices.build_pool``); each read takes the GPUs' MIG modes as they are
+then, so a mode the MIG manager changes is followed. Without the gate a GPU with MIG on at
+start is left out with one log line. MIG mode is never changed here."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ class DraDriver:
         settings = self.settings
         node = read_node(self.hardware, dynamic_mig=settings.dynamic_mig)
         names = node.by_name()
-        mig = MigNode(self.hardware, node.system, node.mig_gpus) if node.mig_gpus else None
+        mig = MigNode(self.hardware, node.system, node.all_gpus()) if settings.dynamic_mig else None
         tree = discover(
             Path(settings.container_driver_root),
             node.system.driver_version,
@@ -161,8 +162,8 @@ class DraDriver:
         )
         if mig is not None:
             log.info(
-                "dynamic MIG on %s",
-                ", ".join(f"{device_name(g)} ({g.uuid})" for g in node.mig_gpus),
+                "dynamic MIG on (MIG mode on now: %s)",
+                ", ".join(f"{device_name(g)} ({g.uuid})" for g in node.mig_gpus) or "none",
             )
 
     def stop(self, *, clean: bool = True) -> None:
@@ -193,24 +194,26 @@ class DraDriver:
             self.health.board.wake()
 
     def groups(self) -> list[GpuGroup]:
-        """Each GPU's part of the pool, by minor number. MIG GPUs are read again when a prepare
-        or unprepare made or removed instances meanwhile, so an instance being created is
-        never taken for a foreign one (and prepares never wait on a read)."""
+        """Each GPU's part of the pool, by minor number. Under dynamic MIG every GPU is read
+        (its MIG mode as it is now), and read again when a prepare or unprepare made or removed
+        instances meanwhile, so an instance being created is never taken for a foreign one
+        (and prepares never wait on a read)."""
         assert self.node is not None
-        out = [GpuGroup(device_name(g), (gpu_device(g, self.node.system),)) for g in self.node.gpus]
-        if self.mig is not None:
-            assert self.preparer is not None
-            while True:
-                owned, version = self.preparer.mig_snapshot()
-                try:
-                    mig = self.mig.groups(owned)
-                except GpuError:  # an instance went while it was read: once that is done, again
-                    if self.preparer.mig_snapshot()[1] == version:
-                        raise
-                    continue
+        if self.mig is None:
+            return [
+                GpuGroup(device_name(g), (gpu_device(g, self.node.system),)) for g in self.node.gpus
+            ]
+        assert self.preparer is not None
+        while True:
+            owned, version = self.preparer.mig_snapshot()
+            try:
+                out = self.mig.groups(owned)
+            except GpuError:  # an instance went while it was read: once that is done, again
                 if self.preparer.mig_snapshot()[1] == version:
-                    break
-            out += mig
+                    raise
+                continue
+            if self.preparer.mig_snapshot()[1] == version:
+                break
         minors = {device_name(g): g.minor_number for g in self.node.all_gpus()}
         return sorted(out, key=lambda group: minors[group.gpu])
 

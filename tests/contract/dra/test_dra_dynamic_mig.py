@@ -238,3 +238,29 @@ def test_first_fit_in_published_order_follows_the_solver(
 
 def _more_writes(than: int, slices: Slices) -> bool:
     return len(slices.writes) > than
+
+
+def test_a_mig_mode_changed_while_the_driver_runs_is_followed(
+    start_driver: StartDriver, slices: Slices, hardware: Callable[[str], HardwareSettings]
+) -> None:
+    """The MIG manager turns MIG on for GPU 6 and off for GPU 3 (no instances on it): within a
+    resync the pool publishes GPU 6's MIG devices and counter set and GPU 3 as a plain GPU."""
+    settings = _mig_on(hardware)
+    start_driver("hgx-h100", **GATE)
+    with Nvml.open(settings) as nvml:
+        assert nvml.set_mig_mode(6, True)[0].enabled
+        assert not nvml.set_mig_mode(3, False)[0].enabled
+
+    def counter_sets(pool: list[dict[str, object]]) -> list[str]:
+        return [
+            c["name"]  # type: ignore[index]
+            for s in pool
+            for c in s["spec"].get("sharedCounters") or []  # type: ignore[index, union-attr, attr-defined]
+        ]
+
+    expected = ["gpu-0-counter-set", "gpu-1-counter-set", "gpu-2-counter-set", "gpu-6-counter-set"]
+    assert slices.wait_for(lambda s: counter_sets(s.pool(NODE)) == expected)
+    names = _names(slices.pool(NODE))
+    assert "gpu-6-mig-7g80gb-0-0" in names
+    assert not any(n.startswith("gpu-3-mig") for n in names)
+    assert "gpu-3" in names

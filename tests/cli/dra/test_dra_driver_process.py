@@ -97,3 +97,30 @@ def test_a_missing_node_name_is_one_line_and_creates_nothing(
     )
     assert list(sockets_dir.iterdir()) == []
     assert not (tmp_path / "cdi").exists()
+
+
+def test_an_unknown_feature_gate_is_one_line_and_creates_nothing(
+    sockets_dir: Path, tmp_path: Path
+) -> None:
+    result = gpu_operator(
+        "dra-driver",
+        "--feature-gates",
+        "DynamicMig=true",
+        env={
+            "GPU_OPERATOR_SIM": "hgx-h100",
+            "GPU_OPERATOR_SIM_ROOT": str(tmp_path / "sim"),
+            "NODE_NAME": "n1",
+            "KUBELET_REGISTRAR_DIRECTORY_PATH": str(sockets_dir / "registry"),
+            "KUBELET_PLUGINS_DIRECTORY_PATH": str(sockets_dir / "plugins"),
+            "CDI_ROOT": str(tmp_path / "cdi"),
+        },
+        drop=("GPU_OPERATOR_SIM",),
+    )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "gpu-operator: --feature-gates: unrecognized feature gate: DynamicMig (known: "
+    )
+    assert list(sockets_dir.iterdir()) == []
+    assert not (tmp_path / "cdi").exists()

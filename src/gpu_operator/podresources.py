@@ -5,21 +5,21 @@ series to pods, the MIG manager to name the pods that hold a GPU it must change.
 socket means "no pods known", not an error, as upstream; a call that fails raises ``OSError``
 so the caller keeps what it had and says why.
 
-The call is one unary gRPC request over the kubelet's unix socket, spoken here with ``h2``
-(HTTP/2, pure Python) and the response's protobuf read field by field: grpcio and the protobuf
-runtime would cost an exporter started with ``-k`` ~20 MiB (issue 15) for this one call. The
-wire format is gRPC's (``PROTOCOL-HTTP2.md``): a POST to ``/v1.PodResourcesLister/List``, a
-5-byte length prefix on the message, the status in the ``grpc-status`` trailer.
+The call is one unary gRPC request over the kubelet's unix socket, spoken with ``h2`` (HTTP/2,
+pure Python: ``grpc_h2.client``) and the response's protobuf read field by field: grpcio and
+the protobuf runtime would cost an exporter started with ``-k`` ~20 MiB (issue 15) for this one
+call. The wire format is gRPC's (``PROTOCOL-HTTP2.md``): a POST to
+``/v1.PodResourcesLister/List``, a 5-byte length prefix on the message, the status in the
+``grpc-status`` trailer.
 """
 
 from __future__ import annotations
 
-import socket as sockets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpu_operator.grpc_h2.client import unary_call
 from gpu_operator.names import POD_RESOURCES_SOCKET
 
 TIMEOUT_S = 10.0
@@ -43,25 +43,6 @@ class ContainerDevices:
 
 
 LIST = "/v1.PodResourcesLister/List"
-GRPC_CODES = [
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-]
 
 
 def list_pod_devices(socket: Path, timeout_s: float = TIMEOUT_S) -> list[ContainerDevices]:
@@ -74,73 +55,6 @@ def list_pod_devices(socket: Path, timeout_s: float = TIMEOUT_S) -> list[Contain
         raise OSError(f"PodResources List on {socket}: DEADLINE_EXCEEDED: {error}") from error
     except (OSError, ValueError) as error:
         raise OSError(f"PodResources List on {socket}: {error}") from error
-
-
-def unary_call(socket: Path, method: str, request: bytes, timeout_s: float) -> bytes:
-    """One unary gRPC call over the unix socket ``socket``: the response message's bytes.
-    ``OSError`` for the transport and for a non-OK status (its name and message), ``ValueError``
-    for a reply that is not gRPC."""
-    import h2.config
-    import h2.connection
-    import h2.events
-
-    deadline = time.monotonic() + timeout_s
-    conn = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-    )
-    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        sock.connect(str(socket))
-        conn.initiate_connection()
-        stream = conn.get_next_available_stream_id()
-        conn.send_headers(
-            stream,
-            [
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", method),
-                (":authority", "localhost"),
-                ("content-type", "application/grpc"),
-                ("te", "trailers"),
-                ("grpc-timeout", f"{max(1, int(timeout_s * 1000))}m"),
-            ],
-        )
-        conn.send_data(stream, len(request).to_bytes(5, "big") + request, end_stream=True)
-        sock.sendall(conn.data_to_send())
-        body = bytearray()
-        headers: dict[str, str] = {}
-        ended = False
-        while not ended:
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-            data = sock.recv(65536)
-            if not data:
-                raise OSError("UNAVAILABLE: the kubelet closed the connection")
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
-                    headers.update((str(k), str(v)) for k, v in event.headers or ())
-                elif isinstance(event, h2.events.DataReceived):
-                    body += event.data or b""
-                    conn.acknowledge_received_data(event.flow_controlled_length or 0, stream)
-                elif isinstance(event, h2.events.StreamEnded):
-                    ended = True
-                elif isinstance(event, h2.events.StreamReset):
-                    raise OSError(f"UNAVAILABLE: stream reset ({event.error_code!r})")
-                elif isinstance(event, h2.events.ConnectionTerminated):
-                    raise OSError(f"UNAVAILABLE: connection ended ({event.error_code!r})")
-            pending = conn.data_to_send()
-            if pending:
-                sock.sendall(pending)
-    if headers.get(":status") != "200":
-        raise ValueError(f"HTTP status {headers.get(':status')!r}, not a gRPC reply")
-    code = headers.get("grpc-status", "")
-    if code != "0":
-        from urllib.parse import unquote
-
-        name = GRPC_CODES[int(code)] if code.isdigit() and int(code) < 17 else f"status {code!r}"
-        raise OSError(f"{name}: {unquote(headers.get('grpc-message', ''))}")
-    if len(body) < 5 or body[0] != 0 or int.from_bytes(body[1:5], "big") != len(body) - 5:
-        raise ValueError("the reply is not one uncompressed gRPC message")
-    return bytes(body[5:])
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:

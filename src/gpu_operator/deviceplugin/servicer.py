@@ -1,5 +1,6 @@
 """The ``v1beta1.DevicePlugin`` gRPC servicer of one resource: it only translates between
-protobuf and the pure core (``allocation``, ``preferred``) and the health board."""
+protobuf and the pure core (``allocation``, ``preferred``) and the health board.
+``device_plugin_methods`` gives its methods to the ``grpc_h2`` server (no grpcio here)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
-
-import grpc
 
 from gpu_operator.deviceplugin.allocation import (
     AllocationError,
@@ -20,8 +19,9 @@ from gpu_operator.deviceplugin.health import HealthBoard
 from gpu_operator.deviceplugin.preferred import ScoreFn, preferred_full_gpus, preferred_shared
 from gpu_operator.deviceplugin.resources import Resource
 from gpu_operator.deviceplugin.settings import PluginSettings
+from gpu_operator.grpc_h2.server import Method
+from gpu_operator.grpc_h2.status import StatusCode
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
-from gpu_operator.protos.grpc_api import DevicePluginServicerBase
 
 HEALTHY = "Healthy"
 UNHEALTHY = "Unhealthy"
@@ -61,7 +61,7 @@ def to_proto(allocation: ContainerAllocation) -> pb.ContainerAllocateResponse:
     )
 
 
-class DevicePluginServicer(DevicePluginServicerBase):
+class DevicePluginServicer:
     def __init__(
         self,
         resource: Resource,
@@ -108,7 +108,7 @@ class DevicePluginServicer(DevicePluginServicerBase):
                     annotation_id=str(uuid.uuid4()),
                 )
             except AllocationError as error:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+                context.abort(StatusCode.INVALID_ARGUMENT, str(error))
                 raise  # abort raises; this keeps type checkers honest
             responses.append(to_proto(allocation))
         return pb.AllocateResponse(container_responses=responses)
@@ -134,7 +134,7 @@ class DevicePluginServicer(DevicePluginServicerBase):
                 else:
                     ids = preferred_full_gpus(self.resource, available, required, size, self._score)
             except AllocationError as error:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+                context.abort(StatusCode.INVALID_ARGUMENT, str(error))
                 raise
             responses.append(pb.ContainerPreferredAllocationResponse(deviceIDs=ids))
         return pb.PreferredAllocationResponse(container_responses=responses)
@@ -143,3 +143,29 @@ class DevicePluginServicer(DevicePluginServicerBase):
         self, request: pb.PreStartContainerRequest, context: Any
     ) -> pb.PreStartContainerResponse:
         return pb.PreStartContainerResponse()
+
+
+SERVICE = "/v1beta1.DevicePlugin/"
+
+
+def device_plugin_methods(servicer: DevicePluginServicer) -> dict[str, Method]:
+    """The ``v1beta1.DevicePlugin`` service's five methods, by their gRPC path."""
+
+    def to_bytes(message: Any) -> bytes:
+        return bytes(message.SerializeToString())
+
+    return {
+        SERVICE + "GetDevicePluginOptions": Method(
+            servicer.GetDevicePluginOptions, pb.Empty.FromString, to_bytes
+        ),
+        SERVICE + "ListAndWatch": Method(
+            servicer.ListAndWatch, pb.Empty.FromString, to_bytes, streaming=True
+        ),
+        SERVICE + "GetPreferredAllocation": Method(
+            servicer.GetPreferredAllocation, pb.PreferredAllocationRequest.FromString, to_bytes
+        ),
+        SERVICE + "Allocate": Method(servicer.Allocate, pb.AllocateRequest.FromString, to_bytes),
+        SERVICE + "PreStartContainer": Method(
+            servicer.PreStartContainer, pb.PreStartContainerRequest.FromString, to_bytes
+        ),
+    }

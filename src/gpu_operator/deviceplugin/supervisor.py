@@ -1,6 +1,7 @@
 """The plugin lifecycle as an object: serve one gRPC server per resource on its own socket in
 the kubelet's device-plugin directory, check it by dialing it, register with the kubelet, and
-keep it so when the kubelet restarts.
+keep it so when the kubelet restarts. gRPC is ``grpc_h2``'s (HTTP/2 with ``h2``): grpcio is not
+loaded in the plugin's process (issue 15: ~15 MiB and ~20 threads).
 
 A watcher thread looks at the directory every ``poll_s`` (a ``stat`` per socket: no inotify
 dependency, and it also notices our own socket being deleted): when ``kubelet.sock`` is
@@ -16,34 +17,22 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from gpu_operator.deviceplugin.heap import release_free_memory
+from gpu_operator.deviceplugin.servicer import SERVICE, device_plugin_methods
 from gpu_operator.errors import ConfigError, GpuOperatorError
+from gpu_operator.grpc_h2.client import unary_call
+from gpu_operator.grpc_h2.server import Server
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
-from gpu_operator.protos.grpc_api import (
-    DevicePluginStub,
-    RegistrationStub,
-    add_device_plugin_servicer,
-)
 
 log = logging.getLogger(__name__)
 API_VERSION = "v1beta1"
 MAX_UNIX_PATH = 107
 """Bytes a unix socket path may have on Linux (``sun_path`` is 108 with the final NUL)."""
-CHANNEL_OPTIONS = [
-    # A fresh connection per dial: gRPC otherwise shares one subchannel per address across
-    # channels, and after the peer restarted that subchannel may sit in reconnect backoff
-    # (1 s, growing to minutes) long past the moment the new socket is there.
-    ("grpc.use_local_subchannel_pool", 1),
-    ("grpc.initial_reconnect_backoff_ms", 50),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
+REGISTER = "/v1beta1.Registration/Register"
 
 
 @dataclass
@@ -53,7 +42,7 @@ class Endpoint:
     resource_name: str
     socket_name: str
     make_servicer: Callable[[threading.Event], Any]
-    server: Any = None
+    server: Server | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     registered: bool = False
 
@@ -153,36 +142,35 @@ class PluginSupervisor:
                 f"at most {MAX_UNIX_PATH} (the device plugin socket lives beside KUBELET_SOCKET)"
             )
         endpoint.stopping = threading.Event()
-        server = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="dp-grpc"))
-        add_device_plugin_servicer(endpoint.make_servicer(endpoint.stopping), server)
+        servicer = endpoint.make_servicer(endpoint.stopping)
+        server = Server(path, device_plugin_methods(servicer), name=f"dp-{endpoint.socket_name}")
         try:
-            bound = server.add_insecure_port(f"unix://{path}")
-        except RuntimeError:  # grpcio >= 1.60 raises instead of returning 0
-            bound = 0
-        if bound == 0:
-            server.stop(grace=None)
-            raise ConfigError(f"{path}: cannot listen there: gRPC could not bind the unix socket")
-        server.start()
+            server.start()
+        except OSError as error:
+            why = (error.strerror or str(error)).lower()
+            raise ConfigError(
+                f"{path}: cannot listen there: {why} (the device plugin socket lives beside "
+                "KUBELET_SOCKET)"
+            ) from error
         endpoint.server = server
         endpoint.registered = False
         # Upstream dials its own socket before registering: a server that can't be reached
-        # must not be announced. A real call, not channel_ready_future (which polls at 200 ms).
+        # must not be announced.
         deadline = time.monotonic() + self._dial_timeout_s
-        with grpc.insecure_channel(f"unix://{path}", CHANNEL_OPTIONS) as channel:
-            stub = DevicePluginStub(channel)
-            while True:
-                try:
-                    stub.GetDevicePluginOptions(pb.Empty(), timeout=0.1, wait_for_ready=True)
-                    break
-                except grpc.RpcError as error:
-                    # A restarting kubelet may delete the socket we just made; the watcher
-                    # then serves again, so don't sit out the whole dial timeout.
-                    gone = not path.exists()
-                    if gone or time.monotonic() > deadline:
-                        server.stop(grace=None)
-                        endpoint.server = None  # never registered in this state
-                        problem = "removed while starting" if gone else "did not answer"
-                        raise GpuOperatorError(f"{path}: own socket {problem}") from error
+        while True:
+            try:
+                unary_call(path, SERVICE + "GetDevicePluginOptions", b"", 1.0)
+                break
+            except (OSError, ValueError) as error:
+                # A restarting kubelet may delete the socket we just made; the watcher
+                # then serves again, so don't sit out the whole dial timeout.
+                gone = not path.exists()
+                if gone or time.monotonic() > deadline:
+                    server.stop()
+                    endpoint.server = None  # never registered in this state
+                    problem = "removed while starting" if gone else "did not answer"
+                    raise GpuOperatorError(f"{path}: own socket {problem}") from error
+                time.sleep(0.05)
         log.info("serving %s on %s", endpoint.resource_name, path)
 
     def _stop_all(self, grace: float | None = 0.2) -> None:
@@ -192,7 +180,7 @@ class PluginSupervisor:
         self._wake()
         for endpoint in self.endpoints:
             if endpoint.server is not None:
-                endpoint.server.stop(grace=grace).wait(2)
+                endpoint.server.stop(grace=grace)
                 endpoint.server = None
             endpoint.registered = False
             self.socket_path(endpoint).unlink(missing_ok=True)
@@ -208,14 +196,15 @@ class PluginSupervisor:
             options=pb.DevicePluginOptions(get_preferred_allocation_available=True),
         )
         try:
-            with grpc.insecure_channel(f"unix://{self.kubelet_socket}", CHANNEL_OPTIONS) as channel:
-                RegistrationStub(channel).Register(request, timeout=self._dial_timeout_s)
-        except grpc.RpcError as error:
+            unary_call(
+                self.kubelet_socket, REGISTER, request.SerializeToString(), self._dial_timeout_s
+            )
+        except (OSError, ValueError) as error:
             log.warning(
                 "registering %s with %s failed: %s",
                 endpoint.resource_name,
                 self.kubelet_socket,
-                error.details() if hasattr(error, "details") else error,
+                getattr(error, "details", None) or error,
             )
             return False
         log.info("registered %s with the kubelet", endpoint.resource_name)

@@ -5,7 +5,6 @@ real container process."""
 from __future__ import annotations
 
 import http.server
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,8 @@ def health() -> Iterator[tuple[int, list[int]]]:
             return
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the serving loop to look at its flag: every 50 ms, not the default 0.5 s
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield server.server_address[1], statuses
     server.shutdown()
     server.server_close()
@@ -107,9 +107,7 @@ def test_liveness_waits_for_the_startup_probe_and_a_startup_failing_its_threshol
 
 
 def test_a_failing_liveness_probe_stops_the_real_container_process(tmp_path: Path) -> None:
-    spec = ProcessSpec(
-        "sleeper", "img", "run", [sys.executable, "-c", "import time; time.sleep(60)"], {}
-    )
+    spec = ProcessSpec("sleeper", "img", "run", ["sleep", "60"], {})
     container = Container(
         spec,
         tmp_path,

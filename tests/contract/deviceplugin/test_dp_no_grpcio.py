@@ -1,6 +1,7 @@
-"""The device plugin's process serves the kubelet without grpcio (issue 15): a real process
-registers with the kubelet stand-in (grpcio), streams its devices, answers a pod's Allocate and
-GetPreferredAllocation, and at SIGTERM has loaded no ``grpc`` module."""
+"""The device plugin serves the kubelet without grpcio (issue 15): a real process registers with
+the kubelet stand-in (grpcio), streams its devices, answers a pod's Allocate and
+GetPreferredAllocation, and at SIGTERM has loaded no ``grpc`` module; an Allocate reply larger
+than HTTP/2's flow-control window arrives whole; the kubelet's cancel ends the plugin's stream."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gpu_operator.deviceplugin.plugin import DevicePlugin
+from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
 from gpu_operator.sandbox.kubelet import Kubelet
 
 pytestmark = pytest.mark.timeout(30)
+StartPlugin = Callable[..., DevicePlugin]
 
 WRAPPER = """
 import atexit, json, os, sys
@@ -52,3 +58,35 @@ def test_a_serving_device_plugin_loads_no_grpc_module(kubelet: Kubelet, tmp_path
     modules = json.loads((tmp_path / "out.json").read_text())
     assert "gpu_operator.grpc_h2.server" in modules, stderr
     assert [m for m in modules if m == "grpc" or m.startswith("grpc.")] == []
+
+
+def stream_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "dp-nvidia-gpu.sock-stream"]
+
+
+def test_an_allocate_reply_past_the_http2_window_reaches_grpcio_whole(
+    kubelet: Kubelet, start_plugin: StartPlugin
+) -> None:
+    start_plugin("a30x4")
+    assert kubelet.wait_until(lambda: kubelet.allocatable("nvidia.com/gpu") == 4)
+    ids = kubelet.state("nvidia.com/gpu").healthy_ids()
+    one = pb.ContainerAllocateRequest(devices_ids=ids)
+    request = pb.AllocateRequest(container_requests=[one] * 2000)
+    reply = kubelet.state("nvidia.com/gpu").stub.Allocate(request, timeout=20)
+    assert reply.ByteSize() > 4 * 65535
+    assert len(reply.container_responses) == 2000
+    for response in reply.container_responses:
+        assert sorted(response.envs["NVIDIA_VISIBLE_DEVICES"].split(",")) == sorted(ids)
+
+
+def test_the_kubelets_cancel_ends_the_plugins_stream(
+    kubelet: Kubelet, start_plugin: StartPlugin
+) -> None:
+    start_plugin("a30x4")
+    assert kubelet.wait_until(lambda: kubelet.allocatable("nvidia.com/gpu") == 4)
+    assert stream_threads() == ["dp-nvidia-gpu.sock-stream"]
+    kubelet.manager.disconnect_all()  # cancels its ListAndWatch (RST_STREAM)
+    for thread in threading.enumerate():
+        if thread.name == "dp-nvidia-gpu.sock-stream":
+            thread.join(10)
+    assert stream_threads() == []

@@ -153,6 +153,7 @@ def test_an_instance_made_behind_the_drivers_back_is_taken_off_and_refused(
 ) -> None:
     settings = _mig_on(hardware)
     start_driver("hgx-h100", **GATE)
+    generation = slices.pool(NODE)[0]["spec"]["pool"]["generation"]
     with Nvml.open(settings) as nvml:
         one_g = next(p for p in nvml.gi_profiles(2) if p.name == "1g.10gb")
         nvml.create_gpu_instance(2, one_g.id, 0)
@@ -162,6 +163,8 @@ def test_an_instance_made_behind_the_drivers_back_is_taken_off_and_refused(
 
     assert slices.wait_for(lambda s: "gpu-2-mig-7g80gb-0-0" not in gpu2(s.pool(NODE)))
     pool = slices.pool(NODE)
+    assert {s["spec"]["pool"]["generation"] for s in pool} == {generation + 1}  # all rewritten
+    assert {s["spec"]["pool"]["resourceSliceCount"] for s in pool} == {len(pool)}
     left = gpu2(pool)
     assert "gpu-2" not in left  # the whole GPU can't be had now
     assert "gpu-2-mig-3g40gb-9-4" in left

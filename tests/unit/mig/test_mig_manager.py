@@ -51,6 +51,15 @@ def labels(client: Client) -> dict[str, str]:
     return dict(client.get(Node, NODE).metadata.labels or {})  # type: ignore[union-attr]
 
 
+def failed(client: Client) -> bool:
+    """The state label says ``failed`` and the reason is on the node: the agent writes them in
+    two requests, so a test that reads the reason waits for both."""
+    node = client.get(Node, NODE)
+    return (node.metadata.labels or {}).get(agent.STATE_LABEL) == "failed" and (  # type: ignore[union-attr]
+        agent.FAILURE_ANNOTATION in (node.metadata.annotations or {})  # type: ignore[union-attr]
+    )
+
+
 def set_config(client: Client, name: str) -> None:
     client.patch(Node, NODE, {"metadata": {"labels": {agent.CONFIG_LABEL: name}}})
 
@@ -169,7 +178,7 @@ def test_an_unknown_config_fails_with_an_event_and_leaves_the_clients_running(
     make_node(client, **{agent.CONFIG_LABEL: "all-9g.999gb"})
     plugin = history(client, PLUGIN)
     with Running(client, hardware):
-        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+        until(lambda: failed(client))
     assert plugin() == ["true"]
     node = client.get(Node, NODE)
     reason = (node.metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
@@ -192,7 +201,7 @@ def test_pods_that_never_leave_time_out_restore_the_labels_fail_and_are_retried(
     )
     client.create(pod)
     with Running(client, hardware, pod_wait_s=0.3, retry_base_s=0.5):
-        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+        until(lambda: failed(client))
         assert labels(client)[PLUGIN] == "true", "labels restored on the timeout"
         reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
         assert "nvidia-device-plugin-daemonset-x" in reason
@@ -269,7 +278,7 @@ def test_a_job_on_a_gpu_to_change_fails_naming_it_pauses_nothing_and_applies_onc
     make_node(client, **{agent.CONFIG_LABEL: "all-balanced"})
     seen = history(client, PLUGIN)
     with Running(client, hardware, with_reboot=True, retry_base_s=600) as running:
-        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+        until(lambda: failed(client))
         reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
         assert reason.startswith(f"GPU 1 (NVIDIA A30) is in use by pid {pid} on GPU-")
         time.sleep(0.3)
@@ -301,7 +310,7 @@ def test_third_party_gpu_clients_selected_on_the_client_label_are_waited_for(
         )
     )
     with Running(client, hardware, pod_wait_s=0.3, retry_base_s=60):
-        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+        until(lambda: failed(client))
     reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
     assert "monitoring/vendor-gpu-agent-x" in reason
     assert labels(client)["nvidia.com/gpu.deploy.client"] == "true", "restored after the timeout"
@@ -364,7 +373,7 @@ def test_a_malformed_gpu_clients_file_fails_the_apply_and_names_the_file(
     )
     manager = MigManager(settings, client, hardware, host_command=lambda argv: 0)
     with running(manager):
-        until(lambda: labels(client).get(agent.STATE_LABEL) == "failed")
+        until(lambda: failed(client))
     reason = (client.get(Node, NODE).metadata.annotations or {})[agent.FAILURE_ANNOTATION]  # type: ignore[union-attr]
     assert str(clients) in reason
     assert labels(client)[PLUGIN] == "true"

@@ -318,6 +318,10 @@ def test_counter_sets_and_devices_are_published_in_separate_slices(rest: Rest) -
     del crowded["spec"]["devices"]
     text = refused(lambda: rest.create(f"{V1}/resourceslices", crowded))
     assert "spec.sharedCounters[0].counters: Too many: 33: must have at most 32 items" in text
+    greedy = [{"counterSet": "big", "counters": {f"c{i}": {"value": "1"} for i in range(33)}}]
+    device = {**gpu(0), "consumesCounters": greedy}
+    text = refused(lambda: rest.create(f"{V1}/resourceslices", node_slice("m", [device])))
+    assert "spec.devices[0].consumesCounters[0].counters: Too many: 33" in text
 
 
 def test_a_device_has_at_most_32_attributes_and_capacities(rest: Rest) -> None:

@@ -322,7 +322,7 @@ def check_claim_spec(spec: Any, where: str) -> list[Cause]:
 _WHERE = ("nodeName", "nodeSelector", "allNodes", "perDeviceNodeSelection")
 _MAX_PARTITIONED = 64  # devices in a slice when any consumes counters or has taints
 _MAX_DESCRIBED = 32  # attributes and capacities of one device
-_MAX_COUNTERS = 32  # counters in a counter set (ResourceSliceMaxCountersPerCounterSet)
+_MAX_COUNTERS = 32  # counters in a counter set or a device's consumption of one (Kubernetes')
 
 
 def _check_slice(spec: Any) -> list[Cause]:
@@ -384,6 +384,14 @@ def _check_slice(spec: Any) -> list[Cause]:
         names.add(str(name))
         for m, consumed in enumerate(device.get("consumesCounters") or []):
             counter_set = (consumed or {}).get("counterSet")
+            counted = (consumed or {}).get("counters")
+            if isinstance(counted, dict) and len(counted) > _MAX_COUNTERS:
+                causes.append(
+                    (
+                        f"spec.devices[{n}].consumesCounters[{m}].counters",
+                        f"Too many: {len(counted)}: must have at most {_MAX_COUNTERS} items",
+                    )
+                )
             if counter_sets and counter_set not in counter_sets:
                 causes.append(
                     (

@@ -1,5 +1,5 @@
-"""No fixed host port: every container the chart and the operator render listens on its pod's
-own address (a listen address in its env or args is rewritten to it; a default gets it through
+"""No fixed host port: every container the operator renders (the chart's, as helm renders them:
+tests/contract/chart/test_chart_listen_addresses.py) listens on its pod's own address (a listen address in its env or args is rewritten to it; a default gets it through
 ``GPU_OPERATOR_POD_IP``); a declared port another program holds on every interface is remapped;
 each running sandbox holds its own loopback networks."""
 
@@ -13,21 +13,22 @@ from typing import Any
 
 import pytest
 
-from gpu_operator.listening import POD_IP_ENV, POD_PORTS_ENV, listen_address
-from gpu_operator.sandbox import chart
+from gpu_operator.listening import POD_PORTS_ENV, listen_address
 from gpu_operator.sandbox.network import Networks, machine_ports
 from gpu_operator.sandbox.podspec import (
-    ImageCatalogue,
     bind_args,
-    process_spec,
-    volume_paths,
 )
 from gpu_operator.sandbox.probes import check
 from helpers import fastyaml
+from helpers.pod_listening import (
+    POD_IP,
+    assert_listens_on_the_pods_address,
+    pod_with,
+    spec_for,
+    workload_containers,
+)
 
 REPO = Path(__file__).resolve().parents[3]
-POD_IP = "127.9.0.3"
-EVERY_INTERFACE_ADDRESS = ("0.0.0.0:", "[::]:")
 
 
 @pytest.fixture
@@ -37,28 +38,6 @@ def held_port() -> Iterator[int]:
         other.bind(("0.0.0.0", 0))
         other.listen()
         yield int(other.getsockname()[1])
-
-
-def spec_for(pod: dict[str, Any], container: dict[str, Any], tmp_path: Path) -> Any:
-    root, pod_dir = tmp_path / "node", tmp_path / "pod"
-    return process_spec(
-        pod,
-        container,
-        node_root=root,
-        pod_dir=pod_dir,
-        volumes=volume_paths(pod, root, pod_dir, lambda ns, name: {}),
-        config_maps=lambda ns, name: {},
-        catalogue=ImageCatalogue(),
-        base_env={},
-    )
-
-
-def pod_with(container: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "p", "namespace": "gpu-operator", "uid": "u"},
-        "spec": {"containers": [container]},
-        "status": {"podIP": POD_IP},
-    }
 
 
 @pytest.mark.parametrize(
@@ -97,37 +76,20 @@ def test_a_remapped_port_is_written_as_the_machines_port() -> None:
     assert bind_args(["-a", ":9400"], POD_IP, {9400: 41000}) == ["-a", f"{POD_IP}:41000"]
 
 
-def rendered_containers() -> list[pytest.ParameterSet]:
-    objects = list(chart.render(["mig.strategy=mixed"]))
+def golden_containers() -> list[pytest.ParameterSet]:
+    objects = []
     for golden in sorted((REPO / "tests/data/operator").glob("*/expected.yaml")):
         objects += [o for o in fastyaml.load_all(golden.read_text()) if o]
-    found = []
-    for obj in objects:
-        template = (obj.get("spec") or {}).get("template")
-        if obj.get("kind") not in ("Deployment", "DaemonSet") or not template:
-            continue
-        for container in (template["spec"].get("initContainers") or []) + template["spec"][
-            "containers"
-        ]:
-            name = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"
-            found.append(pytest.param(template, container, id=name))
-    return found
+    return workload_containers(objects)
 
 
-@pytest.mark.parametrize(("template", "container"), rendered_containers())
-def test_no_container_the_chart_or_the_operator_renders_listens_on_every_interface(
+@pytest.mark.parametrize(("template", "container"), golden_containers())
+def test_no_container_the_operator_renders_listens_on_every_interface(
     template: dict[str, Any], container: dict[str, Any], tmp_path: Path
 ) -> None:
-    pod = {**pod_with(container), "spec": template["spec"]}
-    spec = spec_for(pod, container, tmp_path)
-    assert spec.env[POD_IP_ENV] == POD_IP  # a default listen address binds it
-    everything = [*spec.argv, *spec.env.values()]
-    left = [v for v in everything if v.startswith(":") and v[1:].isdigit()]
-    left += [v for v in everything if any(a in v for a in EVERY_INTERFACE_ADDRESS)]
-    assert left == []
-    for port in container.get("ports") or []:
-        # as the listener sees a default ":PORT": the pod's address, its port
-        assert listen_address("", port["containerPort"], spec.env)[0] == POD_IP
+    """The chart's own containers, as the real helm renders them: tests/contract/chart/
+    test_chart_listen_addresses.py."""
+    assert_listens_on_the_pods_address(template, container, tmp_path)
 
 
 def test_a_declared_port_another_program_holds_on_every_interface_is_remapped(

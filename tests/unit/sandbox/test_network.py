@@ -1,7 +1,8 @@
-"""No fixed host port: every container the operator renders (the chart's, as helm renders them:
-tests/contract/chart/test_chart_listen_addresses.py) listens on its pod's own address (a listen address in its env or args is rewritten to it; a default gets it through
+"""No fixed host port: every container the operator renders listens on its pod's own address (a
+listen address in its env or args is rewritten to it; a default gets it through
 ``GPU_OPERATOR_POD_IP``); a declared port another program holds on every interface is remapped;
-each running sandbox holds its own loopback networks."""
+each running sandbox holds its own loopback networks. (The chart's containers, as the real helm
+renders them: tests/contract/chart/test_chart_listen_addresses.py.)"""
 
 from __future__ import annotations
 

@@ -6,8 +6,9 @@
    glibc's default malloc arenas and once with ``MALLOC_ARENA_MAX=2``.
 2. In a fresh interpreter, one step at a time, what each import or action adds to VmRSS
    (the order an agent loads them: the CLI, the settings, the NVML facade, NVML's start, the
-   device plugin's gRPC and protobuf, a gRPC server and one dial of it; then, for comparison,
-   what neither agent's process loads any more: typer, YAML without a file, pydantic).
+   device plugin's protobuf and ``grpc_h2``, a gRPC server and one dial of it; then, for
+   comparison, what neither agent's process loads any more: typer, YAML without a file,
+   pydantic, grpcio).
 
     python bench/agent_rss.py              # simulated h200 (GPU_OPERATOR_SIM)
     python bench/agent_rss.py --real       # this machine's GPUs
@@ -55,29 +56,27 @@ import gpu_operator.discovery.loop; mark("feature discovery's label rules")
 import pynvml; mark("import pynvml")
 from gpu_operator.gpu import HardwareSettings, Nvml
 nvml = Nvml.open(HardwareSettings.from_env()); gpus = nvml.gpus(); mark("nvmlInit + inventory")
-import grpc; mark("import grpc")
 from gpu_operator.protos import deviceplugin_v1beta1_pb2 as pb
 mark("protobuf + device plugin messages")
-from gpu_operator.protos.grpc_api import (
-    add_device_plugin_servicer, DevicePluginStub, DevicePluginServicerBase)
+from gpu_operator.grpc_h2.client import unary_call
+from gpu_operator.grpc_h2.server import Method, Server
+mark("h2 + grpc_h2 (gRPC without grpcio)")
 import gpu_operator.deviceplugin.plugin; mark("the device plugin's modules")
-from concurrent.futures import ThreadPoolExecutor
-class Servicer(DevicePluginServicerBase):
-    def GetDevicePluginOptions(self, request, context):
-        return pb.DevicePluginOptions()
-path = tempfile.mkdtemp() + "/x.sock"
-server = grpc.server(ThreadPoolExecutor(max_workers=4))
-add_device_plugin_servicer(Servicer(), server)
-server.add_insecure_port("unix://" + path); server.start(); time.sleep(0.3)
+from pathlib import Path
+path = Path(tempfile.mkdtemp()) / "x.sock"
+options = lambda request, context: pb.DevicePluginOptions()
+server = Server(path, {"/v1beta1.DevicePlugin/GetDevicePluginOptions": Method(
+    options, pb.Empty.FromString, lambda m: m.SerializeToString())})
+server.start(); time.sleep(0.3)
 mark("a gRPC server serving")
-with grpc.insecure_channel("unix://" + path) as channel:
-    DevicePluginStub(channel).GetDevicePluginOptions(pb.Empty(), timeout=5, wait_for_ready=True)
+unary_call(path, "/v1beta1.DevicePlugin/GetDevicePluginOptions", b"", 5)
 time.sleep(0.3); mark("one dial and call")
 import typer; mark("not on either path: typer and click (--help only)")
 import yaml; mark("not on either path: yaml (only with a config file)")
 import pydantic; mark("not on either path: pydantic")
 threads = len(os.listdir("/proc/self/task"))
-server.stop(None); nvml.close()
+server.stop(); nvml.close()
+import grpc; mark("not on either path: grpcio (the plugin served with it until issue 15)")
 for name, value in marks:
     print(f"{name}\t{value:.1f}")
 print(f"threads\t{threads}")

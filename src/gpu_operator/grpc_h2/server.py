@@ -215,15 +215,19 @@ class Server:
             return
         if grace:
             deadline = time.monotonic() + grace
-            for call in list(self._calls):
+            for call in self._running_calls():
                 call.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
         self._thread.join(5)
         self._thread = None
-        for call in list(self._calls):  # they see is_active() false and end
+        for call in self._running_calls():  # they see is_active() false and end
             call.join(1)
+
+    def _running_calls(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._calls)
 
     # --- the serving thread -----------------------------------------------------------
 
@@ -364,9 +368,9 @@ class Server:
                 name=f"{self.name}-stream",
                 daemon=True,
             )
-            with self._lock:
+            with self._lock:  # started before ``stop`` can see it, listed before it ends
+                call.start()
                 self._calls.add(call)
-            call.start()
             return
         try:
             response = method.handler(request, stream.context)

@@ -260,6 +260,23 @@ def test_stop_ends_open_streams_and_the_path_can_be_served_again(
         again.stop()
 
 
+def test_stop_while_streams_are_arriving_ends_them_all(sockets_dir: Path) -> None:
+    # A streaming call's thread may be starting when stop runs (it once joined one not yet
+    # started): stop still ends every call and raises nothing.
+    service = Service()
+    for n in range(15):
+        server = Server(sockets_dir / f"s{n}.sock", service.methods(), name="test-h2")
+        server.start()
+        with channel(server) as ch:
+            streams = [ch.unary_stream("/test.Svc/Watch")(b"", timeout=20) for _ in range(3)]
+            assert service.streams_started.acquire(timeout=5)
+            server.stop(grace=0.05)
+            for stream in streams:
+                with pytest.raises(grpc.RpcError):
+                    list(stream)
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-h2")]
+
+
 def test_a_path_in_use_is_the_bind_error(served: tuple[Service, Server]) -> None:
     service, server = served
     with pytest.raises(OSError, match="in use") as caught:

@@ -248,7 +248,7 @@ class DraDriverSpec(ComponentSpec):
     nodeSelector: dict[str, str] | None = Field(
         default=None,
         description="node labels the DRA driver's nodes must also carry (with the device "
-        "plugin on: a split, e.g. nvidia.com/gpu.deploy.device-plugin: 'false')",
+        "plugin on: a split, e.g. the device plugin's deploy label set to 'false' on them)",
     )
 
 

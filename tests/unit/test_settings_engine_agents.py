@@ -155,7 +155,9 @@ def test_the_help_names_the_variables_and_the_default() -> None:
 
 
 def test_an_empty_flag_of_a_field_whose_empty_means_unset_is_not_given() -> None:
-    fields = {"kubeconfig": Field("--kubeconfig", ("KUBECONFIG",), str, empty_is_unset=True)}
+    fields: dict[str, Field[Any]] = {
+        "kubeconfig": Field("--kubeconfig", ("KUBECONFIG",), str, empty_is_unset=True)
+    }
     assert resolve(fields, {"kubeconfig": ""}, {"KUBECONFIG": "/env"}, None).values == {
         "kubeconfig": "/env"
     }

@@ -143,7 +143,10 @@ def operand_key(operand: str) -> str:
 
 
 def cluster_report(
-    nodes: list[Obj], pods: list[Obj], policy: Obj | None, slices: Sequence[Obj] | None = None
+    nodes: Sequence[Obj],
+    pods: Sequence[Obj],
+    policy: Obj | None,
+    slices: Sequence[Obj] | None = None,
 ) -> tuple[list[NodeReport], str, list[str]]:
     """Every GPU node (``nfd.has_nvidia_gpu``: gpu.present, or NFD's NVIDIA PCI label) and the
     policy; ``slices``: the ResourceSlices (their device taints)."""

@@ -148,7 +148,7 @@ async def test_events_on_nvidiadrivers_name_the_status_reasons_once_per_change(
         ("unversioned", "Warning", "ReconcileFailed"): 1,
         ("rocky", "Warning", "ConflictingNodeSelector"): 1,
     }, seen
-    by_reason: dict[str, Any] = {e.reason: e for e in events}
+    by_reason: dict[str, Any] = {str(e.reason): e for e in events}
     assert "spec.version" in by_reason["ReconcileFailed"].message
     conflict = by_reason["ConflictingNodeSelector"]
     assert conflict.message.startswith("NVIDIADriver rocky selects node(s) rocky-1, rocky-2")

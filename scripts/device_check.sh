@@ -7,8 +7,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/device-check}"
 mkdir -p "$OUT"
+# Bytecode is compiled at install, as the image's install does: the device machine sets
+# PYTHONDONTWRITEBYTECODE=1, so a --no-compile install would compile every module at every start
+# and the footprint figures would not be what a node runs.
 install() {  # install() TARGET PROJECT_WHEEL_DIR
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  python3 -m pip install -q --no-index --no-deps --no-cache-dir --upgrade \
     --target "$1" $(ls .whl/*.whl | grep -v '/gpu_operator-') "$2"/gpu_operator-*.whl
 }
 install /tmp/site .whl || exit 1

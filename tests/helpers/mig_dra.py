@@ -25,10 +25,44 @@ def _mask(profile: GpuInstanceProfile, start: int) -> int:
     return ((1 << profile.memory_slices) - 1) << start
 
 
+_pinned: dict[int, object] = {}
+"""Every object whose ``id`` is part of a memo key, kept alive so that no other object can take
+its ``id`` while the key is stored (profiles are frozen dataclasses: hashing one hashes all its
+fields, placements included, which costs more than the oracle itself)."""
+
+
+def _pin(*objects: object) -> None:
+    for obj in objects:
+        _pinned[id(obj)] = obj
+
+
+_memo: dict[tuple[int | tuple[int, ...], tuple[tuple[int, int], ...], int], tuple[int, ...]] = {}
+
+
 def oracle_starts(
     profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Instance], wanted: GpuInstanceProfile
 ) -> list[int]:
-    """Every start where the driver would create one more ``wanted`` with ``fixed`` in place."""
+    """Every start where the driver would create one more ``wanted`` with ``fixed`` in place.
+
+    Memoized: the answer depends only on the profiles, ``wanted`` and the multiset of ``fixed``
+    (every rule below is a sum or a union over it), and the property tests ask the same
+    question hundreds of thousands of times. A key holds objects' ids; the objects of every
+    stored key are pinned, so a live object with a stored id is that very object."""
+    key = (
+        id(profiles) if isinstance(profiles, tuple) else tuple(map(id, profiles)),
+        tuple(sorted([(id(p), s) for p, s in fixed])),
+        id(wanted),
+    )
+    found = _memo.get(key)
+    if found is None:
+        _pin(profiles, wanted, *profiles, *(p for p, _ in fixed))
+        found = _memo[key] = tuple(_oracle_starts(profiles, fixed, wanted))
+    return list(found)
+
+
+def _oracle_starts(
+    profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Instance], wanted: GpuInstanceProfile
+) -> list[int]:
     whole = max(profiles, key=lambda p: (p.memory_slices, p.slice_count))
     used = 0
     for p, s in fixed:
@@ -57,6 +91,31 @@ def quantity_value(quantity: str) -> int:
     return int(quantity)
 
 
+_Published = tuple[dict[str, int], dict[str, dict[str, Any]], dict[str, dict[str, int]]]
+_published_memo: dict[int, _Published] = {}
+
+
+def _published(gpu: MigGpu) -> _Published:
+    """What a scheduler reads of ``gpu``'s ResourceSlice content: the counter set's capacity,
+    the devices by name, and what each consumes; read once per ``MigGpu`` object (frozen, so
+    its content cannot change), the allocators only read them."""
+    key = id(gpu)
+    if key not in _published_memo:
+        _pin(gpu)
+        content = slice_content(gpu)
+        (counter_set,) = content["sharedCounters"]
+        capacity = {k: quantity_value(v["value"]) for k, v in counter_set["counters"].items()}
+        devices: dict[str, dict[str, Any]] = {d["name"]: d for d in content["devices"]}
+        consumes = {}
+        for name, device in devices.items():
+            (consumption,) = device["consumesCounters"]
+            consumes[name] = {
+                k: quantity_value(v["value"]) for k, v in consumption["counters"].items()
+            }
+        _published_memo[key] = (capacity, devices, consumes)
+    return _published_memo[key]
+
+
 @dataclass
 class CounterAllocator:
     """Allocates dynamic MIG devices of one GPU by counters alone, as a DRA scheduler does:
@@ -69,19 +128,15 @@ class CounterAllocator:
     """claim id → device name."""
 
     def __post_init__(self) -> None:
-        content = slice_content(self.gpu)
-        (counter_set,) = content["sharedCounters"]
-        self.capacity = {k: quantity_value(v["value"]) for k, v in counter_set["counters"].items()}
-        self.devices: dict[str, dict[str, Any]] = {d["name"]: d for d in content["devices"]}
+        self.capacity, self.devices, self._consumes = _published(self.gpu)
 
     def consumes(self, name: str) -> dict[str, int]:
-        (consumption,) = self.devices[name]["consumesCounters"]
-        return {k: quantity_value(v["value"]) for k, v in consumption["counters"].items()}
+        return dict(self._consumes[name])
 
     def free(self) -> dict[str, int]:
         left = dict(self.capacity)
         for name in self.allocated.values():
-            for counter, value in self.consumes(name).items():
+            for counter, value in self._consumes[name].items():
                 left[counter] -= value
         return left
 
@@ -91,7 +146,7 @@ class CounterAllocator:
             name
             for name, device in self.devices.items()
             if device["attributes"]["profile"]["string"] == profile
-            and all(left[c] >= v for c, v in self.consumes(name).items())
+            and all(left[c] >= v for c, v in self._consumes[name].items())
         ]
 
     def claim(self, claim_id: int, profile: str) -> str | None:

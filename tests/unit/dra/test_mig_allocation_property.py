@@ -14,6 +14,7 @@ the lower half. ``test_no_order_wins_every_sequence`` pins that trade-off down.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 
@@ -44,8 +45,15 @@ def claim_profiles(profiles: Sequence[GpuInstanceProfile]) -> list[str]:
     return [chosen[g].name for g in sorted(chosen)]
 
 
+@functools.cache
+def gpu_of(model: str) -> MigGpu:
+    """One GPU of ``model`` (frozen), shared by every sequence: its published content is read
+    once."""
+    return MigGpu(0, f"GPU-{model}", profiles_of(model))
+
+
 def pair(model: str) -> tuple[CounterAllocator, CounterAllocator]:
-    gpu = MigGpu(0, f"GPU-{model}", profiles_of(model))
+    gpu = gpu_of(model)
     first_fit = CounterAllocator(gpu)
     ours = CounterAllocator(gpu)
     ours.prefer = MigPreference([gpu], ours.in_use).prefer

@@ -198,12 +198,19 @@ def test_capacity_and_holes_left_match_a_brute_force_over_placements(model: str)
     options = [(p, pl.start) for p in profiles for pl in p.placements]
     rng = random.Random(3)
 
+    known: dict[tuple[tuple[int, int], ...], int] = {}
+
     def most(fixed: list[tuple[Any, int]]) -> int:
-        best = 0
-        for p, s in options:
-            if s in oracle_starts(profiles, fixed, p):
-                best = max(best, p.memory_slices + most([*fixed, (p, s)]))
-        return best
+        # Exhaustive over every order of placements; an answer depends only on the set placed
+        # (the profiles are ``profiles``' own objects), so each set is searched once.
+        key = tuple(sorted((id(p), s) for p, s in fixed))
+        if key not in known:
+            best = 0
+            for p, s in options:
+                if s in oracle_starts(profiles, fixed, p):
+                    best = max(best, p.memory_slices + most([*fixed, (p, s)]))
+            known[key] = best
+        return known[key]
 
     for _ in range(12):
         fixed: list[tuple[Any, int]] = []

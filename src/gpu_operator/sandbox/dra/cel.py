@@ -279,7 +279,13 @@ def device_variable(
     )
 
 
-_ENV = celpy.Environment()
+@functools.cache
+def _env() -> celpy.Environment:
+    """The CEL environment, built at the first compile (its parser takes ~0.15 s to build, paid
+    otherwise by every process that imports the emulator)."""
+    return celpy.Environment()
+
+
 _MACROS = re.compile(r"\b(size|exists|exists_one|all|filter|map)\s*\(")
 _LITERAL = re.compile(r"\s*('[^'\\]*'|\"[^\"\\]*\")\s*")
 _WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -402,8 +408,8 @@ def _reason(error: CELEvalError) -> str:
 def compile_selector(expression: str) -> Selector:
     """The compiled selector; ``CelError`` with the parser's message when it does not compile."""
     try:
-        ast = _ENV.compile(expression)
+        ast = _env().compile(expression)
     except CELParseError as error:
         first = str(error).splitlines()[0] if str(error) else "syntax error"
         raise CelError(f"compilation failed: {first}") from error
-    return Selector(expression, _ENV.program(ast, functions=FUNCTIONS), references(expression))
+    return Selector(expression, _env().program(ast, functions=FUNCTIONS), references(expression))

@@ -97,10 +97,17 @@ class XidTracker:
             return XidView(dict(self._last), window, dict(self._total))
 
 
+WAIT_SLICE_MS = 100
+"""How long one NVML event wait blocks. ``nvmlEventSetWait`` cannot be woken from another
+thread, so the watcher waits in slices and sees ``stop()`` between two: the exporter's stop
+(which must join the watcher before NVML shuts down) takes at most this long, for ten cheap
+wait calls a second while idle."""
+
+
 class XidWatcher(threading.Thread):
     """Feeds a tracker from NVML XID events until ``stop()``."""
 
-    def __init__(self, nvml: Nvml, tracker: XidTracker, poll_ms: int = 500):
+    def __init__(self, nvml: Nvml, tracker: XidTracker, poll_ms: int = WAIT_SLICE_MS):
         super().__init__(name="xid-watcher", daemon=True)
         self._nvml = nvml
         self._tracker = tracker

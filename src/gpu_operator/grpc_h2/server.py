@@ -257,16 +257,22 @@ class Server:
                             connection.sock.close()
                             self._connections.discard(connection)
         finally:
+            # The listener first: a client that lost its connection must find nobody to
+            # reconnect to (grpcio retries a call the GOAWAY says was never started).
+            selector.unregister(self._listener)
+            self._listener.close()
             for connection in list(self._connections):
                 with connection.lock:
                     with contextlib.suppress(h2.exceptions.ProtocolError):
-                        connection.h2.close_connection()
+                        # "Any stream may have been processed": a GOAWAY naming the last
+                        # stream seen lets grpcio retry later ones on a new connection, and
+                        # such a retried call can outlive its deadline (grpcio 1.85).
+                        connection.h2.close_connection(last_stream_id=2**31 - 1)
                         connection.flush()
                     connection.close()
                 connection.sock.close()
             self._connections.clear()
             selector.close()
-            self._listener.close()
             self._wake_r.close()
             self._wake_w.close()
 

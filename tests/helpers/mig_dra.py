@@ -36,7 +36,9 @@ def _pin(*objects: object) -> None:
         _pinned[id(obj)] = obj
 
 
-_memo: dict[tuple[int | tuple[int, ...], tuple[tuple[int, int], ...], int], tuple[int, ...]] = {}
+ProfilesKey = int | tuple[int, ...]
+_memo: dict[tuple[ProfilesKey, tuple[tuple[int, int], ...], int], tuple[int, ...]] = {}
+_wholes: dict[ProfilesKey, GpuInstanceProfile] = {}
 
 
 def oracle_starts(
@@ -48,22 +50,25 @@ def oracle_starts(
     (every rule below is a sum or a union over it), and the property tests ask the same
     question hundreds of thousands of times. A key holds objects' ids; the objects of every
     stored key are pinned, so a live object with a stored id is that very object."""
-    key = (
-        id(profiles) if isinstance(profiles, tuple) else tuple(map(id, profiles)),
-        tuple(sorted([(id(p), s) for p, s in fixed])),
-        id(wanted),
-    )
+    of_profiles = id(profiles) if isinstance(profiles, tuple) else tuple(map(id, profiles))
+    key = (of_profiles, tuple(sorted([(id(p), s) for p, s in fixed])), id(wanted))
     found = _memo.get(key)
     if found is None:
-        _pin(profiles, wanted, *profiles, *(p for p, _ in fixed))
-        found = _memo[key] = tuple(_oracle_starts(profiles, fixed, wanted))
+        whole = _wholes.get(of_profiles)
+        if whole is None:
+            _pin(profiles, *profiles)
+            whole = _wholes[of_profiles] = max(
+                profiles, key=lambda p: (p.memory_slices, p.slice_count)
+            )
+        _pin(wanted, *(p for p, _ in fixed))
+        found = _memo[key] = tuple(_oracle_starts(whole, fixed, wanted))
     return list(found)
 
 
 def _oracle_starts(
-    profiles: Sequence[GpuInstanceProfile], fixed: Sequence[Instance], wanted: GpuInstanceProfile
+    whole: GpuInstanceProfile, fixed: Sequence[Instance], wanted: GpuInstanceProfile
 ) -> list[int]:
-    whole = max(profiles, key=lambda p: (p.memory_slices, p.slice_count))
+    """The rules; ``whole`` is the whole-GPU profile (most memory slices, then compute)."""
     used = 0
     for p, s in fixed:
         used |= _mask(p, s)

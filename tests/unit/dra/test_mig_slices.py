@@ -219,12 +219,20 @@ def test_counters_admit_exactly_the_instance_sets_the_driver_accepts(model: str)
     instances = {n: instance(n) for n in names}
     consumed = {n: allocator.consumes(n) for n in names}
 
+    after: dict[tuple[str, ...], tuple[dict[str, int], bool]] = {}
+
     def by_counters(chosen: list[str], name: str) -> bool:
-        left = dict(allocator.capacity)
-        for other in [*chosen, name]:
-            for counter, value in consumed[other].items():
-                left[counter] -= value
-        return all(v >= 0 for v in left.values())
+        # What ``chosen`` leaves is computed once per set: the walk asks about every later
+        # device with the same ``chosen``.
+        key = tuple(chosen)
+        if key not in after:
+            left = dict(allocator.capacity)
+            for other in chosen:
+                for counter, value in consumed[other].items():
+                    left[counter] -= value
+            after[key] = left, all(v >= 0 for v in left.values())
+        left, fits = after[key]
+        return fits and all(left[counter] >= value for counter, value in consumed[name].items())
 
     def by_oracle(chosen: list[str], name: str) -> bool:
         # ``chosen`` was admitted already: the driver must accept one more instance.

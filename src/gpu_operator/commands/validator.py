@@ -165,12 +165,10 @@ def validator_command(
         runtime_class=pod_env["runtime_class"] or None,
         env=(("GPU_OPERATOR_SIM", hardware.sim),) if hardware.sim else (),
     )
-    if settings.cleanup_all:
-        shutil.rmtree(settings.output_dir, ignore_errors=True)
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
     if settings.component == "metrics":
         _metrics(settings, hardware, kube)
         return
+    _prepare_output_dir(settings)
     status_file = settings.output_dir / COMPONENT_FILES[settings.component]
     if settings.skip_validation:
         _say(f"skipping validation of {settings.component} as asked; writing {status_file}")
@@ -189,11 +187,19 @@ def validator_command(
     _say(f"{settings.component} validation passed")
 
 
+def _prepare_output_dir(settings: ValidatorSettings) -> None:
+    """Upstream's start: ``--cleanup-all`` empties the output directory, then it is created."""
+    if settings.cleanup_all:
+        shutil.rmtree(settings.output_dir, ignore_errors=True)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+
+
 def _metrics(settings: ValidatorSettings, hardware: HardwareSettings, kube: KubeSettings) -> None:
     from gpu_operator.validator.components import node_status_exporter
 
     exporter = node_status_exporter(settings, hardware, kube)
     port = exporter.serve(settings.metrics_port or 8000)
+    _prepare_output_dir(settings)  # once the port is ours: a refused start writes nothing
     _say(f"node status exporter serving :{port}/metrics")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from gpu_operator.operator.crd_document import crd_file, crd_object
 from gpu_operator.operator.openapi import model_schema, overlay
 from gpu_operator.operator.policy_v1 import (
     REQUIRED_SECTIONS,
@@ -32,57 +31,22 @@ def spec_schema() -> dict[str, Any]:
 
 def build_crd() -> dict[str, Any]:
     """The CRD object, as the API server takes it."""
-    spec = spec_schema()
     status = model_schema(ClusterPolicyStatus)
     status["description"] = "ClusterPolicyStatus is the observed state of the GPU operator"
-    root = {
-        "type": "object",
-        "description": "ClusterPolicy is the Schema for the clusterpolicies API",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
+    return crd_object(
+        names={
+            "kind": "ClusterPolicy",
+            "listKind": "ClusterPolicyList",
+            "plural": "clusterpolicies",
+            "singular": "clusterpolicy",
         },
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": "nvidia.com",
-            "names": {
-                "kind": "ClusterPolicy",
-                "listKind": "ClusterPolicyList",
-                "plural": "clusterpolicies",
-                "singular": "clusterpolicy",
-            },
-            "scope": "Cluster",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"jsonPath": ".status.state", "name": "Status", "type": "string"},
-                        {
-                            "jsonPath": ".metadata.creationTimestamp",
-                            "name": "Age",
-                            "type": "string",
-                        },
-                    ],
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
-        },
-    }
+        version="v1",
+        description="ClusterPolicy is the Schema for the clusterpolicies API",
+        spec=spec_schema(),
+        status=status,
+    )
 
 
 def crd_yaml() -> str:
     """The CRD as the YAML file checked in under ``deployments/gpu-operator/crds/``."""
-    header = (
-        "# Generated from gpu_operator.operator.policy_v1 by `gpu-operator crds`; do not edit.\n"
-    )
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+    return crd_file("gpu_operator.operator.policy_v1", build_crd())

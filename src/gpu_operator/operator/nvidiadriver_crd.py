@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from gpu_operator.operator.crd_document import crd_file, crd_object
 from gpu_operator.operator.nvidiadriver_v1alpha1 import (
     DEFAULT_WITHOUT_SELECTOR,
     KIND,
@@ -32,57 +31,22 @@ def build_crd() -> dict[str, Any]:
     spec["x-kubernetes-validations"] = [dict(DEFAULT_WITHOUT_SELECTOR)]
     status = model_schema(NVIDIADriverStatus)
     status["description"] = "NVIDIADriverStatus defines the observed state of NVIDIADriver"
-    root = {
-        "type": "object",
-        "description": "NVIDIADriver is the Schema for the nvidiadrivers API",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
+    return crd_object(
+        names={
+            "kind": KIND,
+            "listKind": f"{KIND}List",
+            "plural": PLURAL,
+            "shortNames": list(SHORT_NAMES),
+            "singular": "nvidiadriver",
         },
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": "nvidia.com",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "shortNames": list(SHORT_NAMES),
-                "singular": "nvidiadriver",
-            },
-            "scope": "Cluster",
-            "versions": [
-                {
-                    "name": "v1alpha1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"jsonPath": ".status.state", "name": "Status", "type": "string"},
-                        {"jsonPath": ".spec.default", "name": "Default", "type": "boolean"},
-                        {
-                            "jsonPath": ".metadata.creationTimestamp",
-                            "name": "Age",
-                            "type": "string",
-                        },
-                    ],
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
-        },
-    }
+        version="v1alpha1",
+        description="NVIDIADriver is the Schema for the nvidiadrivers API",
+        spec=spec,
+        status=status,
+        columns=({"jsonPath": ".spec.default", "name": "Default", "type": "boolean"},),
+    )
 
 
 def crd_yaml() -> str:
     """The CRD as the YAML file checked in under ``deployments/gpu-operator/crds/``."""
-    header = (
-        "# Generated from gpu_operator.operator.nvidiadriver_v1alpha1 by `gpu-operator crds`; "
-        "do not edit.\n"
-    )
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+    return crd_file("gpu_operator.operator.nvidiadriver_v1alpha1", build_crd())

@@ -143,6 +143,10 @@ class HealthMonitor:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="device-health", daemon=True)
+        # The last critical XID per device and the GPUs found lost (the DRA driver taints by them).
+        self._xids: dict[str, int] = {}
+        self._lost: set[int] = set()
+        self._xid_lock = threading.Lock()
 
     def start(self) -> None:
         """Start watching; returns once events are registered (so none are missed)."""
@@ -156,6 +160,16 @@ class HealthMonitor:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
+
+    def xid(self, uuid: str) -> int | None:
+        """The last critical XID seen on the device, if any."""
+        with self._xid_lock:
+            return self._xids.get(uuid)
+
+    def lost(self, gpu_index: int) -> bool:
+        """Whether the last check found the GPU lost (fallen off the bus)."""
+        with self._xid_lock:
+            return gpu_index in self._lost
 
     def _run(self) -> None:
         gpus = sorted({d.gpu_index for d in self._devices})
@@ -212,6 +226,9 @@ class HealthMonitor:
             log.info("ignoring %s event %d on GPU %s", event.kind, event.data, event.gpu_uuid)
             return
         hit = affected_by(event, self._devices)
+        with self._xid_lock:
+            for device in hit:
+                self._xids[device.uuid] = event.data
         log.warning(
             "XID %d on GPU %s (GI %s, CI %s): %d device(s) unhealthy",
             event.data,
@@ -227,6 +244,8 @@ class HealthMonitor:
         for index in gpus:
             if nvml.is_lost(index):
                 lost.add(index)
+        with self._xid_lock:
+            self._lost = lost
         if lost:
             self._board.mark([d.uuid for d in self._devices if d.gpu_index in lost], False)
         quiet = self._settings.recovery_quiet_period_s

@@ -1,67 +1,18 @@
-"""Device health for the DRA driver: the device plugin's rules, reused as they are
+"""Device health for the DRA driver: the device plugin's rules and monitor, reused as they are
 (``deviceplugin.health``: which XIDs are critical, the GPU-lost check, the optional recovery
-quiet period; ``DP_DISABLE_HEALTHCHECKS`` and friends read the same), plus which XID made each
-device unusable, so its taint can carry it (``gpu.nvidia.com/xid=<xid>``); an unhealthy device
-without an XID fell off the bus (``gpu.nvidia.com/gpu-lost``)."""
+quiet period; ``DP_DISABLE_HEALTHCHECKS`` and friends read the same). The monitor records which
+XID made each device unusable, so its taint can carry it (``gpu.nvidia.com/xid=<xid>``); an
+unhealthy device without an XID fell off the bus (``gpu.nvidia.com/gpu-lost``)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
-from gpu_operator.deviceplugin.health import (
-    HealthBoard,
-    HealthMonitor,
-    PhysicalDevice,
-    affected_by,
-    is_critical,
-)
+from gpu_operator.deviceplugin.health import HealthBoard, HealthMonitor, PhysicalDevice
 from gpu_operator.deviceplugin.settings import HealthSettings
 from gpu_operator.dra.slices import Taint, health_taints
-from gpu_operator.gpu import HardwareSettings, Nvml
-from gpu_operator.gpu.records import GpuEvent, GpuInfo
-
-
-class XidMonitor(HealthMonitor):
-    """The device plugin's monitor that also remembers the last critical XID per device and
-    which GPUs are lost."""
-
-    def __init__(
-        self,
-        hardware: HardwareSettings,
-        devices: Sequence[PhysicalDevice],
-        board: HealthBoard,
-        settings: HealthSettings,
-        *,
-        check_interval_s: float = 0.5,
-    ):
-        super().__init__(hardware, devices, board, settings, check_interval_s=check_interval_s)
-        self._physical = list(devices)
-        self._settings_ = settings
-        self._xids: dict[str, int] = {}
-        self._lost: set[int] = set()
-        self._xid_lock = threading.Lock()
-
-    def _on_event(self, event: GpuEvent) -> None:
-        if is_critical(event, self._settings_):
-            with self._xid_lock:
-                for device in affected_by(event, self._physical):
-                    self._xids[device.uuid] = event.data
-        super()._on_event(event)
-
-    def _check(self, nvml: Nvml, gpus: list[int]) -> None:
-        lost = {index for index in gpus if nvml.is_lost(index)}
-        with self._xid_lock:
-            self._lost = lost
-        super()._check(nvml, gpus)
-
-    def xid(self, uuid: str) -> int | None:
-        with self._xid_lock:
-            return self._xids.get(uuid)
-
-    def lost(self, gpu_index: int) -> bool:
-        with self._xid_lock:
-            return gpu_index in self._lost
+from gpu_operator.gpu import HardwareSettings
+from gpu_operator.gpu.records import GpuInfo
 
 
 class DeviceHealth:
@@ -77,7 +28,7 @@ class DeviceHealth:
         self._index = {g.uuid: g.index for _, g in gpus}
         devices = [PhysicalDevice(uuid=g.uuid, gpu_index=g.index, gpu_uuid=g.uuid) for _, g in gpus]
         self.board = HealthBoard(d.uuid for d in devices)
-        self._monitor = XidMonitor(hardware, devices, self.board, settings)
+        self._monitor = HealthMonitor(hardware, devices, self.board, settings)
 
     def start(self) -> None:
         self._monitor.start()

@@ -12,16 +12,13 @@ from typing import Any
 import typer
 
 from gpu_operator import logs
+from gpu_operator.commands.options import env_option as _opt
 from gpu_operator.deviceplugin.process import BOOL_FLAGS, load_settings, serve
 
 __all__ = ["BOOL_FLAGS", "CONTEXT_SETTINGS", "bool_flags", "device_plugin_command", "load_settings"]
 
 CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 """Pass to ``app.command`` so the boolean flags reach ``device_plugin_command``."""
-
-
-def _opt(*names: str, env: str, help: str) -> Any:
-    return typer.Option(None, *names, help=f"{help} Env: {env}.", show_default=False)
 
 
 def bool_flags(args: list[str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from gpu_operator import logs
+from gpu_operator.commands.options import env_option as _opt
 from gpu_operator.hostpaths import remap
 
 if TYPE_CHECKING:  # imported where used, so that --help loads neither gRPC nor lightkube
@@ -22,10 +23,6 @@ if TYPE_CHECKING:  # imported where used, so that --help loads neither gRPC nor 
     from gpu_operator.gpu import HardwareSettings
 
 log = logging.getLogger("gpu_operator.dra")
-
-
-def _opt(*names: str, env: str, help: str) -> Any:
-    return typer.Option(None, *names, help=f"{help} Env: {env}.", show_default=False)
 
 
 def load_settings(flags: dict[str, Any], env: dict[str, str]) -> DraSettings:

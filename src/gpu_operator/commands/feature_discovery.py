@@ -12,15 +12,12 @@ from typing import Any
 import typer
 
 from gpu_operator import logs
+from gpu_operator.commands.options import env_option as _opt
 from gpu_operator.deviceplugin.argv import UsageError
 from gpu_operator.discovery.process import BOOL_FLAGS, NEGATED, make_writers, read_flag, serve
 from gpu_operator.names import NFD_FEATURES_DIR
 
 __all__ = ["CONTEXT_SETTINGS", "bool_flags", "feature_discovery_command", "make_writers"]
-
-
-def _opt(*names: str, env: str, help: str) -> Any:
-    return typer.Option(None, *names, help=f"{help} Env: {env}.", show_default=False)
 
 
 CONTEXT_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}

@@ -12,17 +12,13 @@ where the solver places them."""
 from __future__ import annotations
 
 import functools
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
 from gpu_operator.dra.plugin import DraDriver
-from gpu_operator.dra.settings import resolve_settings
 from gpu_operator.exporter.pods import pod_map
 from gpu_operator.exporter.sampling import Sampler
 from gpu_operator.exporter.settings import DeviceSelection
@@ -30,11 +26,14 @@ from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.podresources import list_pod_devices
 from gpu_operator.sandbox.cluster import Sandbox
-from gpu_operator.sandbox.containers import load_gpus
-from gpu_operator.sandbox.dra.classes import device_classes
-from gpu_operator.sandbox.nodes import parse_nodes
 from gpu_operator.sandbox.rest import Rest
 from helpers.dra_driver import make_driver_root
+from helpers.dra_sandbox import (
+    create_device_classes,
+    node_hardware,
+    running_sandbox,
+    start_node_driver,
+)
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -45,12 +44,8 @@ IMAGE = "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    base = Path(tempfile.mkdtemp(prefix="drasbm-", dir="/tmp"))
-    try:
-        with Sandbox(parse_nodes("hgx-h100:2", "rocky:8.5"), base, driver_delay_s=0.2) as running:
-            yield running
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with running_sandbox("hgx-h100:2", "drasbm-") as running:
+        yield running
 
 
 @pytest.fixture
@@ -61,36 +56,19 @@ def drivers(sandbox: Sandbox, tmp_path: Path) -> Iterator[dict[str, HardwareSett
     client = build_client(KubeSettings(kubeconfig=sandbox.kubeconfig))
     driver_root = make_driver_root(tmp_path / "driver", "580.159.04")
     for name in NODES:
-        node = sandbox.nodes[name]
-        load_gpus(node.runner.node.base_env)
-        settings = HardwareSettings(sim=node.runner.node.base_env["GPU_OPERATOR_SIM"])
+        settings = node_hardware(sandbox, name)
         with Nvml.open(settings) as nvml:
             for index in range(nvml.device_count()):
                 assert nvml.set_mig_mode(index, True)[0].enabled
-        root = node.root
-        dra_settings = resolve_settings(
-            {},
-            {
-                "NODE_NAME": name,
-                "CDI_ROOT": str(root / "etc/cdi"),
-                "DRIVER_ROOT_CTR_PATH": str(driver_root),
-                "KUBELET_REGISTRAR_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins_registry"),
-                "KUBELET_PLUGINS_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins"),
-                "FEATURE_GATES": "DynamicMIG=true",
-            },
+        started.append(
+            start_node_driver(
+                sandbox, name, settings, driver_root, client, FEATURE_GATES="DynamicMIG=true"
+            )
         )
-        driver = DraDriver(
-            dra_settings, settings, publisher=SlicePublisher(client), claims=ClaimReader(client)
-        )
-        driver.start()
-        started.append(driver)
         hardware[name] = settings
     try:
         assert all(d.published.wait(20) for d in started)
-        rest = sandbox.rest
-        assert rest is not None
-        for device_class in device_classes():
-            rest.create("resource.k8s.io/v1/deviceclasses", device_class)
+        create_device_classes(sandbox)
         yield hardware
     finally:
         for driver in started:

@@ -9,26 +9,25 @@ scheduler allocates it from the slice the driver published."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
 from gpu_operator.dra.plugin import DraDriver
-from gpu_operator.dra.settings import resolve_settings
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu.fake import faults
 from gpu_operator.gpu.fake.state import StateStore
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.sandbox.cluster import Sandbox
-from gpu_operator.sandbox.containers import load_gpus
 from gpu_operator.sandbox.dra.classes import device_classes
-from gpu_operator.sandbox.nodes import parse_nodes
 from helpers.dra_driver import make_driver_root
+from helpers.dra_sandbox import (
+    node_hardware,
+    running_sandbox,
+    start_node_driver,
+)
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,36 +37,16 @@ CLAIMS = "resource.k8s.io/v1/resourceclaims"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    base = Path(tempfile.mkdtemp(prefix="drasb-", dir="/tmp"))
-    try:
-        with Sandbox(parse_nodes("hgx-h100:1", "rocky:8.5"), base, driver_delay_s=0.2) as running:
-            yield running
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with running_sandbox("hgx-h100:1", "drasb-") as running:
+        yield running
 
 
 @pytest.fixture
 def driver(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[DraDriver, HardwareSettings]]:
-    node = sandbox.nodes[NODE]
-    root = node.root
-    load_gpus(node.runner.node.base_env)  # the node's driver is loaded (no chart installed here)
-    sim = node.runner.node.base_env["GPU_OPERATOR_SIM"]
-    settings = resolve_settings(
-        {},
-        {
-            "NODE_NAME": NODE,
-            "CDI_ROOT": str(root / "etc/cdi"),
-            "DRIVER_ROOT_CTR_PATH": str(make_driver_root(tmp_path / "driver", "580.159.04")),
-            "KUBELET_REGISTRAR_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins_registry"),
-            "KUBELET_PLUGINS_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins"),
-        },
-    )
+    hardware = node_hardware(sandbox, NODE)
+    driver_root = make_driver_root(tmp_path / "driver", "580.159.04")
     client = build_client(KubeSettings(kubeconfig=sandbox.kubeconfig))
-    hardware = HardwareSettings(sim=sim)
-    running = DraDriver(
-        settings, hardware, publisher=SlicePublisher(client), claims=ClaimReader(client)
-    )
-    running.start()
+    running = start_node_driver(sandbox, NODE, hardware, driver_root, client)
     yield running, hardware
     running.stop(clean=True)
     client.close()

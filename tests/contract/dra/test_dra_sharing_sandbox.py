@@ -7,8 +7,6 @@ facade."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,19 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
 from gpu_operator.dra.plugin import DraDriver
-from gpu_operator.dra.settings import resolve_settings
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu import compute_policy as policy
 from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.sandbox.cluster import Sandbox
-from gpu_operator.sandbox.containers import load_gpus
 from gpu_operator.sandbox.dra.classes import device_classes
-from gpu_operator.sandbox.nodes import parse_nodes
 from helpers.dra_driver import make_driver_root
+from helpers.dra_sandbox import (
+    create_device_classes,
+    node_hardware,
+    running_sandbox,
+    start_node_driver,
+)
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -37,39 +37,18 @@ CUDA = "nvcr.io/nvidia/cuda:12.4.0-base-ubuntu22.04"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    base = Path(tempfile.mkdtemp(prefix="drash-", dir="/tmp"))
-    try:
-        with Sandbox(parse_nodes("hgx-h100:1", "rocky:8.5"), base, driver_delay_s=0.2) as running:
-            yield running
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with running_sandbox("hgx-h100:1", "drash-") as running:
+        yield running
 
 
 @pytest.fixture
 def driver(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[DraDriver, HardwareSettings]]:
-    node = sandbox.nodes[NODE]
-    root = node.root
-    load_gpus(node.runner.node.base_env)
-    settings = resolve_settings(
-        {},
-        {
-            "NODE_NAME": NODE,
-            "CDI_ROOT": str(root / "etc/cdi"),
-            "DRIVER_ROOT_CTR_PATH": str(make_driver_root(tmp_path / "driver", "580.159.04")),
-            "KUBELET_REGISTRAR_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins_registry"),
-            "KUBELET_PLUGINS_DIRECTORY_PATH": str(root / "var/lib/kubelet/plugins"),
-        },
-    )
+    hardware = node_hardware(sandbox, NODE)
+    driver_root = make_driver_root(tmp_path / "driver", "580.159.04")
     client = build_client(KubeSettings(kubeconfig=sandbox.kubeconfig))
-    hardware = HardwareSettings(sim=node.runner.node.base_env["GPU_OPERATOR_SIM"])
-    running = DraDriver(
-        settings, hardware, publisher=SlicePublisher(client), claims=ClaimReader(client)
-    )
-    running.start()
+    running = start_node_driver(sandbox, NODE, hardware, driver_root, client)
     assert running.published.wait(10)
-    for device_class in device_classes():
-        assert sandbox.rest is not None
-        sandbox.rest.create("resource.k8s.io/v1/deviceclasses", device_class)
+    create_device_classes(sandbox)
     yield running, hardware
     running.stop(clean=True)
     client.close()

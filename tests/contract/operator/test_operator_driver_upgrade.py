@@ -19,6 +19,7 @@ from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
 from gpu_operator.kube import KubeSettings, RetryPolicy, build_async_client, build_client
 from gpu_operator.operator.controller import ClusterPolicy, Controller, ControllerSettings
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.daemonset_pods import ready_pod
 
 pytestmark = pytest.mark.timeout(60)
 NS = "gpu-operator"
@@ -54,27 +55,7 @@ def play_kubelet(client: Client) -> None:
         for node in NODES:
             if node in have:
                 continue
-            body: dict[str, Any] = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": f"{app}-{node}-g{meta.generation}",
-                    "namespace": NS,
-                    "labels": {"app": app, "pod-template-generation": str(meta.generation)},
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "DaemonSet",
-                            "name": app,
-                            "uid": meta.uid,
-                            "controller": True,
-                        }
-                    ],
-                },
-                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "i"}]},
-                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
-            }
-            client.create(Pod.from_dict(body))
+            client.create(Pod.from_dict(ready_pod(meta, node, NS)))
 
 
 def states(client: Client) -> dict[str, str]:

@@ -35,6 +35,7 @@ from gpu_operator.operator.controller import (
     NVIDIADriver,
 )
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.daemonset_pods import ready_pod
 from helpers.polling import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
@@ -247,31 +248,7 @@ def play_kubelet(client: Client) -> None:
         for node, labels in nodes.items():
             if node in have or any(labels.get(k) != v for k, v in selector.items()):
                 continue
-            client.create(
-                Pod.from_dict(
-                    {
-                        "metadata": {
-                            "name": f"{app}-{node}-g{meta.generation}",
-                            "namespace": NS,
-                            "labels": {"app": app, "pod-template-generation": str(meta.generation)},
-                            "ownerReferences": [
-                                {
-                                    "apiVersion": "apps/v1",
-                                    "kind": "DaemonSet",
-                                    "name": app,
-                                    "uid": meta.uid,
-                                    "controller": True,
-                                }
-                            ],
-                        },
-                        "spec": {"nodeName": node, "containers": [{"name": "main", "image": "i"}]},
-                        "status": {
-                            "phase": "Running",
-                            "conditions": [{"type": "Ready", "status": "True"}],
-                        },
-                    }
-                )
-            )
+            client.create(Pod.from_dict(ready_pod(meta, node, NS)))
 
 
 def states(client: Client) -> dict[str, str]:

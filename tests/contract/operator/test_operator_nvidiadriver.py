@@ -8,7 +8,6 @@ The test plays the DaemonSet controller and the kubelet where it needs pods."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,6 +34,7 @@ from gpu_operator.operator.controller import (
     NVIDIADriver,
 )
 from gpu_operator.sandbox.apiserver import ServerThread
+from helpers.controller_run import controller_running, settled
 from helpers.daemonset_pods import ready_pod
 from helpers.polling import wait_until_async
 
@@ -192,12 +192,8 @@ async def test_two_crs_selecting_one_node_get_a_condition_naming_both_and_one_dr
     everything = driver("all-gpus")
     await world(aclient, everything)
     c = controller(aclient)
-    stop = asyncio.Event()
-    running = asyncio.create_task(c.run(stop))
-    try:
-        assert await wait_until_async(
-            lambda: c.last_plan is not None and c.last_plan.writes == 0
-        ), "the first passes settle"
+    async with controller_running(c):
+        assert await wait_until_async(settled(c)), "the first passes settle"
         await aclient.create(
             NVIDIADriver.from_dict(driver("rocky", nodeSelector={OS_ID_LABEL: "rocky"}))
         )
@@ -207,9 +203,6 @@ async def test_two_crs_selecting_one_node_get_a_condition_naming_both_and_one_dr
             return any(x["reason"] == "ConflictingNodeSelector" for x in conditions)
 
         assert await wait_until_async(conflicted), "the younger CR is told, through the watch"
-    finally:
-        stop.set()
-        await running
     rocky = await status(aclient, "rocky")
     assert rocky["state"] == "notReady"
     ready, error = rocky["conditions"]

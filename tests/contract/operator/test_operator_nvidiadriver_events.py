@@ -6,7 +6,6 @@ Reconciled) — once per change, none at steady state."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -38,6 +37,7 @@ from gpu_operator.operator.controller import (
     NVIDIADriver,
 )
 from gpu_operator.operator.nvidiadriver_status import cr_events
+from helpers.controller_run import controller_running, settled
 from helpers.polling import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
@@ -62,12 +62,8 @@ async def test_an_operator_started_before_the_crd_takes_crs_in_once_it_appears(
     policy["spec"]["driver"]["useNvidiaDriverCRD"] = True
     await aclient.create(ClusterPolicy.from_dict(policy))
     c = controller(aclient)
-    stop = asyncio.Event()
-    running = asyncio.create_task(c.run(stop))
-    try:
-        assert await wait_until_async(
-            lambda: c.last_plan is not None and c.last_plan.writes == 0
-        ), "the first passes settle without the CRD"
+    async with controller_running(c):
+        assert await wait_until_async(settled(c)), "the first passes settle without the CRD"
         assert not c.drivers_served
         assert not await driver_daemonsets(aclient)
 
@@ -90,9 +86,6 @@ async def test_an_operator_started_before_the_crd_takes_crs_in_once_it_appears(
             return "nvidia-gpu-driver-ubuntu-ubuntu22.04" in await driver_daemonsets(aclient)
 
         assert await wait_until_async(both), "the later CR arrives through the watch"
-    finally:
-        stop.set()
-        await running
     assert (await status(aclient, "rocky"))["conditions"], "and its status is written"
 
 
@@ -112,10 +105,8 @@ async def test_events_on_nvidiadrivers_name_the_status_reasons_once_per_change(
     del unversioned["spec"]["version"]
     await world(aclient, driver("all-gpus", nodeSelector={OS_ID_LABEL: "rocky"}), unversioned)
     c = controller(aclient)
-    stop = asyncio.Event()
-    running = asyncio.create_task(c.run(stop))
-    try:
-        assert await wait_until_async(lambda: c.last_plan is not None and c.last_plan.writes == 0)
+    async with controller_running(c):
+        assert await wait_until_async(settled(c))
         await aclient.create(
             NVIDIADriver.from_dict(driver("rocky", nodeSelector={OS_ID_LABEL: "rocky"}))
         )
@@ -133,13 +124,10 @@ async def test_events_on_nvidiadrivers_name_the_status_reasons_once_per_change(
             )
 
         assert await wait_until_async(reconciled), "ready again: a Normal Event"
-        assert await wait_until_async(lambda: c.last_plan is not None and c.last_plan.writes == 0)
+        assert await wait_until_async(settled(c))
         c.dirty.set()  # one more pass at steady state posts nothing
         passes = c.metrics.reconciliation_total
         assert await wait_until_async(lambda: c.metrics.reconciliation_total > passes)
-    finally:
-        stop.set()
-        await running
     events = await driver_events(aclient)
     seen = Counter((e.involvedObject.name, e.type, e.reason) for e in events)
     assert seen == {

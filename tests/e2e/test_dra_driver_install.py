@@ -6,20 +6,14 @@ slice of driver gpu.nvidia.com per node, with the node's GPUs; the DeviceClasses
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gpu_operator.sandbox.chart import find_helm
+from helpers.user_shell import Shell, sandbox_up
 
-BIN = Path(sys.executable).parent
 CHART = Path(__file__).resolve().parents[2] / "deployments/gpu-operator"
 NODES = ("gpu-node-1", "gpu-node-2")
 HELM_INSTALL = (
@@ -28,58 +22,11 @@ HELM_INSTALL = (
 )
 
 
-class Shell:
-    """helm and kubectl on PATH, KUBECONFIG pointing at the sandbox."""
-
-    def __init__(self, kubeconfig: Path):
-        path = os.pathsep.join([str(find_helm().parent), str(BIN), os.environ["PATH"]])
-        self.env = {**os.environ, "PATH": path, "KUBECONFIG": str(kubeconfig)}
-
-    def type(self, line: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-c", line],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-
-    def items(self, line: str) -> list[dict[str, object]]:
-        done = self.type(line)
-        assert done.returncode == 0, done.stderr
-        return list(json.loads(done.stdout)["items"])
-
-
 @pytest.fixture(scope="module")
 def shell() -> Iterator[Shell]:
     """`gpu-operator sandbox up --no-chart` in the background (two DGX A100 nodes)."""
-    short = Path(tempfile.mkdtemp(prefix="gos-"))  # unix socket paths stop at 107 bytes
-    directory, kubeconfig = short / "sbx", short / "kubeconfig"
-    up = subprocess.Popen(
-        [
-            str(BIN / "gpu-operator"),
-            "sandbox",
-            "up",
-            "--no-chart",
-            "--dir",
-            str(directory),
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (directory / "sandbox.pid").exists():
-            assert up.poll() is None, "sandbox up exited"
-            assert time.monotonic() < deadline, "sandbox up wrote no pid file in 60 s"
-            time.sleep(0.2)
-        yield Shell(kubeconfig)
-    finally:
-        up.terminate()
-        up.wait(60)
+    with sandbox_up() as running:
+        yield running
 
 
 def slices_by_node(shell: Shell) -> dict[str, dict[str, object]]:

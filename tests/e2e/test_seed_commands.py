@@ -6,21 +6,15 @@ the policy is ready."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gpu_operator.sandbox.chart import find_helm
+from helpers.user_shell import Shell, sandbox_up
 
-BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deployments/gpu-operator"
 
@@ -56,58 +50,11 @@ BALANCED = {
 }
 
 
-class Shell:
-    """A user's shell: helm and kubectl on PATH, KUBECONFIG pointing at the sandbox."""
-
-    def __init__(self, kubeconfig: Path):
-        path = os.pathsep.join([str(find_helm().parent), str(BIN), os.environ["PATH"]])
-        self.env = {**os.environ, "PATH": path, "KUBECONFIG": str(kubeconfig)}
-
-    def type(self, line: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-c", line],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-
-    def json(self, line: str) -> dict[str, object]:
-        done = self.type(line, 60)
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout))
-
-
 @pytest.fixture(scope="module")
 def shell() -> Iterator[Shell]:
     """`gpu-operator sandbox up --no-chart` in the background, as a user starts it."""
-    short = Path(tempfile.mkdtemp(prefix="gos-"))  # unix socket paths stop at 107 bytes
-    directory, kubeconfig = short / "sbx", short / "kubeconfig"
-    up = subprocess.Popen(
-        [
-            str(BIN / "gpu-operator"),
-            "sandbox",
-            "up",
-            "--no-chart",
-            "--dir",
-            str(directory),
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (directory / "sandbox.pid").exists():
-            assert up.poll() is None, "sandbox up exited"
-            assert time.monotonic() < deadline, "sandbox up wrote no pid file in 60 s"
-            time.sleep(0.2)
-        yield Shell(kubeconfig)
-    finally:
-        up.terminate()
-        up.wait(60)
+    with sandbox_up() as running:
+        yield running
 
 
 @pytest.mark.timeout(400)

@@ -349,6 +349,16 @@ class Controller:
         upgrade = ((policy or {}).get("spec") or {}).get("driver", {}).get("upgradePolicy") or {}
         m.driver_auto_upgrade_enabled = int(bool(upgrade.get("autoUpgrade")))
 
+    async def _patch_status(
+        self, resource: Any, kind: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch a custom resource's status subresource (retried), counted as a write."""
+        patching = _later(
+            self.client.patch, resource, name, {"status": status}, patch_type=PatchType.MERGE
+        )
+        await aretry(patching, f"patch status of {kind} {name}", self.settings.retry)
+        self.metrics.api_writes_total += 1
+
     async def _execute(self, result: Plan) -> None:
         policy_retry = self.settings.retry
         for name, patch in sorted(result.node_patches.items()):
@@ -394,29 +404,13 @@ class Controller:
             self.applied_hashes.pop((kind, namespace, name), None)
         for name, status in sorted(result.driver_statuses.items()):
             before = self.drivers.get(name, {}).get("status")  # the watch may update it meanwhile
-            patching = _later(
-                self.client.patch,
-                NVIDIADriver.Status,
-                name,
-                {"status": status},
-                patch_type=PatchType.MERGE,
-            )
-            await aretry(patching, f"patch status of nvidiadriver {name}", policy_retry)
-            self.metrics.api_writes_total += 1
+            await self._patch_status(NVIDIADriver.Status, "nvidiadriver", name, status)
             if name in self.drivers:
                 self.drivers[name] = {**self.drivers[name], "status": status}
                 for kind, reason, message in cr_events(before, status):
                     await self._post_on_driver(self.drivers[name], kind, reason, message)
         for name, status in sorted(result.statuses.items()):
-            patching = _later(
-                self.client.patch,
-                ClusterPolicy.Status,
-                name,
-                {"status": status},
-                patch_type=PatchType.MERGE,
-            )
-            await aretry(patching, f"patch status of clusterpolicy {name}", policy_retry)
-            self.metrics.api_writes_total += 1
+            await self._patch_status(ClusterPolicy.Status, "clusterpolicy", name, status)
             if name in self.policies:
                 self.policies[name] = {**self.policies[name], "status": status}
         events = list(result.events)

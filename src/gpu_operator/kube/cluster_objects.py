@@ -6,7 +6,7 @@ one ``KubeError``; "not found" is an answer (``None``/``False``), not an error."
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from lightkube import Client
 from lightkube.core.exceptions import ApiError
@@ -47,18 +47,23 @@ def list_cluster_objects(client: Client, api_version: str, kind: str, plural: st
 def create_cluster_object(
     client: Client, api_version: str, kind: str, plural: str, body: Body
 ) -> None:
-    resource = _resource(api_version, kind, plural)
-    name = (body.get("metadata") or {}).get("name")
-    retry(lambda: client.create(resource.from_dict(body)), f"create {kind} {name}")
+    _write(client, "create", _resource(api_version, kind, plural), kind, body)
 
 
 def replace_cluster_object(
     client: Client, api_version: str, kind: str, plural: str, body: Body
 ) -> None:
     """Replace; ``body.metadata.resourceVersion`` guards against lost updates (409)."""
-    resource = _resource(api_version, kind, plural)
+    _write(client, "replace", _resource(api_version, kind, plural), kind, body)
+
+
+def _write(
+    client: Client, verb: Literal["create", "replace"], resource: Any, kind: str, body: Body
+) -> None:
+    """``client.create`` or ``client.replace`` of ``body``, retried."""
     name = (body.get("metadata") or {}).get("name")
-    retry(lambda: client.replace(resource.from_dict(body)), f"replace {kind} {name}")
+    method = client.create if verb == "create" else client.replace
+    retry(lambda: method(resource.from_dict(body)), f"{verb} {kind} {name}")
 
 
 def delete_cluster_object(

@@ -14,25 +14,16 @@ from gpu_operator.driver.groups import OWNER_LABEL, plan_groups
 from gpu_operator.driver.upgrade import SetState
 from gpu_operator.driver.upgrade_model import DriverPod, NodeView, UpgradePolicy
 from gpu_operator.names import GPU_PRESENT_LABEL
-from gpu_operator.nfd import GPU_PCI_LABELS, KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL
+from gpu_operator.nfd import OS_ID_LABEL, OS_VERSION_LABEL
 from gpu_operator.operator.cluster import NodeFacts
 from gpu_operator.operator.labeling import apply_patch
 from gpu_operator.operator.reconcile import Observed, Plan, plan
 from gpu_operator.operator.status import obj_key
+from helpers.gpu_nodes import gpu_node as node
 
 POLICY_SPEC = {"driver": {"useNvidiaDriverCRD": True}}
 ROCKY = {OS_ID_LABEL: "rocky"}
 UBUNTU = {OS_ID_LABEL: "ubuntu"}
-
-
-def node(name: str, os_id: str, version: str, kernel: str = "5.15.0-69-generic") -> NodeFacts:
-    labels = {
-        GPU_PCI_LABELS[0]: "true",
-        OS_ID_LABEL: os_id,
-        OS_VERSION_LABEL: version,
-        KERNEL_LABEL: kernel,
-    }
-    return NodeFacts(name=name, labels=labels, annotations={})
 
 
 def policy(spec: dict[str, Any] | None = None) -> dict[str, Any]:

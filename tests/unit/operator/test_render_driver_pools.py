@@ -10,23 +10,13 @@ import pytest
 
 from gpu_operator.driver.preflight import preflight
 from gpu_operator.driver.registry import Exists, TagCheck
-from gpu_operator.nfd import GPU_PCI_LABELS, KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL
 from gpu_operator.operator.cluster import NodeFacts
 from gpu_operator.operator.desired import desired_state
 from gpu_operator.operator.policy_v1 import parse_spec
 from gpu_operator.operator.render.driver import pools
+from helpers.gpu_nodes import gpu_node as node
 
 MIRROR = {"repository": "homelab.net/nvcr.io/nvidia", "image": "driver", "version": "450.156.00"}
-
-
-def node(name: str, os_id: str, version: str, kernel: str = "5.15.0-69-generic") -> NodeFacts:
-    labels = {
-        GPU_PCI_LABELS[0]: "true",
-        OS_ID_LABEL: os_id,
-        OS_VERSION_LABEL: version,
-        KERNEL_LABEL: kernel,
-    }
-    return NodeFacts(name=name, labels=labels, annotations={})
 
 
 def driver_images(spec_data: dict[str, Any], nodes: list[NodeFacts]) -> dict[str, str]:

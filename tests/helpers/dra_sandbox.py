@@ -15,11 +15,12 @@ from gpu_operator.dra.kubeapi import ClaimReader, SlicePublisher
 from gpu_operator.dra.plugin import DraDriver
 from gpu_operator.dra.settings import resolve_settings
 from gpu_operator.gpu import HardwareSettings
-from gpu_operator.kube import KubeClient
+from gpu_operator.kube import KubeClient, KubeSettings, build_client
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.containers import load_gpus
 from gpu_operator.sandbox.dra.classes import device_classes
 from gpu_operator.sandbox.nodes import parse_nodes
+from helpers.dra_driver import make_driver_root
 
 
 @contextmanager
@@ -66,6 +67,23 @@ def start_node_driver(
     )
     driver.start()
     return driver
+
+
+@contextmanager
+def node_driver(
+    sandbox: Sandbox, name: str, tmp_path: Path
+) -> Iterator[tuple[DraDriver, HardwareSettings]]:
+    """The DRA driver started on the node (its own API client, a driver root under
+    ``tmp_path``) and its NVML; stopped (claims cleaned) when the block ends."""
+    hardware = node_hardware(sandbox, name)
+    driver_root = make_driver_root(tmp_path / "driver", "580.159.04")
+    client = build_client(KubeSettings(kubeconfig=sandbox.kubeconfig))
+    running = start_node_driver(sandbox, name, hardware, driver_root, client)
+    try:
+        yield running, hardware
+    finally:
+        running.stop(clean=True)
+        client.close()
 
 
 def create_device_classes(sandbox: Sandbox) -> None:

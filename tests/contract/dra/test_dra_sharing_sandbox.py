@@ -17,16 +17,9 @@ import yaml
 from gpu_operator.dra.plugin import DraDriver
 from gpu_operator.gpu import HardwareSettings, Nvml
 from gpu_operator.gpu import compute_policy as policy
-from gpu_operator.kube import KubeSettings, build_client
 from gpu_operator.sandbox.cluster import Sandbox
 from gpu_operator.sandbox.dra.classes import device_classes
-from helpers.dra_driver import make_driver_root
-from helpers.dra_sandbox import (
-    create_device_classes,
-    node_hardware,
-    running_sandbox,
-    start_node_driver,
-)
+from helpers.dra_sandbox import create_device_classes, node_driver, running_sandbox
 from helpers.polling import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -43,15 +36,10 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def driver(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[DraDriver, HardwareSettings]]:
-    hardware = node_hardware(sandbox, NODE)
-    driver_root = make_driver_root(tmp_path / "driver", "580.159.04")
-    client = build_client(KubeSettings(kubeconfig=sandbox.kubeconfig))
-    running = start_node_driver(sandbox, NODE, hardware, driver_root, client)
-    assert running.published.wait(10)
-    create_device_classes(sandbox)
-    yield running, hardware
-    running.stop(clean=True)
-    client.close()
+    with node_driver(sandbox, NODE, tmp_path) as (running, hardware):
+        assert running.published.wait(10)
+        create_device_classes(sandbox)
+        yield running, hardware
 
 
 def shared_claim(name: str, sharing: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ kubelet (driver pods on the newest template, validator pods ready)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,9 +15,8 @@ from test_operator import cluster, seed_policy  # type: ignore[import-not-found]
 from gpu_operator.driver.upgrade import IN_PROGRESS, UPGRADE_DONE
 from gpu_operator.driver.upgrade_model import STATE_LABEL
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
-from gpu_operator.kube import KubeSettings, RetryPolicy, build_async_client, build_client
+from gpu_operator.kube import RetryPolicy
 from gpu_operator.operator.controller import ClusterPolicy, Controller, ControllerSettings
-from gpu_operator.sandbox.apiserver import ServerThread
 from helpers.daemonset_pods import ready_pod
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,16 +25,6 @@ FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 NODES = ("gpu-rocky-1", "gpu-rocky-2")
 DRIVER = "nvidia-driver-daemonset"
 VALIDATOR = "nvidia-operator-validator"
-
-
-@pytest.fixture
-async def clients(server_thread: ServerThread) -> AsyncIterator[tuple[AsyncClient, Client]]:
-    """Both kinds of client to the shared emulator on its thread (tests/conftest.py)."""
-    settings = KubeSettings(server=server_thread.url, retry=FAST)
-    aclient, client = build_async_client(settings), build_client(settings)
-    yield aclient, client
-    await aclient.close()
-    client.close()
 
 
 def play_kubelet(client: Client) -> None:

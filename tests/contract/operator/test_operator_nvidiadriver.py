@@ -8,7 +8,6 @@ The test plays the DaemonSet controller and the kubelet where it needs pods."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from gpu_operator.driver.groups import OWNER_LABEL
 from gpu_operator.driver.upgrade import IN_PROGRESS, UPGRADE_DONE
 from gpu_operator.driver.upgrade_model import STATE_LABEL
 from gpu_operator.driver.upgrading import UpgradeSettings, upgrade_step
-from gpu_operator.kube import KubeSettings, RetryPolicy, build_async_client, build_client
+from gpu_operator.kube import RetryPolicy
 from gpu_operator.nfd import GPU_PCI_LABELS, KERNEL_LABEL, OS_ID_LABEL, OS_VERSION_LABEL
 from gpu_operator.operator import crd, nvidiadriver_crd
 from gpu_operator.operator.controller import (
@@ -33,7 +32,6 @@ from gpu_operator.operator.controller import (
     ControllerSettings,
     NVIDIADriver,
 )
-from gpu_operator.sandbox.apiserver import ServerThread
 from helpers.controller_run import controller_running, settled
 from helpers.daemonset_pods import ready_pod
 from helpers.polling import wait_until_async
@@ -45,15 +43,6 @@ NODES = {"rocky-1": ("rocky", "8.10"), "rocky-2": ("rocky", "8.5"), "ubuntu-1": 
 ROCKY_DS = "nvidia-gpu-driver-rocky-rocky8"
 UBUNTU_DS = "nvidia-gpu-driver-ubuntu-ubuntu22.04"
 VALIDATOR = "nvidia-operator-validator"
-
-
-@pytest.fixture
-async def clients(server_thread: ServerThread) -> AsyncIterator[tuple[AsyncClient, Client]]:
-    settings = KubeSettings(server=server_thread.url, retry=FAST)
-    aclient, client = build_async_client(settings), build_client(settings)
-    yield aclient, client
-    await aclient.close()
-    client.close()
 
 
 def driver(name: str, version: str = "570.148.08", **spec: Any) -> dict[str, Any]:

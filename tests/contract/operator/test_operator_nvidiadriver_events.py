@@ -20,7 +20,6 @@ from test_operator_nvidiadriver import (  # type: ignore[import-not-found]
     NODES,
     NS,
     ROCKY_DS,
-    clients,
     driver,
     driver_daemonsets,
     report_ready,
@@ -41,7 +40,6 @@ from helpers.controller_run import controller_running, settled
 from helpers.polling import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
-__all__ = ["clients"]  # the fixture, re-exported for pytest
 
 
 def controller(aclient: AsyncClient) -> Controller:

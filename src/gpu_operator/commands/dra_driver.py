@@ -17,6 +17,7 @@ import typer
 from gpu_operator import logs
 from gpu_operator.commands.options import env_option as _opt
 from gpu_operator.hostpaths import remap
+from gpu_operator.signal_wait import wait_for_signal
 
 if TYPE_CHECKING:  # imported where used, so that --help loads neither gRPC nor lightkube
     from gpu_operator.dra.settings import DraSettings
@@ -63,7 +64,7 @@ def run(flags: dict[str, Any], hardware: HardwareSettings) -> None:
     )
     driver.start()
     try:
-        stop.wait()
+        wait_for_signal(stop)
     finally:
         driver.stop(clean=True)
 

@@ -17,6 +17,7 @@ from gpu_operator.errors import ConfigError
 from gpu_operator.gpu import HardwareSettings
 from gpu_operator.hostpaths import remap
 from gpu_operator.settings_engine import Field, resolve
+from gpu_operator.signal_wait import wait_for_signal
 from gpu_operator.toolkit.host_files import write_atomically
 from gpu_operator.toolkit.settings import ToolkitSettings
 
@@ -62,7 +63,7 @@ def _daemon(settings: ToolkitSettings, stop: threading.Event) -> None:
 
     write_atomically(settings.pid_file, f"{os.getpid()}\n")
     _say("configured; waiting for a signal to undo the configuration")
-    stop.wait()
+    wait_for_signal(stop)
     uninstall(settings, log=_say)
     settings.pid_file.unlink(missing_ok=True)
 

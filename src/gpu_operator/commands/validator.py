@@ -33,6 +33,7 @@ from gpu_operator.settings_engine import (
     resolve,
     variable,
 )
+from gpu_operator.signal_wait import wait_for_signal
 from gpu_operator.validator.running import Retry, run_component
 from gpu_operator.validator.settings import COMPONENTS, MIG_STRATEGIES, ValidatorSettings
 from gpu_operator.validator.status import COMPONENT_FILES, VALIDATIONS_DIR
@@ -197,14 +198,14 @@ def _prepare_output_dir(settings: ValidatorSettings) -> None:
 def _metrics(settings: ValidatorSettings, hardware: HardwareSettings, kube: KubeSettings) -> None:
     from gpu_operator.validator.components import node_status_exporter
 
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     exporter = node_status_exporter(settings, hardware, kube)
     port = exporter.serve(settings.metrics_port or 8000)
     _prepare_output_dir(settings)  # once the port is ours: a refused start writes nothing
     _say(f"node status exporter serving :{port}/metrics")
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    wait_for_signal(stop)
     exporter.stop()
 
 

@@ -21,6 +21,7 @@ from gpu_operator import logs
 from gpu_operator.deviceplugin.argv import UsageError, parse, usage_error
 from gpu_operator.errors import GpuError
 from gpu_operator.hostpaths import host_path, remap
+from gpu_operator.signal_wait import wait_for_signal
 
 if TYPE_CHECKING:  # imported where used: a usage error loads neither gRPC nor NVML
     from gpu_operator.deviceplugin.settings import PluginSettings
@@ -116,7 +117,7 @@ def serve(flags: dict[str, Any], hardware: HardwareSettings) -> None:
             "FAIL_ON_INIT_ERROR=false: no devices will be advertised; waiting indefinitely "
             "(if this is a GPU node, check the driver and the container toolkit)"
         )
-        stop.wait()
+        wait_for_signal(stop)
         return
     try:
         while not stop.is_set():

@@ -19,6 +19,7 @@ from gpu_operator import logs
 from gpu_operator.errors import ConfigError
 from gpu_operator.exporter import flags
 from gpu_operator.hostpaths import remap
+from gpu_operator.signal_wait import wait_for_signal
 
 if TYPE_CHECKING:
     from gpu_operator.exporter.settings import ExporterSettings
@@ -124,5 +125,5 @@ def run(args: Sequence[str], hardware: HardwareSettings) -> None:
             signal.signal(sig, lambda *_: done.set())
         service.start()
         log.info("serving metrics on %s (port %d)", settings.address, service.port)
-        done.wait()
+        wait_for_signal(done)
         service.stop()

@@ -71,7 +71,12 @@ def modules_while_serving(
         assert wait_until(also)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never outlive the test, even when it ignored SIGTERM
+            process.communicate()
+            raise
     assert process.returncode == 0
     return set(json.loads((tmp_path / "modules.json").read_text()))
 

@@ -72,6 +72,27 @@ def still_listening(addresses: set[Address]) -> set[Address]:
     return addresses & set(_listening().values())
 
 
+def listeners(addresses: set[Address]) -> dict[Address, list[str]]:
+    """Each of those addresses still listened on → the command lines of the processes holding
+    it (what a failure must show: the demo's leftover, or another program that took the
+    address after the demo released it)."""
+    inodes = {i: a for i, a in _listening().items() if a in addresses}
+    held: dict[Address, list[str]] = {a: [] for a in inodes.values()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and int(link[8:-1]) in inodes:
+                        command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                        held[inodes[int(link[8:-1])]].append(
+                            f"{entry.name}: {command.decode(errors='replace')}"
+                        )
+    return held
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -167,7 +188,7 @@ def test_sigterm_to_sandbox_demo_leaves_no_process_and_no_port_once_it_has_exite
     assert demo.proc.wait(120) == 128 + signal.SIGTERM
 
     assert processes_naming(str(demo.tmp)) == []
-    assert still_listening(held) == set()
+    assert still_listening(held) == set(), listeners(held)
 
 
 @pytest.mark.timeout(240)
@@ -179,7 +200,7 @@ def test_sigkill_of_sandbox_demo_leaves_no_process_and_no_port(demo: Demo) -> No
 
     # Nothing of it can clean up now but its reaper, a process of its own: poll.
     wait_for("no process of the demo", lambda: processes_naming(str(demo.tmp)) == [], 60)
-    assert still_listening(held) == set()
+    assert still_listening(held) == set(), listeners(held)
 
 
 @contextlib.contextmanager
@@ -236,7 +257,7 @@ def test_sandbox_up_with_port_8080_taken_runs_its_operator_and_down_leaves_nothi
             # does after its reaper's last sweep; the process itself may still be exiting.
             assert [p for p in processes_naming(str(directory)) if p != up.pid] == []
             assert up.wait(30) == 0
-            assert still_listening(held) == set()
+            assert still_listening(held) == set(), listeners(held)
         finally:
             if up.poll() is None:
                 os.killpg(up.pid, signal.SIGKILL)

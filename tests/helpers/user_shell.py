@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,4 +79,9 @@ def sandbox_up() -> Iterator[Shell]:
         yield Shell(kubeconfig)
     finally:
         up.terminate()
-        up.wait(60)
+        try:
+            up.wait(60)
+        except subprocess.TimeoutExpired:
+            up.kill()  # its watchdog then clears the pods: nothing outlives the test
+            up.wait()
+        shutil.rmtree(short, ignore_errors=True)

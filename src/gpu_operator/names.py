@@ -81,3 +81,27 @@ POD_RESOURCES_DIR = "/var/lib/kubelet/pod-resources"
 POD_RESOURCES_SOCKET = f"{POD_RESOURCES_DIR}/kubelet.sock"
 NFD_FEATURES_DIR = "/etc/kubernetes/node-feature-discovery/features.d"
 """NFD's local feature files (GFD's output)."""
+
+
+# NVIDIA's DRA driver (gpu.nvidia.com): the names of the devices it publishes, which the
+# driver, the sandbox scheduler and the exporter's pod attribution all read.
+def dra_gpu_device(minor: int) -> str:
+    """A whole GPU: ``gpu-<minor number>`` (upstream's canonical name)."""
+    return f"gpu-{minor}"
+
+
+def dra_mig_device(minor: int, profile: str, profile_id: int, start: int) -> str:
+    """A dynamic MIG device: ``gpu-<minor>-mig-<profile>-<GI profile id>-<start>``
+    (``gpu-0-mig-3g40gb-9-4``; ``profile`` already in DNS-label form)."""
+    return f"{dra_gpu_device(minor)}-mig-{profile}-{profile_id}-{start}"
+
+
+def parse_dra_mig_device(name: str) -> tuple[int, int, int] | None:
+    """(minor, GI profile id, start) of a dynamic MIG device name; ``None`` for any other name."""
+    parts = name.split("-")
+    if len(parts) < 6 or parts[0] != "gpu" or parts[2] != "mig" or not "-".join(parts[3:-2]):
+        return None
+    minor, profile_id, start = parts[1], parts[-2], parts[-1]
+    if not (minor.isdigit() and profile_id.isdigit() and start.isdigit()):
+        return None
+    return int(minor), int(profile_id), int(start)

@@ -118,3 +118,14 @@ def test_the_names_are_upstreams_and_spelled_once() -> None:
     assert names.MIG_CONFIG_LABEL == "nvidia.com/mig.config"
     assert names.VALIDATIONS_DIR == "/run/nvidia/validations"
     assert names.KUBELET_SOCKET == "/var/lib/kubelet/device-plugins/kubelet.sock"
+
+
+def test_dra_device_names_read_back_as_upstream_spells_them() -> None:
+    from gpu_operator.names import dra_gpu_device, dra_mig_device, parse_dra_mig_device
+
+    assert dra_gpu_device(3) == "gpu-3"
+    assert dra_mig_device(0, "3g40gb", 9, 4) == "gpu-0-mig-3g40gb-9-4"
+    assert parse_dra_mig_device("gpu-0-mig-3g40gb-9-4") == (0, 9, 4)
+    assert parse_dra_mig_device("gpu-12-mig-1g10gb-me-20-6") == (12, 20, 6)
+    for other in ("gpu-0", "gpu-0-mig--9-4", "gpu-x-mig-3g40gb-9-4", "gpu-0-mig-3g40gb-9", "x"):
+        assert parse_dra_mig_device(other) is None, other

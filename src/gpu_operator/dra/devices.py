@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_operator.gpu.records import GpuInfo, SystemInfo
+from gpu_operator.names import dra_gpu_device
 
 GPU_DEVICE_TYPE = "gpu"
 _ARCHITECTURES = {"ada-lovelace": "Ada Lovelace"}
@@ -38,7 +39,7 @@ class NodeGpus:
 
 def device_name(gpu: GpuInfo) -> str:
     """Upstream's canonical name of a full GPU: ``gpu-<minor number>``."""
-    return f"gpu-{gpu.minor_number}"
+    return dra_gpu_device(gpu.minor_number)
 
 
 def semver(text: str) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 from gpu_operator.dra.devices import binary_quantity as quantity
 from gpu_operator.gpu.records import GpuInstanceProfile
 from gpu_operator.mig.placement import Placed, full_profile, memory_slices
+from gpu_operator.names import dra_mig_device, parse_dra_mig_device
 
 MIG_TYPE = "mig"
 """The ``type`` attribute of a MIG device (upstream's)."""
@@ -55,7 +56,6 @@ _CAPACITIES = (
     ("jpegEngines", "jpegs"),
     ("ofaEngines", "ofas"),
 )
-_NAME = re.compile(r"^gpu-(\d+)-mig-(.+)-(\d+)-(\d+)$")
 _MIB = 2**20
 # The parent's attributes a MIG device does not inherit: its own identity.
 _NOT_INHERITED = frozenset({"type", "uuid", "index", "minor"})
@@ -110,15 +110,13 @@ def _counter_name(capacity: str) -> str:
 
 def device_name(minor: int, profile: GpuInstanceProfile, start: int) -> str:
     """``gpu-0-mig-1g10gb-19-0``; ``+me`` profiles read ``1g10gb-me``."""
-    return f"gpu-{minor}-mig-{_dns(profile.name.replace('.', ''))}-{profile.id}-{start}"
+    return dra_mig_device(minor, _dns(profile.name.replace(".", "")), profile.id, start)
 
 
 def parse_device_name(name: str) -> MigDeviceId | None:
     """The id a dynamic MIG device name encodes, or ``None`` for any other name."""
-    match = _NAME.fullmatch(name)
-    if match is None:
-        return None
-    return MigDeviceId(int(match[1]), int(match[3]), int(match[4]))
+    parsed = parse_dra_mig_device(name)
+    return None if parsed is None else MigDeviceId(*parsed)
 
 
 def placements(gpu: MigGpu) -> list[Placed]:

@@ -13,7 +13,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gpu_operator.names import GPU_RESOURCE, MIG_RESOURCE_PREFIX, SHARED_GPU_RESOURCE
+from gpu_operator.names import (
+    GPU_RESOURCE,
+    MIG_RESOURCE_PREFIX,
+    SHARED_GPU_RESOURCE,
+    dra_gpu_device,
+    parse_dra_mig_device,
+)
 from gpu_operator.podresources import DRA_RESOURCE_PREFIX, ContainerDevices, device_uuid
 
 MIG_PREFIX = MIG_RESOURCE_PREFIX
@@ -24,14 +30,13 @@ _GKE_SHARED = re.compile(r"(nvidia\d+)/vgpu\d+")
 DRA_GPU_RESOURCE = DRA_RESOURCE_PREFIX + "gpu.nvidia.com"
 """A DRA claim's device of NVIDIA's driver: ``gpu-<minor>`` or a dynamic MIG device
 ``gpu-<minor>-mig-<profile>-<GI profile id>-<start>``."""
-_DRA_MIG = re.compile(r"gpu-(\d+)-mig-.+-(\d+)-(\d+)")
 
 
 def dra_key(device: str) -> str:
     """The key ``Pass.dra_devices`` files a DRA device under: ``gpu-<minor>`` for a GPU,
     ``gpu-<minor>-mig-<GI profile id>-<start>`` for a MIG device."""
-    match = _DRA_MIG.fullmatch(device)
-    return device if match is None else f"gpu-{match[1]}-mig-{match[2]}-{match[3]}"
+    parsed = parse_dra_mig_device(device)
+    return device if parsed is None else f"{dra_gpu_device(parsed[0])}-mig-{parsed[1]}-{parsed[2]}"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from gpu_operator.exporter.settings import DeviceSelection
 from gpu_operator.gpu import Nvml
 from gpu_operator.gpu.counters import GpmStream
 from gpu_operator.gpu.records import GpuInfo, MigDevice, Telemetry
+from gpu_operator.names import dra_gpu_device
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class Sampler:
         # The MIG layout can change under us (the MIG manager): read it every pass.
         devices = self._nvml.mig_devices(index) if info.mig_capable else []
         self._mig_parents.update({d.uuid: (index, d.gpu_instance_id) for d in devices})
-        gpu = f"gpu-{info.minor_number}"
+        gpu = dra_gpu_device(info.minor_number)
         self._dra[gpu] = info.uuid
         self._dra.update(
             {
